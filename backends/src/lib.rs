@@ -1,0 +1,149 @@
+//! Switchyard's dataplanes. One `Backend` trait, one implementation per
+//! kind of network, dispatched through `AnyBackend` (netavark's
+//! driver-factory idea: the driver picks the backend by the network's spec).
+//!
+//! A backend validates a spec against the host, turns networks and endpoints
+//! into link plans, and answers Join; the shared `LinkManager` in `Ctx` does
+//! every kernel operation.
+
+mod macvlan;
+
+pub use macvlan::Macvlan;
+
+use enum_dispatch::enum_dispatch;
+use switchyard_core::link::{Deleted, Link, LinkManager, LinkPlan};
+use switchyard_core::mac::MacAddr;
+use switchyard_core::mark::Mark;
+use switchyard_core::model::{EndpointRecord, NetworkRecord};
+use switchyard_core::protocol::{GwAllocCheckResponse, JoinResponse};
+use switchyard_core::spec::{BackendKind, BackendOptions, NetworkSpec};
+use switchyard_core::Result;
+
+/// What a backend may use: the link manager and the instance whose marks it writes.
+pub struct Ctx<'a> {
+    pub links: &'a LinkManager,
+    pub instance: &'a str,
+}
+
+impl Ctx<'_> {
+    pub fn endpoint_mark(&self, ep: &EndpointRecord) -> Mark {
+        self.endpoint_mark_ids(&ep.network_id, &ep.id)
+    }
+
+    pub fn endpoint_mark_ids(&self, network_id: &str, endpoint_id: &str) -> Mark {
+        Mark::endpoint(self.instance, network_id, endpoint_id)
+    }
+}
+
+#[enum_dispatch]
+#[allow(async_fn_in_trait)]
+pub trait Backend {
+    fn kind(&self) -> BackendKind;
+
+    /// The answer to `GwAllocCheck` for networks of this backend.
+    fn gateway_allocation(&self) -> GwAllocCheckResponse;
+
+    /// Checks a parsed spec against the host and against the networks
+    /// already accepted. Creates nothing.
+    async fn validate_network(
+        &self,
+        ctx: &Ctx<'_>,
+        spec: &NetworkSpec,
+        others: &[NetworkRecord],
+    ) -> Result<()>;
+
+    /// Creates what the network itself needs (nothing for macvlan: the
+    /// parent belongs to the host).
+    async fn setup_network(&self, ctx: &Ctx<'_>, net: &NetworkRecord) -> Result<()>;
+
+    /// Removes what `setup_network` made. Must succeed on half-gone state.
+    async fn teardown_network(&self, ctx: &Ctx<'_>, net: &NetworkRecord) -> Result<()>;
+
+    /// The MAC an endpoint's link gets, given what the user asked for.
+    fn endpoint_mac(
+        &self,
+        net: &NetworkRecord,
+        endpoint_id: &str,
+        requested: Option<MacAddr>,
+    ) -> Result<Option<MacAddr>>;
+
+    /// Checks a new endpoint against the network's other endpoints.
+    fn validate_endpoint(
+        &self,
+        net: &NetworkRecord,
+        ep: &EndpointRecord,
+        others: &[EndpointRecord],
+    ) -> Result<()>;
+
+    /// The host-side link dockerd moves into the container.
+    fn endpoint_link(&self, ctx: &Ctx<'_>, net: &NetworkRecord, ep: &EndpointRecord) -> LinkPlan;
+
+    /// Join's answer: interface name, gateways, routes.
+    fn join_answer(&self, net: &NetworkRecord, ep: &EndpointRecord) -> JoinResponse;
+
+    async fn create_endpoint_link(
+        &self,
+        ctx: &Ctx<'_>,
+        net: &NetworkRecord,
+        ep: &EndpointRecord,
+    ) -> Result<Link> {
+        Ok(ctx.links.apply(&self.endpoint_link(ctx, net, ep)).await?)
+    }
+
+    /// Deletes the endpoint's link if it is still on the host and still ours.
+    async fn delete_endpoint_link(
+        &self,
+        ctx: &Ctx<'_>,
+        _net: &NetworkRecord,
+        ep: &EndpointRecord,
+    ) -> Result<Deleted> {
+        let mark = ctx.endpoint_mark(ep);
+        Ok(ctx.links.delete_owned(&ep.link_name, |m| *m == mark).await?)
+    }
+
+    /// As `delete_endpoint_link`, without waiting for the kernel (DeleteEndpoint's path).
+    fn delete_endpoint_link_later(&self, ctx: &Ctx<'_>, _net: &NetworkRecord, ep: &EndpointRecord) {
+        ctx.links.delete_later(&ep.link_name, ctx.endpoint_mark(ep));
+    }
+}
+
+#[enum_dispatch(Backend)]
+pub enum AnyBackend {
+    Macvlan(Macvlan),
+}
+
+impl AnyBackend {
+    /// The backend serving networks of `spec`'s kind.
+    pub fn for_options(options: &BackendOptions) -> AnyBackend {
+        match options {
+            BackendOptions::Macvlan(_) => Macvlan.into(),
+        }
+    }
+
+    pub fn for_network(net: &NetworkRecord) -> AnyBackend {
+        Self::for_options(&net.spec.backend)
+    }
+}
+
+/// Gateways for Join: the first subnet's of each family that the endpoint
+/// has an address in, none on internal networks (dockerd does not filter a
+/// gateway an internal network returns).
+pub fn gateways(net: &NetworkRecord, ep: &EndpointRecord) -> (Option<String>, Option<String>) {
+    if net.spec.internal {
+        return (None, None);
+    }
+    let pick = |subnets: &[switchyard_core::spec::Subnet], addr: Option<ipnet::IpNet>| {
+        let addr = addr?;
+        subnets
+            .iter()
+            .find(|s| s.pool.contains(&addr.addr()))
+            .or(subnets.first())
+            .and_then(|s| s.gateway)
+            .map(|g| g.to_string())
+    };
+    (
+        pick(&net.spec.ipv4, ep.ipv4),
+        pick(&net.spec.ipv6, ep.ipv6),
+    )
+}
+

@@ -1,0 +1,261 @@
+//! MACVLAN: each endpoint is a macvlan link on the network's parent,
+//! created at Join (as Docker's built-in driver does) and deleted at
+//! DeleteEndpoint. The parent belongs to the host and is never touched.
+
+use crate::{Backend, Ctx, gateways};
+use switchyard_core::link::{LinkKind, LinkPlan};
+use switchyard_core::mac::MacAddr;
+use switchyard_core::model::{EndpointRecord, NetworkRecord};
+use switchyard_core::protocol::{GwAllocCheckResponse, InterfaceName, JoinResponse, short_id};
+use switchyard_core::spec::{
+    BackendKind, BackendOptions, MacvlanMode, MacvlanOptions, NetworkSpec, OPT_MTU,
+};
+use switchyard_core::{Error, Result};
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Macvlan;
+
+fn options(spec: &NetworkSpec) -> &MacvlanOptions {
+    match &spec.backend {
+        BackendOptions::Macvlan(m) => m,
+    }
+}
+
+impl Backend for Macvlan {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Macvlan
+    }
+
+    /// Docker's built-in macvlan (Engine 28) asks IPAM to reserve no
+    /// gateway: the gateway is an external router, used only when the user
+    /// names one with --gateway.
+    fn gateway_allocation(&self) -> GwAllocCheckResponse {
+        GwAllocCheckResponse {
+            skip_ipv4: true,
+            skip_ipv6: true,
+        }
+    }
+
+    async fn validate_network(
+        &self,
+        ctx: &Ctx<'_>,
+        spec: &NetworkSpec,
+        others: &[NetworkRecord],
+    ) -> Result<()> {
+        let opts = options(spec);
+        let parent = ctx.links.get(&opts.parent).await?.ok_or_else(|| {
+            Error::invalid(format!(
+                "parent \"{}\" does not exist on this host; name an existing interface (see `ip link`)",
+                opts.parent
+            ))
+        })?;
+        if let Some(m) = parent.mark()
+            && m.endpoint_id.is_some()
+        {
+            return Err(Error::invalid(format!(
+                "parent \"{}\" is a container link of Switchyard network {}; name a host interface instead",
+                opts.parent,
+                short_id(&m.network_id)
+            )));
+        }
+        if !parent.up {
+            return Err(Error::invalid(format!(
+                "parent \"{}\" is down; bring it up first (ip link set {} up)",
+                opts.parent, opts.parent
+            )));
+        }
+        if let Some(mtu) = spec.mtu
+            && mtu > parent.mtu
+        {
+            return Err(Error::invalid(format!(
+                "{OPT_MTU} {mtu} is larger than the MTU of parent {} ({}); a macvlan link cannot exceed its parent's MTU: use at most {}",
+                opts.parent, parent.mtu, parent.mtu
+            )));
+        }
+        for other in others {
+            let BackendOptions::Macvlan(o) = &other.spec.backend;
+            if o.parent != opts.parent {
+                continue;
+            }
+            if o.mode == MacvlanMode::Passthru || opts.mode == MacvlanMode::Passthru {
+                return Err(Error::conflict(format!(
+                    "parent \"{}\" is already used by Switchyard network {} (macvlan_mode={}); a parent in passthru mode serves exactly one network, so choose another parent or use macvlan_mode=bridge on both",
+                    opts.parent,
+                    short_id(&other.id),
+                    o.mode
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn setup_network(&self, _ctx: &Ctx<'_>, _net: &NetworkRecord) -> Result<()> {
+        Ok(())
+    }
+
+    async fn teardown_network(&self, _ctx: &Ctx<'_>, _net: &NetworkRecord) -> Result<()> {
+        Ok(())
+    }
+
+    fn endpoint_mac(
+        &self,
+        net: &NetworkRecord,
+        endpoint_id: &str,
+        requested: Option<MacAddr>,
+    ) -> Result<Option<MacAddr>> {
+        Ok(match (requested, options(&net.spec).mode) {
+            (Some(m), _) => Some(m),
+            // A passthru link's MAC is its parent's; setting one would
+            // rewrite the parent's address.
+            (None, MacvlanMode::Passthru) => None,
+            (None, _) => Some(MacAddr::from_endpoint_id(endpoint_id)),
+        })
+    }
+
+    fn validate_endpoint(
+        &self,
+        net: &NetworkRecord,
+        ep: &EndpointRecord,
+        others: &[EndpointRecord],
+    ) -> Result<()> {
+        let opts = options(&net.spec);
+        if opts.mode == MacvlanMode::Passthru
+            && let Some(o) = others.iter().find(|o| o.id != ep.id)
+        {
+            return Err(Error::conflict(format!(
+                "macvlan_mode=passthru gives parent \"{}\" to a single container, and endpoint {} already has it; disconnect that container first, or create the network with macvlan_mode=bridge for several containers",
+                opts.parent,
+                short_id(&o.id)
+            )));
+        }
+        Ok(())
+    }
+
+    fn endpoint_link(&self, ctx: &Ctx<'_>, net: &NetworkRecord, ep: &EndpointRecord) -> LinkPlan {
+        let opts = options(&net.spec);
+        let mut plan = LinkPlan::new(
+            ep.link_name.clone(),
+            LinkKind::Macvlan {
+                parent: opts.parent.clone(),
+                mode: opts.mode,
+            },
+            ctx.endpoint_mark(ep),
+        )
+        .mtu(net.spec.mtu);
+        if let Some(mac) = ep.mac {
+            plan = plan.mac(mac);
+        }
+        plan
+    }
+
+    fn join_answer(&self, net: &NetworkRecord, ep: &EndpointRecord) -> JoinResponse {
+        let (gateway, gateway_ipv6) = gateways(net, ep);
+        JoinResponse {
+            interface_name: Some(InterfaceName {
+                src_name: ep.link_name.clone(),
+                dst_prefix: "eth".into(),
+            }),
+            gateway,
+            gateway_ipv6,
+            static_routes: Vec::new(),
+            // As the built-in driver: never attach docker_gwbridge for a
+            // macvlan endpoint; the LAN's router is the way out.
+            disable_gateway_service: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_core::mark::Mark;
+    use switchyard_core::model::endpoint_link_name;
+    use switchyard_core::spec::Subnet;
+
+    fn net(mode: MacvlanMode, internal: bool) -> NetworkRecord {
+        NetworkRecord {
+            id: "n".repeat(64),
+            spec: NetworkSpec {
+                backend: BackendOptions::Macvlan(MacvlanOptions {
+                    parent: "tp0".into(),
+                    mode,
+                }),
+                internal,
+                ipv4: vec![Subnet {
+                    pool: "10.77.0.0/24".parse().unwrap(),
+                    gateway: Some("10.77.0.1".parse().unwrap()),
+                }],
+                ipv6: vec![Subnet {
+                    pool: "fd00:77::/64".parse().unwrap(),
+                    gateway: Some("fd00:77::1".parse().unwrap()),
+                }],
+                mtu: Some(1400),
+                options: Default::default(),
+            },
+            created_at: 0,
+        }
+    }
+
+    fn ep(id: &str, v6: bool) -> EndpointRecord {
+        EndpointRecord {
+            network_id: "n".repeat(64),
+            id: id.into(),
+            ipv4: Some("10.77.0.5/24".parse().unwrap()),
+            ipv6: v6.then(|| "fd00:77::5/64".parse().unwrap()),
+            mac: Some(MacAddr::from_endpoint_id(id)),
+            mac_from_user: false,
+            link_name: endpoint_link_name(id),
+            sandbox_key: None,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn plans_a_marked_macvlan_on_the_parent() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        // LinkManager::new needs a runtime; the plan itself never touches it.
+        let links = rt.block_on(async { switchyard_core::link::LinkManager::new().unwrap() });
+        let ctx = Ctx { links: &links, instance: "switchyard" };
+        let n = net(MacvlanMode::Vepa, false);
+        let e = ep("abcdef0123456789", false);
+        let plan = Macvlan.endpoint_link(&ctx, &n, &e);
+        assert_eq!(plan.name, "syabcdef01234");
+        assert_eq!(plan.kind, LinkKind::Macvlan { parent: "tp0".into(), mode: MacvlanMode::Vepa });
+        assert_eq!(plan.mtu, Some(1400));
+        assert_eq!(plan.mac, e.mac);
+        assert_eq!(plan.mark, Mark::endpoint("switchyard", &n.id, &e.id));
+        assert!(!plan.up, "libnetwork brings the link up inside the container");
+    }
+
+    #[test]
+    fn join_answer_gateways_follow_families_and_internal() {
+        let a = Macvlan.join_answer(&net(MacvlanMode::Bridge, false), &ep("e1", true));
+        assert_eq!(a.gateway.as_deref(), Some("10.77.0.1"));
+        assert_eq!(a.gateway_ipv6.as_deref(), Some("fd00:77::1"));
+        assert!(a.disable_gateway_service);
+        assert_eq!(a.interface_name.unwrap().dst_prefix, "eth");
+        let v4only = Macvlan.join_answer(&net(MacvlanMode::Bridge, false), &ep("e1", false));
+        assert_eq!(v4only.gateway_ipv6, None);
+        let internal = Macvlan.join_answer(&net(MacvlanMode::Bridge, true), &ep("e1", true));
+        assert_eq!((internal.gateway, internal.gateway_ipv6), (None, None));
+        let json = serde_json::to_value(&internal).unwrap();
+        assert!(json.get("Gateway").is_none(), "{json}");
+    }
+
+    #[test]
+    fn passthru_takes_one_endpoint_and_keeps_the_parent_mac() {
+        let n = net(MacvlanMode::Passthru, false);
+        assert_eq!(Macvlan.endpoint_mac(&n, "e1", None).unwrap(), None);
+        let first = ep("e1", false);
+        Macvlan.validate_endpoint(&n, &first, &[]).unwrap();
+        let err = Macvlan
+            .validate_endpoint(&n, &ep("e2", false), std::slice::from_ref(&first))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("passthru") && err.contains("macvlan_mode=bridge"), "{err}");
+        // A retried CreateEndpoint for the same endpoint is not a second one.
+        Macvlan.validate_endpoint(&n, &first, std::slice::from_ref(&first)).unwrap();
+        let b = net(MacvlanMode::Bridge, false);
+        assert!(Macvlan.endpoint_mac(&b, "e1", None).unwrap().is_some());
+    }
+}

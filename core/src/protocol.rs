@@ -1,0 +1,232 @@
+//! Wire types of the libnetwork remote network driver protocol
+//! (`../shared/docs/protocol.md` §2). Field names are exactly the engine's;
+//! decoding is lenient (unknown fields ignored, `null` accepted wherever the
+//! engine may send it), encoding omits what Docker treats as "not set".
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+pub type Options = Map<String, Value>;
+
+/// Top-level option keys of CreateNetwork / GwAllocCheck.
+pub const OPT_GENERIC: &str = "com.docker.network.generic";
+pub const OPT_ENABLE_IPV4: &str = "com.docker.network.enable_ipv4";
+pub const OPT_ENABLE_IPV6: &str = "com.docker.network.enable_ipv6";
+pub const OPT_INTERNAL: &str = "com.docker.network.internal";
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct IpamData {
+    #[serde(rename = "AddressSpace", default, deserialize_with = "null_as_default")]
+    pub address_space: String,
+    #[serde(rename = "Pool", default, deserialize_with = "null_as_default")]
+    pub pool: String,
+    #[serde(rename = "Gateway", default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    #[serde(
+        rename = "AuxAddresses",
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub aux_addresses: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct GwAllocCheckRequest {
+    #[serde(rename = "Options", default, deserialize_with = "null_as_default")]
+    pub options: Options,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct GwAllocCheckResponse {
+    #[serde(rename = "SkipIPv4")]
+    pub skip_ipv4: bool,
+    #[serde(rename = "SkipIPv6")]
+    pub skip_ipv6: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CreateNetworkRequest {
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    #[serde(rename = "Options", default, deserialize_with = "null_as_default")]
+    pub options: Options,
+    #[serde(rename = "IPv4Data", default, deserialize_with = "null_as_default")]
+    pub ipv4_data: Vec<IpamData>,
+    #[serde(rename = "IPv6Data", default, deserialize_with = "null_as_default")]
+    pub ipv6_data: Vec<IpamData>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NetworkRequest {
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EndpointRequest {
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct EndpointInterface {
+    #[serde(rename = "Address", default, deserialize_with = "null_as_default")]
+    pub address: String,
+    #[serde(rename = "AddressIPv6", default, deserialize_with = "null_as_default")]
+    pub address_ipv6: String,
+    #[serde(rename = "MacAddress", default, deserialize_with = "null_as_default")]
+    pub mac_address: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CreateEndpointRequest {
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    #[serde(rename = "Interface", default, deserialize_with = "null_as_default")]
+    pub interface: EndpointInterface,
+    #[serde(rename = "Options", default, deserialize_with = "null_as_default")]
+    pub options: Options,
+}
+
+/// What the driver adds to the endpoint's interface. Docker accepts a field
+/// only where the request left it empty, so only the MAC is ever returned.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CreateEndpointResponse {
+    #[serde(rename = "Interface", skip_serializing_if = "Option::is_none")]
+    pub interface: Option<InterfaceUpdate>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct InterfaceUpdate {
+    #[serde(rename = "MacAddress", skip_serializing_if = "String::is_empty", default)]
+    pub mac_address: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct JoinRequest {
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    #[serde(rename = "SandboxKey", default, deserialize_with = "null_as_default")]
+    pub sandbox_key: String,
+    #[serde(rename = "Options", default, deserialize_with = "null_as_default")]
+    pub options: Options,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct InterfaceName {
+    #[serde(rename = "SrcName")]
+    pub src_name: String,
+    #[serde(rename = "DstPrefix")]
+    pub dst_prefix: String,
+}
+
+/// `RouteType` 0: via `NextHop`; 1: connected (bound to the interface).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StaticRoute {
+    #[serde(rename = "Destination")]
+    pub destination: String,
+    #[serde(rename = "RouteType")]
+    pub route_type: u8,
+    #[serde(rename = "NextHop", skip_serializing_if = "Option::is_none", default)]
+    pub next_hop: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct JoinResponse {
+    #[serde(rename = "InterfaceName", skip_serializing_if = "Option::is_none")]
+    pub interface_name: Option<InterfaceName>,
+    /// A plain address, never CIDR.
+    #[serde(rename = "Gateway", skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    #[serde(rename = "GatewayIPv6", skip_serializing_if = "Option::is_none")]
+    pub gateway_ipv6: Option<String>,
+    #[serde(rename = "StaticRoutes", skip_serializing_if = "Vec::is_empty", default)]
+    pub static_routes: Vec<StaticRoute>,
+    #[serde(rename = "DisableGatewayService", default)]
+    pub disable_gateway_service: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ExternalConnectivityRequest {
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    #[serde(rename = "Options", default, deserialize_with = "null_as_default")]
+    pub options: Options,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct OperInfoResponse {
+    #[serde(rename = "Value")]
+    pub value: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AllocateNetworkRequest {
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    #[serde(rename = "Options", default, deserialize_with = "null_as_default")]
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AllocateNetworkResponse {
+    #[serde(rename = "Options")]
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DiscoveryRequest {
+    #[serde(rename = "DiscoveryType", default)]
+    pub discovery_type: i64,
+    #[serde(rename = "DiscoveryData", default)]
+    pub discovery_data: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CapabilitiesResponse {
+    #[serde(rename = "Scope")]
+    pub scope: String,
+    #[serde(rename = "ConnectivityScope")]
+    pub connectivity_scope: String,
+    #[serde(rename = "GwAllocChecker")]
+    pub gw_alloc_checker: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ActivateResponse {
+    #[serde(rename = "Implements")]
+    pub implements: Vec<String>,
+}
+
+/// A protocol error body.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorResponse {
+    #[serde(rename = "Err")]
+    pub err: String,
+}
+
+/// Short ids for log lines and status output, as `docker` prints them.
+pub fn short_id(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,425 @@
+//! Options → a typed, validated `NetworkSpec`.
+//!
+//! This is the pure half of validation: it needs no kernel and runs in
+//! `GwAllocCheck` and `CreateNetwork`. Facts about the host (does the parent
+//! exist, does the MTU fit it) are checked by the backend afterwards.
+
+use crate::protocol::{
+    CreateNetworkRequest, IpamData, OPT_ENABLE_IPV4, OPT_ENABLE_IPV6, OPT_GENERIC, OPT_INTERNAL,
+    Options,
+};
+use crate::{Error, Result};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+pub const OPT_BACKEND: &str = "backend";
+pub const OPT_PARENT: &str = "parent";
+pub const OPT_MACVLAN_MODE: &str = "macvlan_mode";
+pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
+
+/// Docker-reserved keys that libnetwork itself consumes or that reach every
+/// driver; they are accepted and ignored rather than refused as unknown.
+const DOCKER_KEYS_IGNORED: &[&str] = &[
+    OPT_ENABLE_IPV4,
+    OPT_ENABLE_IPV6,
+    OPT_INTERNAL,
+    "com.docker.network.advertise_addr_nmsgs",
+    "com.docker.network.advertise_addr_ms",
+    "com.docker.network.endpoint.ifname",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Macvlan,
+    Ipvlan,
+    Vxlan,
+}
+
+impl BackendKind {
+    pub const ALL: [BackendKind; 3] = [BackendKind::Macvlan, BackendKind::Ipvlan, BackendKind::Vxlan];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Macvlan => "macvlan",
+            BackendKind::Ipvlan => "ipvlan",
+            BackendKind::Vxlan => "vxlan",
+        }
+    }
+
+    /// The options this backend understands, besides `backend` itself.
+    pub fn options(self) -> &'static [&'static str] {
+        match self {
+            BackendKind::Macvlan => &[OPT_PARENT, OPT_MACVLAN_MODE, OPT_MTU],
+            BackendKind::Ipvlan => &[OPT_PARENT, "ipvlan_mode", "ipvlan_flag", OPT_MTU],
+            BackendKind::Vxlan => &[
+                "vni",
+                "com.docker.network.driver.overlay.vxlanid_list",
+                "peers",
+                OPT_MTU,
+            ],
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        BackendKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "backend \"{s}\" is not known; use one of: macvlan, ipvlan, vxlan"
+                ))
+            })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MacvlanMode {
+    #[default]
+    Bridge,
+    Vepa,
+    Private,
+    Passthru,
+}
+
+impl MacvlanMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MacvlanMode::Bridge => "bridge",
+            MacvlanMode::Vepa => "vepa",
+            MacvlanMode::Private => "private",
+            MacvlanMode::Passthru => "passthru",
+        }
+    }
+}
+
+impl fmt::Display for MacvlanMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MacvlanMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "bridge" => Ok(MacvlanMode::Bridge),
+            "vepa" => Ok(MacvlanMode::Vepa),
+            "private" => Ok(MacvlanMode::Private),
+            "passthru" => Ok(MacvlanMode::Passthru),
+            _ => Err(Error::invalid(format!(
+                "macvlan_mode \"{s}\" is not valid; use one of: bridge, vepa, private, passthru"
+            ))),
+        }
+    }
+}
+
+/// What the operator's config contributes to option parsing.
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    /// Used when a network names no `backend`.
+    pub default_backend: Option<BackendKind>,
+    /// Used when a macvlan network names no `parent`.
+    pub macvlan_parent: Option<String>,
+    /// Used when a macvlan network names no `macvlan_mode`.
+    pub macvlan_mode: MacvlanMode,
+    /// Interfaces networks may use as parents; empty allows any. An entry
+    /// ending in `*` matches by prefix.
+    pub allowed_parents: Vec<String>,
+}
+
+impl Policy {
+    pub fn parent_allowed(&self, parent: &str) -> bool {
+        self.allowed_parents.is_empty()
+            || self.allowed_parents.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => parent.starts_with(prefix),
+                None => p == parent,
+            })
+    }
+}
+
+/// One subnet of a network as IPAM gave it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subnet {
+    pub pool: IpNet,
+    pub gateway: Option<IpAddr>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MacvlanOptions {
+    pub parent: String,
+    pub mode: MacvlanMode,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "backend", rename_all = "lowercase")]
+pub enum BackendOptions {
+    Macvlan(MacvlanOptions),
+}
+
+impl BackendOptions {
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            BackendOptions::Macvlan(_) => BackendKind::Macvlan,
+        }
+    }
+
+    /// The host interface the network's links hang off, if it has one.
+    pub fn parent(&self) -> Option<&str> {
+        match self {
+            BackendOptions::Macvlan(m) => Some(&m.parent),
+        }
+    }
+}
+
+/// A network as Switchyard understands it, independent of the wire format.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkSpec {
+    pub backend: BackendOptions,
+    pub internal: bool,
+    pub ipv4: Vec<Subnet>,
+    pub ipv6: Vec<Subnet>,
+    /// `com.docker.network.driver.mtu`; `None` means "the parent's".
+    pub mtu: Option<u32>,
+    /// The generic options exactly as the user gave them, for `status`.
+    pub options: BTreeMap<String, String>,
+}
+
+/// The options of a request with the engine's top-level flags.
+pub struct RequestOptions {
+    pub generic: BTreeMap<String, String>,
+    pub internal: bool,
+    pub ipv6: bool,
+}
+
+impl RequestOptions {
+    pub fn new(raw: &Options) -> Result<Self> {
+        let generic = match raw.get(OPT_GENERIC) {
+            None | Some(Value::Null) => BTreeMap::new(),
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| (k.clone(), value_as_string(v)))
+                .collect(),
+            Some(other) => {
+                return Err(Error::invalid(format!(
+                    "{OPT_GENERIC} must be an object of options, got {other}"
+                )));
+            }
+        };
+        Ok(RequestOptions {
+            generic,
+            internal: flag(raw, OPT_INTERNAL),
+            ipv6: flag(raw, OPT_ENABLE_IPV6),
+        })
+    }
+}
+
+fn flag(raw: &Options, key: &str) -> bool {
+    match raw.get(key) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+fn value_as_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Parses the generic options alone (as `GwAllocCheck` sees them, before IPAM).
+pub fn parse_options(
+    generic: &BTreeMap<String, String>,
+    policy: &Policy,
+) -> Result<(BackendOptions, Option<u32>)> {
+    let backend = match generic.get(OPT_BACKEND) {
+        Some(b) => b.parse()?,
+        None => policy.default_backend.ok_or_else(|| {
+            Error::invalid(
+                "option \"backend\" is required; add -o backend=macvlan (or ipvlan, vxlan) to docker network create",
+            )
+        })?,
+    };
+    for key in generic.keys() {
+        if key == OPT_BACKEND || DOCKER_KEYS_IGNORED.contains(&key.as_str()) {
+            continue;
+        }
+        if !backend.options().contains(&key.as_str()) {
+            let owner = BackendKind::ALL
+                .into_iter()
+                .find(|k| *k != backend && k.options().contains(&key.as_str()));
+            let hint = format!(
+                "backend {backend} accepts: backend, {}",
+                backend.options().join(", ")
+            );
+            return Err(Error::invalid(match owner {
+                Some(o) => format!("option \"{key}\" belongs to backend {o}, not {backend}; {hint}"),
+                None => format!("option \"{key}\" is not known; {hint}"),
+            }));
+        }
+    }
+    let mtu = generic.get(OPT_MTU).map(|s| parse_mtu(s)).transpose()?;
+    let options = match backend {
+        BackendKind::Macvlan => {
+            let parent = match generic.get(OPT_PARENT) {
+                Some(p) => p.clone(),
+                None => policy.macvlan_parent.clone().ok_or_else(|| {
+                    Error::invalid(
+                        "option \"parent\" is required for backend macvlan: name the host interface the network sits on, e.g. -o parent=eth0 (or set [macvlan] parent in the config file)",
+                    )
+                })?,
+            };
+            validate_ifname("parent", &parent)?;
+            if parent == "lo" {
+                return Err(Error::invalid(
+                    "parent \"lo\" cannot carry a macvlan network; name an Ethernet interface, e.g. -o parent=eth0",
+                ));
+            }
+            if !policy.parent_allowed(&parent) {
+                return Err(Error::invalid(format!(
+                    "parent \"{parent}\" is not allowed by this host's Switchyard config; allowed parents: {}",
+                    policy.allowed_parents.join(", ")
+                )));
+            }
+            let mode = match generic.get(OPT_MACVLAN_MODE) {
+                Some(m) => m.parse()?,
+                None => policy.macvlan_mode,
+            };
+            BackendOptions::Macvlan(MacvlanOptions { parent, mode })
+        }
+        BackendKind::Ipvlan | BackendKind::Vxlan => {
+            return Err(Error::invalid(format!(
+                "backend {backend} is not available in this version of Switchyard yet; use -o backend=macvlan"
+            )));
+        }
+    };
+    Ok((options, mtu))
+}
+
+/// Parses a CreateNetwork request into a spec.
+pub fn parse_network(req: &CreateNetworkRequest, policy: &Policy) -> Result<NetworkSpec> {
+    if req.network_id.is_empty() {
+        return Err(Error::invalid("NetworkID is empty; dockerd always sends one"));
+    }
+    let opts = RequestOptions::new(&req.options)?;
+    let (backend, mtu) = parse_options(&opts.generic, policy)?;
+    let ipv4 = parse_subnets(&req.ipv4_data, false)?;
+    let ipv6 = if opts.ipv6 || !req.ipv6_data.is_empty() {
+        parse_subnets(&req.ipv6_data, true)?
+    } else {
+        Vec::new()
+    };
+    if let Some(m) = mtu
+        && !ipv6.is_empty()
+        && m < 1280
+    {
+        return Err(Error::invalid(format!(
+            "{OPT_MTU} {m} is too small for IPv6, which needs at least 1280; use 1280 or more, or drop --ipv6"
+        )));
+    }
+    Ok(NetworkSpec {
+        backend,
+        internal: opts.internal,
+        ipv4,
+        ipv6,
+        mtu,
+        options: opts.generic,
+    })
+}
+
+fn parse_mtu(s: &str) -> Result<u32> {
+    let m: u32 = s.trim().parse().map_err(|_| {
+        Error::invalid(format!(
+            "{OPT_MTU} \"{s}\" is not a number; use an MTU between 68 and 65535, e.g. -o {OPT_MTU}=1500"
+        ))
+    })?;
+    if !(68..=65535).contains(&m) {
+        return Err(Error::invalid(format!(
+            "{OPT_MTU} {m} is out of range; use an MTU between 68 and 65535"
+        )));
+    }
+    Ok(m)
+}
+
+/// Linux interface names: 1–15 bytes, no '/', ':', whitespace, not "." or "..".
+pub fn validate_ifname(what: &str, name: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Err(Error::invalid(format!(
+            "{what} \"{name}\" is not a valid interface name: {why}"
+        )))
+    };
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if name.len() > 15 {
+        return bad("Linux allows at most 15 bytes");
+    }
+    if name == "." || name == ".." {
+        return bad("\".\" and \"..\" are reserved");
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| *c == '/' || *c == ':' || c.is_whitespace() || c.is_control())
+    {
+        return bad(&format!("it contains {c:?}, which Linux rejects"));
+    }
+    Ok(())
+}
+
+fn parse_subnets(data: &[IpamData], v6: bool) -> Result<Vec<Subnet>> {
+    let family = if v6 { "IPv6" } else { "IPv4" };
+    let mut out = Vec::new();
+    for d in data {
+        let pool: IpNet = d.pool.parse().map_err(|_| {
+            Error::invalid(format!("IPAM pool \"{}\" is not a CIDR subnet", d.pool))
+        })?;
+        if pool.addr().is_ipv6() != v6 {
+            return Err(Error::invalid(format!(
+                "IPAM pool {pool} was given as {family} data but is not {family}"
+            )));
+        }
+        if pool.prefix_len() == 0 {
+            // The null IPAM driver: no addresses are managed for this family.
+            continue;
+        }
+        let gateway = match d.gateway.as_deref().filter(|g| !g.is_empty()) {
+            None => None,
+            Some(g) => {
+                let addr = match g.parse::<IpNet>() {
+                    Ok(n) => n.addr(),
+                    Err(_) => g.parse::<IpAddr>().map_err(|_| {
+                        Error::invalid(format!("gateway \"{g}\" is not an IP address"))
+                    })?,
+                };
+                if !pool.contains(&addr) {
+                    return Err(Error::invalid(format!(
+                        "gateway {addr} is outside subnet {pool}; choose a gateway inside the subnet"
+                    )));
+                }
+                Some(addr)
+            }
+        };
+        out.push(Subnet { pool, gateway });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

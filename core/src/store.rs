@@ -1,0 +1,286 @@
+//! The embedded store: one redb file under `state_dir`, written through
+//! before every answer, plus an in-memory copy that serves every read (so
+//! `EndpointOperInfo` and `status` never touch the disk).
+
+use crate::model::{EndpointRecord, NetworkRecord};
+use crate::{Error, Result};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
+/// Keyed `<network-id>/<endpoint-id>`.
+const ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("endpoints");
+
+pub const STATE_FILE: &str = "switchyard.redb";
+
+#[derive(Default, Clone)]
+struct Cache {
+    networks: BTreeMap<String, NetworkRecord>,
+    endpoints: BTreeMap<(String, String), EndpointRecord>,
+}
+
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+    cache: RwLock<Cache>,
+}
+
+fn store_err(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> Error + '_ {
+    move |e| Error::Store(format!("{}: {e}", path.display()))
+}
+
+impl Store {
+    /// Opens (creating if needed) the state under `dir`.
+    pub fn open(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::Store(format!(
+                "cannot create state_dir {}: {e}; set [plugin] state_dir to a writable directory",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join(STATE_FILE);
+        let err = store_err(&path);
+        let db = Database::create(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::Store(format!(
+                "{} is in use by another switchyard process; stop it or give this one another [plugin] state_dir",
+                path.display()
+            )),
+            e => err(&e),
+        })?;
+        let tx = db.begin_write().map_err(|e| err(&e))?;
+        {
+            tx.open_table(NETWORKS).map_err(|e| err(&e))?;
+            tx.open_table(ENDPOINTS).map_err(|e| err(&e))?;
+        }
+        tx.commit().map_err(|e| err(&e))?;
+        let cache = Self::load(&db, &path)?;
+        drop(err);
+        Ok(Store {
+            db,
+            path,
+            cache: RwLock::new(cache),
+        })
+    }
+
+    fn load(db: &Database, path: &Path) -> Result<Cache> {
+        let err = store_err(path);
+        let tx = db.begin_read().map_err(|e| err(&e))?;
+        let mut cache = Cache::default();
+        let nets = tx.open_table(NETWORKS).map_err(|e| err(&e))?;
+        for row in nets.iter().map_err(|e| err(&e))? {
+            let (k, v) = row.map_err(|e| err(&e))?;
+            let rec: NetworkRecord = serde_json::from_slice(v.value())
+                .map_err(|e| err(&format!("network {}: {e}", k.value())))?;
+            cache.networks.insert(rec.id.clone(), rec);
+        }
+        let eps = tx.open_table(ENDPOINTS).map_err(|e| err(&e))?;
+        for row in eps.iter().map_err(|e| err(&e))? {
+            let (k, v) = row.map_err(|e| err(&e))?;
+            let rec: EndpointRecord = serde_json::from_slice(v.value())
+                .map_err(|e| err(&format!("endpoint {}: {e}", k.value())))?;
+            cache
+                .endpoints
+                .insert((rec.network_id.clone(), rec.id.clone()), rec);
+        }
+        Ok(cache)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn write(&self, f: impl FnOnce(&redb::WriteTransaction) -> Result<()>) -> Result<()> {
+        let err = store_err(&self.path);
+        let tx = self.db.begin_write().map_err(|e| err(&e))?;
+        f(&tx)?;
+        tx.commit().map_err(|e| err(&e))
+    }
+
+    pub fn put_network(&self, net: &NetworkRecord) -> Result<()> {
+        let bytes = serde_json::to_vec(net).map_err(|e| Error::Store(e.to_string()))?;
+        let err = store_err(&self.path);
+        self.write(|tx| {
+            let mut t = tx.open_table(NETWORKS).map_err(|e| err(&e))?;
+            t.insert(net.id.as_str(), bytes.as_slice())
+                .map_err(|e| err(&e))?;
+            Ok(())
+        })?;
+        self.cache
+            .write()
+            .unwrap()
+            .networks
+            .insert(net.id.clone(), net.clone());
+        Ok(())
+    }
+
+    /// Removes a network and every endpoint still filed under it.
+    pub fn delete_network(&self, id: &str) -> Result<()> {
+        let err = store_err(&self.path);
+        let eps: Vec<String> = self
+            .endpoints(id)
+            .into_iter()
+            .map(|e| format!("{}/{}", e.network_id, e.id))
+            .collect();
+        self.write(|tx| {
+            let mut t = tx.open_table(NETWORKS).map_err(|e| err(&e))?;
+            t.remove(id).map_err(|e| err(&e))?;
+            let mut t = tx.open_table(ENDPOINTS).map_err(|e| err(&e))?;
+            for k in &eps {
+                t.remove(k.as_str()).map_err(|e| err(&e))?;
+            }
+            Ok(())
+        })?;
+        let mut c = self.cache.write().unwrap();
+        c.networks.remove(id);
+        c.endpoints.retain(|(n, _), _| n != id);
+        Ok(())
+    }
+
+    pub fn put_endpoint(&self, ep: &EndpointRecord) -> Result<()> {
+        let bytes = serde_json::to_vec(ep).map_err(|e| Error::Store(e.to_string()))?;
+        let key = format!("{}/{}", ep.network_id, ep.id);
+        let err = store_err(&self.path);
+        self.write(|tx| {
+            let mut t = tx.open_table(ENDPOINTS).map_err(|e| err(&e))?;
+            t.insert(key.as_str(), bytes.as_slice())
+                .map_err(|e| err(&e))?;
+            Ok(())
+        })?;
+        self.cache
+            .write()
+            .unwrap()
+            .endpoints
+            .insert((ep.network_id.clone(), ep.id.clone()), ep.clone());
+        Ok(())
+    }
+
+    pub fn delete_endpoint(&self, network_id: &str, endpoint_id: &str) -> Result<()> {
+        let key = format!("{network_id}/{endpoint_id}");
+        let err = store_err(&self.path);
+        self.write(|tx| {
+            let mut t = tx.open_table(ENDPOINTS).map_err(|e| err(&e))?;
+            t.remove(key.as_str()).map_err(|e| err(&e))?;
+            Ok(())
+        })?;
+        self.cache
+            .write()
+            .unwrap()
+            .endpoints
+            .remove(&(network_id.to_string(), endpoint_id.to_string()));
+        Ok(())
+    }
+
+    pub fn network(&self, id: &str) -> Option<NetworkRecord> {
+        self.cache.read().unwrap().networks.get(id).cloned()
+    }
+
+    pub fn networks(&self) -> Vec<NetworkRecord> {
+        self.cache.read().unwrap().networks.values().cloned().collect()
+    }
+
+    pub fn endpoint(&self, network_id: &str, endpoint_id: &str) -> Option<EndpointRecord> {
+        self.cache
+            .read()
+            .unwrap()
+            .endpoints
+            .get(&(network_id.to_string(), endpoint_id.to_string()))
+            .cloned()
+    }
+
+    /// The endpoints of one network.
+    pub fn endpoints(&self, network_id: &str) -> Vec<EndpointRecord> {
+        self.cache
+            .read()
+            .unwrap()
+            .endpoints
+            .iter()
+            .filter(|((n, _), _)| n == network_id)
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
+    pub fn all_endpoints(&self) -> Vec<EndpointRecord> {
+        self.cache.read().unwrap().endpoints.values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mac::MacAddr;
+    use crate::spec::{BackendOptions, MacvlanMode, MacvlanOptions, NetworkSpec};
+
+    fn net(id: &str) -> NetworkRecord {
+        NetworkRecord {
+            id: id.into(),
+            spec: NetworkSpec {
+                backend: BackendOptions::Macvlan(MacvlanOptions {
+                    parent: "eth0".into(),
+                    mode: MacvlanMode::Bridge,
+                }),
+                internal: false,
+                ipv4: vec![],
+                ipv6: vec![],
+                mtu: None,
+                options: Default::default(),
+            },
+            created_at: 1,
+        }
+    }
+
+    fn ep(n: &str, id: &str) -> EndpointRecord {
+        EndpointRecord {
+            network_id: n.into(),
+            id: id.into(),
+            ipv4: Some("10.0.0.2/24".parse().unwrap()),
+            ipv6: None,
+            mac: Some(MacAddr::from_endpoint_id(id)),
+            mac_from_user: false,
+            link_name: crate::model::endpoint_link_name(id),
+            sandbox_key: None,
+            created_at: 2,
+        }
+    }
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("switchyard-store-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn survives_reopen_and_deletes_cascade() {
+        let dir = tmpdir("reopen");
+        {
+            let s = Store::open(&dir).unwrap();
+            s.put_network(&net("n1")).unwrap();
+            s.put_network(&net("n2")).unwrap();
+            s.put_endpoint(&ep("n1", "e1")).unwrap();
+            s.put_endpoint(&ep("n1", "e2")).unwrap();
+            s.put_endpoint(&ep("n2", "e3")).unwrap();
+        }
+        let s = Store::open(&dir).unwrap();
+        assert_eq!(s.networks().len(), 2);
+        assert_eq!(s.endpoints("n1").len(), 2);
+        assert_eq!(s.endpoint("n2", "e3").unwrap(), ep("n2", "e3"));
+        s.delete_network("n1").unwrap();
+        s.delete_endpoint("n2", "e3").unwrap();
+        s.delete_endpoint("n2", "unknown").unwrap();
+        drop(s);
+        let s = Store::open(&dir).unwrap();
+        assert_eq!(s.networks().len(), 1);
+        assert!(s.all_endpoints().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn second_open_names_the_conflict() {
+        let dir = tmpdir("lock");
+        let _s = Store::open(&dir).unwrap();
+        let e = Store::open(&dir).err().expect("second open must fail").to_string();
+        assert!(e.contains("in use by another switchyard process"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

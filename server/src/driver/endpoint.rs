@@ -1,0 +1,120 @@
+//! CreateEndpoint, DeleteEndpoint, EndpointOperInfo.
+
+use super::Driver;
+use ipnet::IpNet;
+use serde_json::{Map, Value, json};
+use switchyard_backends::{AnyBackend, Backend};
+use switchyard_core::mac::MacAddr;
+use switchyard_core::model::{EndpointRecord, endpoint_link_name, now};
+use switchyard_core::protocol::{
+    CreateEndpointRequest, CreateEndpointResponse, EndpointRequest, InterfaceUpdate,
+    OperInfoResponse, short_id,
+};
+use switchyard_core::{Error, Result};
+use tracing::info;
+
+fn parse_addr(what: &str, s: &str, v6: bool) -> Result<Option<IpNet>> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let n: IpNet = s.parse().map_err(|_| {
+        Error::invalid(format!("endpoint {what} \"{s}\" is not an address with prefix length (e.g. 10.0.0.2/24)"))
+    })?;
+    if n.addr().is_ipv6() != v6 {
+        return Err(Error::invalid(format!("endpoint {what} \"{s}\" is of the wrong address family")));
+    }
+    Ok(Some(n))
+}
+
+fn response(ep: &EndpointRecord) -> CreateEndpointResponse {
+    match (ep.mac, ep.mac_from_user) {
+        (Some(mac), false) => CreateEndpointResponse {
+            interface: Some(InterfaceUpdate {
+                mac_address: mac.to_string(),
+            }),
+        },
+        _ => CreateEndpointResponse::default(),
+    }
+}
+
+impl Driver {
+    pub async fn create_endpoint(&self, req: CreateEndpointRequest) -> Result<CreateEndpointResponse> {
+        if req.endpoint_id.is_empty() {
+            return Err(Error::invalid("EndpointID is empty; dockerd always sends one"));
+        }
+        let _guard = self.locks.lock(&req.network_id).await;
+        let net = self.known_network(&req.network_id)?;
+        if let Some(existing) = self.store.endpoint(&req.network_id, &req.endpoint_id) {
+            return Ok(response(&existing)); // a retry: answer the same way
+        }
+        let requested = match req.interface.mac_address.as_str() {
+            "" => None,
+            s => Some(s.parse::<MacAddr>().map_err(Error::Invalid)?),
+        };
+        let backend = AnyBackend::for_network(&net);
+        let mac = backend.endpoint_mac(&net, &req.endpoint_id, requested)?;
+        let ep = EndpointRecord {
+            network_id: req.network_id.clone(),
+            id: req.endpoint_id.clone(),
+            ipv4: parse_addr("Address", &req.interface.address, false)?,
+            ipv6: parse_addr("AddressIPv6", &req.interface.address_ipv6, true)?,
+            mac,
+            mac_from_user: requested.is_some(),
+            link_name: endpoint_link_name(&req.endpoint_id),
+            sandbox_key: None,
+            created_at: now(),
+        };
+        backend.validate_endpoint(&net, &ep, &self.store.endpoints(&net.id))?;
+        self.store.put_endpoint(&ep)?;
+        Ok(response(&ep))
+    }
+
+    /// Succeeds for unknown endpoints and missing links: teardown is never retried.
+    pub async fn delete_endpoint(&self, req: EndpointRequest) -> Result<()> {
+        let _guard = self.locks.lock(&req.network_id).await;
+        let ctx = self.ctx();
+        match (
+            self.store.network(&req.network_id),
+            self.store.endpoint(&req.network_id, &req.endpoint_id),
+        ) {
+            (Some(net), Some(ep)) => {
+                // Forget first: if the process dies before the link is gone,
+                // startup reconciliation removes it as an orphan.
+                self.store.delete_endpoint(&ep.network_id, &ep.id)?;
+                AnyBackend::for_network(&net).delete_endpoint_link_later(&ctx, &net, &ep);
+            }
+            _ => {
+                // Not in the state (already deleted, or never created here):
+                // still remove a link that carries exactly this endpoint's mark.
+                let mark = ctx.endpoint_mark_ids(&req.network_id, &req.endpoint_id);
+                self.links
+                    .delete_later(&endpoint_link_name(&req.endpoint_id), mark);
+                info!(
+                    network = short_id(&req.network_id),
+                    endpoint = short_id(&req.endpoint_id),
+                    "DeleteEndpoint for an endpoint Switchyard does not know: nothing to do"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Fast and never failing: answered from memory.
+    pub fn endpoint_oper_info(&self, req: EndpointRequest) -> OperInfoResponse {
+        let mut value = Map::new();
+        if let (Some(net), Some(ep)) = (
+            self.store.network(&req.network_id),
+            self.store.endpoint(&req.network_id, &req.endpoint_id),
+        ) {
+            value.insert("backend".into(), json!(net.spec.backend.kind()));
+            if let Some(p) = net.spec.backend.parent() {
+                value.insert("parent".into(), json!(p));
+            }
+            value.insert("host_link".into(), json!(ep.link_name));
+            if let Some(mac) = ep.mac {
+                value.insert("mac_address".into(), Value::String(mac.to_string()));
+            }
+        }
+        OperInfoResponse { value }
+    }
+}

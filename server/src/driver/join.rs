@@ -1,0 +1,45 @@
+//! Join and Leave. The link is created at Join (as Docker's built-in macvlan
+//! does) in this namespace; dockerd moves it into the container. Join never
+//! enters the sandbox: on Engine ≤ 27 it does not exist yet.
+
+use super::Driver;
+use switchyard_backends::{AnyBackend, Backend};
+use switchyard_core::Result;
+use switchyard_core::protocol::{EndpointRequest, JoinRequest, JoinResponse, short_id};
+use switchyard_core::Error;
+
+impl Driver {
+    pub async fn join(&self, req: JoinRequest) -> Result<JoinResponse> {
+        let _guard = self.locks.lock(&req.network_id).await;
+        let net = self.known_network(&req.network_id)?;
+        let mut ep = self
+            .store
+            .endpoint(&req.network_id, &req.endpoint_id)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "endpoint {} is not known on network {}; dockerd sends CreateEndpoint before Join — recreate the container",
+                    short_id(&req.endpoint_id),
+                    short_id(&req.network_id)
+                ))
+            })?;
+        let backend = AnyBackend::for_network(&net);
+        let ctx = self.ctx();
+        backend.create_endpoint_link(&ctx, &net, &ep).await?;
+        let sandbox = Some(req.sandbox_key.clone()).filter(|s| !s.is_empty());
+        if ep.sandbox_key != sandbox {
+            ep.sandbox_key = sandbox;
+            if let Err(e) = self.store.put_endpoint(&ep) {
+                let _ = backend.delete_endpoint_link(&ctx, &net, &ep).await;
+                return Err(e);
+            }
+        }
+        Ok(backend.join_answer(&net, &ep))
+    }
+
+    /// Nothing to undo: the link is still inside the container here, and
+    /// dockerd moves it back before DeleteEndpoint removes it.
+    pub async fn leave(&self, req: EndpointRequest) -> Result<()> {
+        let _guard = self.locks.lock(&req.network_id).await;
+        Ok(())
+    }
+}

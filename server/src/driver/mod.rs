@@ -1,0 +1,80 @@
+//! The Driver: the protocol-neutral state machine of networks and endpoints.
+//!
+//! It validates options into a `NetworkSpec`, picks the backend, persists
+//! every accepted object before answering, serialises the work on each
+//! network, and rolls back what a failed step created. Split by protocol
+//! phase like libnetwork's drivers: `network.rs` (GwAllocCheck, Create/
+//! DeleteNetwork), `endpoint.rs` (Create/DeleteEndpoint, OperInfo),
+//! `join.rs` (Join/Leave), `reconcile.rs` (startup), `status.rs`.
+
+mod endpoint;
+mod join;
+mod locks;
+mod network;
+mod reconcile;
+mod status;
+
+pub use status::{StatusReport, network_status};
+
+use locks::NetworkLocks;
+use switchyard_backends::Ctx;
+use switchyard_core::link::LinkManager;
+use switchyard_core::model::NetworkRecord;
+use switchyard_core::protocol::{CapabilitiesResponse, short_id};
+use switchyard_core::spec::Policy;
+use switchyard_core::store::Store;
+use switchyard_core::{Error, Result};
+
+pub struct Driver {
+    /// The driver name dockerd uses; also written into every link's mark.
+    instance: String,
+    store: Store,
+    links: LinkManager,
+    policy: Policy,
+    locks: NetworkLocks,
+}
+
+impl Driver {
+    pub fn new(instance: String, store: Store, links: LinkManager, policy: Policy) -> Driver {
+        Driver {
+            instance,
+            store,
+            links,
+            policy,
+            locks: NetworkLocks::default(),
+        }
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            links: &self.links,
+            instance: &self.instance,
+        }
+    }
+
+    /// Static, so it can never fail (a failed first GetCapabilities poisons
+    /// the driver in dockerd until dockerd restarts).
+    pub fn capabilities(&self) -> CapabilitiesResponse {
+        CapabilitiesResponse {
+            scope: "local".into(),
+            connectivity_scope: "global".into(),
+            gw_alloc_checker: true,
+        }
+    }
+
+    /// Waits for deferred link deletions (at shutdown, and for tests).
+    pub async fn flush(&self) {
+        self.links.flush().await;
+    }
+
+    fn known_network(&self, id: &str) -> Result<NetworkRecord> {
+        self.store.network(id).ok_or_else(|| {
+            Error::invalid(format!(
+                "network {} is not known to Switchyard instance \"{}\" (state in {}); it was created by another driver or its state was removed — recreate the network",
+                short_id(id),
+                self.instance,
+                self.store.path().display()
+            ))
+        })
+    }
+}

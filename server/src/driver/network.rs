@@ -1,0 +1,100 @@
+//! GwAllocCheck, CreateNetwork, DeleteNetwork.
+
+use super::Driver;
+use switchyard_backends::{AnyBackend, Backend};
+use switchyard_core::link::Deleted;
+use switchyard_core::model::{NetworkRecord, now};
+use switchyard_core::protocol::{
+    CreateNetworkRequest, GwAllocCheckRequest, GwAllocCheckResponse, short_id,
+};
+use switchyard_core::spec::{RequestOptions, parse_network, parse_options};
+use switchyard_core::{Error, Result};
+use tracing::{info, warn};
+
+impl Driver {
+    /// Engine 28 asks before IPAM runs: bad options fail here already, and
+    /// the answer tells IPAM whether to reserve gateways.
+    pub async fn gw_alloc_check(&self, req: GwAllocCheckRequest) -> Result<GwAllocCheckResponse> {
+        let opts = RequestOptions::new(&req.options)?;
+        let (backend, _) = parse_options(&opts.generic, &self.policy)?;
+        Ok(AnyBackend::for_options(&backend).gateway_allocation())
+    }
+
+    pub async fn create_network(&self, req: CreateNetworkRequest) -> Result<()> {
+        let spec = parse_network(&req, &self.policy)?;
+        let _all = self.locks.all_networks.lock().await;
+        let _net = self.locks.lock(&req.network_id).await;
+        if let Some(existing) = self.store.network(&req.network_id) {
+            if existing.spec == spec {
+                return Ok(()); // a retry, or swarm re-creating the network
+            }
+            if !self.store.endpoints(&req.network_id).is_empty() {
+                return Err(Error::conflict(format!(
+                    "network {} already exists with other options and has endpoints; remove its containers first",
+                    short_id(&req.network_id)
+                )));
+            }
+        }
+        let backend = AnyBackend::for_options(&spec.backend);
+        let others: Vec<NetworkRecord> = self
+            .store
+            .networks()
+            .into_iter()
+            .filter(|n| n.id != req.network_id)
+            .collect();
+        let ctx = self.ctx();
+        backend.validate_network(&ctx, &spec, &others).await?;
+        let rec = NetworkRecord {
+            id: req.network_id.clone(),
+            spec,
+            created_at: now(),
+        };
+        backend.setup_network(&ctx, &rec).await?;
+        if let Err(e) = self.store.put_network(&rec) {
+            if let Err(t) = backend.teardown_network(&ctx, &rec).await {
+                warn!(network = short_id(&rec.id), error = %t, "rollback of network setup failed");
+            }
+            return Err(e);
+        }
+        info!(
+            network = short_id(&rec.id),
+            backend = %rec.spec.backend.kind(),
+            parent = rec.spec.backend.parent().unwrap_or("-"),
+            "network created"
+        );
+        Ok(())
+    }
+
+    /// Never fails for unknown or half-gone networks: dockerd does not retry
+    /// teardown, so whatever is left is cleaned here or at the next start.
+    pub async fn delete_network(&self, network_id: &str) -> Result<()> {
+        let _all = self.locks.all_networks.lock().await;
+        let guard = self.locks.lock(network_id).await;
+        let ctx = self.ctx();
+        let net = self.store.network(network_id);
+        if let Some(net) = &net {
+            let backend = AnyBackend::for_network(net);
+            for ep in self.store.endpoints(network_id) {
+                match backend.delete_endpoint_link(&ctx, net, &ep).await {
+                    Ok(Deleted::Deleted) => {
+                        info!(network = short_id(network_id), endpoint = short_id(&ep.id), link = %ep.link_name, "deleted leftover endpoint link")
+                    }
+                    Ok(_) => {}
+                    Err(e) => warn!(link = %ep.link_name, error = %e, "could not delete leftover endpoint link"),
+                }
+            }
+        }
+        // Links marked for this network that the store no longer lists.
+        self.delete_marked_links(|m| m.network_id == network_id).await;
+        if let Some(net) = &net {
+            AnyBackend::for_network(net)
+                .teardown_network(&ctx, net)
+                .await?;
+            self.store.delete_network(network_id)?;
+            info!(network = short_id(network_id), "network deleted");
+        }
+        drop(guard);
+        self.locks.forget(network_id);
+        Ok(())
+    }
+}

@@ -1,0 +1,162 @@
+//! What `switchyard status` shows: networks and endpoints from the state,
+//! with what the kernel says about their links.
+
+use super::Driver;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+use std::path::Path;
+use switchyard_core::model::{EndpointRecord, NetworkRecord};
+use switchyard_core::protocol::short_id;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub instance: String,
+    pub state_file: String,
+    pub networks: Vec<NetworkStatus>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NetworkStatus {
+    pub id: String,
+    pub backend: String,
+    pub parent: Option<String>,
+    pub mode: Option<String>,
+    pub internal: bool,
+    pub mtu: Option<u32>,
+    pub subnets: Vec<String>,
+    pub problem: Option<String>,
+    pub endpoints: Vec<EndpointStatus>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EndpointStatus {
+    pub id: String,
+    pub link: String,
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+    pub mac: Option<String>,
+    /// `host` (link in this namespace), `container` (joined), `absent`.
+    pub where_: String,
+}
+
+pub fn network_status(net: &NetworkRecord, eps: &[EndpointRecord], present: &dyn Fn(&str) -> Option<bool>) -> NetworkStatus {
+    let (parent, mode) = match &net.spec.backend {
+        switchyard_core::spec::BackendOptions::Macvlan(m) => (Some(m.parent.clone()), Some(m.mode.to_string())),
+    };
+    let problem = match parent.as_deref().map(present) {
+        Some(Some(false)) => Some(format!("parent {} does not exist", parent.as_deref().unwrap_or(""))),
+        _ => None,
+    };
+    NetworkStatus {
+        id: net.id.clone(),
+        backend: net.spec.backend.kind().to_string(),
+        parent,
+        mode,
+        internal: net.spec.internal,
+        mtu: net.spec.mtu,
+        subnets: net
+            .spec
+            .ipv4
+            .iter()
+            .chain(&net.spec.ipv6)
+            .map(|s| match s.gateway {
+                Some(g) => format!("{} gw {g}", s.pool),
+                None => s.pool.to_string(),
+            })
+            .collect(),
+        problem,
+        endpoints: eps
+            .iter()
+            .map(|e| EndpointStatus {
+                id: e.id.clone(),
+                link: e.link_name.clone(),
+                ipv4: e.ipv4.map(|a| a.to_string()),
+                ipv6: e.ipv6.map(|a| a.to_string()),
+                mac: e.mac.map(|m| m.to_string()),
+                where_: match (present(&e.link_name), &e.sandbox_key) {
+                    (Some(true), _) => "host".into(),
+                    (_, Some(sb)) if Path::new(sb).exists() => "container".into(),
+                    (None, _) => "unknown".into(),
+                    _ => "absent".into(),
+                },
+            })
+            .collect(),
+    }
+}
+
+impl Driver {
+    pub async fn status(&self) -> StatusReport {
+        let names: Option<Vec<String>> = self
+            .links
+            .list()
+            .await
+            .ok()
+            .map(|l| l.into_iter().map(|l| l.name).collect());
+        let present = |n: &str| names.as_ref().map(|v| v.iter().any(|x| x == n));
+        StatusReport {
+            instance: self.instance.clone(),
+            state_file: self.store.path().display().to_string(),
+            networks: self
+                .store
+                .networks()
+                .iter()
+                .map(|n| network_status(n, &self.store.endpoints(&n.id), &present))
+                .collect(),
+        }
+    }
+}
+
+impl StatusReport {
+    /// A terminal-friendly rendering.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "Switchyard instance \"{}\" — state {} — {} network(s)",
+            self.instance,
+            self.state_file,
+            self.networks.len()
+        );
+        for n in &self.networks {
+            let _ = writeln!(s);
+            let _ = writeln!(
+                s,
+                "NETWORK {}  backend={}{}{}{}{}",
+                short_id(&n.id),
+                n.backend,
+                n.parent.as_deref().map(|p| format!(" parent={p}")).unwrap_or_default(),
+                n.mode.as_deref().map(|m| format!(" mode={m}")).unwrap_or_default(),
+                n.mtu.map(|m| format!(" mtu={m}")).unwrap_or_default(),
+                if n.internal { " internal" } else { "" },
+            );
+            if !n.subnets.is_empty() {
+                let _ = writeln!(s, "  subnets: {}", n.subnets.join(", "));
+            }
+            if let Some(p) = &n.problem {
+                let _ = writeln!(s, "  PROBLEM: {p}");
+            }
+            if n.endpoints.is_empty() {
+                let _ = writeln!(s, "  no endpoints");
+                continue;
+            }
+            let _ = writeln!(
+                s,
+                "  {:<12}  {:<13}  {:<18}  {:<24}  {:<17}  {}",
+                "ENDPOINT", "LINK", "IPV4", "IPV6", "MAC", "WHERE"
+            );
+            for e in &n.endpoints {
+                let _ = writeln!(
+                    s,
+                    "  {:<12}  {:<13}  {:<18}  {:<24}  {:<17}  {}",
+                    short_id(&e.id),
+                    e.link,
+                    e.ipv4.as_deref().unwrap_or("-"),
+                    e.ipv6.as_deref().unwrap_or("-"),
+                    e.mac.as_deref().unwrap_or("-"),
+                    e.where_
+                );
+            }
+        }
+        s
+    }
+}
