@@ -237,7 +237,7 @@ mod tests {
         let v4only = Macvlan.join_answer(&net(MacvlanMode::Bridge, false), &ep("e1", false));
         assert_eq!(v4only.gateway_ipv6, None);
         let internal = Macvlan.join_answer(&net(MacvlanMode::Bridge, true), &ep("e1", true));
-        assert_eq!((internal.gateway, internal.gateway_ipv6), (None, None));
+        assert_eq!((&internal.gateway, &internal.gateway_ipv6), (&None, &None));
         let json = serde_json::to_value(&internal).unwrap();
         assert!(json.get("Gateway").is_none(), "{json}");
     }

@@ -1,0 +1,121 @@
+use super::*;
+use crate::protocol::CreateNetworkRequest;
+use serde_json::json;
+
+fn req(generic: serde_json::Value) -> CreateNetworkRequest {
+    serde_json::from_value(json!({
+        "NetworkID": "n1",
+        "Options": {"com.docker.network.enable_ipv6": false, "com.docker.network.generic": generic},
+        "IPv4Data": [{"AddressSpace": "LocalDefault", "Pool": "10.77.0.0/24", "Gateway": "10.77.0.1/24"}],
+        "IPv6Data": []
+    }))
+    .unwrap()
+}
+
+fn err(generic: serde_json::Value, policy: &Policy) -> String {
+    parse_network(&req(generic), policy).unwrap_err().to_string()
+}
+
+#[test]
+fn parses_a_macvlan_network() {
+    let s = parse_network(
+        &req(json!({"backend": "macvlan", "parent": "tp0", "macvlan_mode": "vepa", OPT_MTU: "1400"})),
+        &Policy::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        s.backend,
+        BackendOptions::Macvlan(MacvlanOptions { parent: "tp0".into(), mode: MacvlanMode::Vepa })
+    );
+    assert_eq!(s.mtu, Some(1400));
+    assert!(!s.internal);
+    assert_eq!(s.ipv4[0].pool.to_string(), "10.77.0.0/24");
+    assert_eq!(s.ipv4[0].gateway.unwrap().to_string(), "10.77.0.1");
+    assert!(s.ipv6.is_empty());
+}
+
+#[test]
+fn every_option_error_names_the_problem_and_the_fix() {
+    let p = Policy::default();
+    let cases: &[(serde_json::Value, &[&str])] = &[
+        (json!({"backend": "nope"}), &["backend \"nope\" is not known", "use one of: macvlan, ipvlan, vxlan"]),
+        (json!({"parent": "tp0"}), &["option \"backend\" is required", "-o backend=macvlan"]),
+        (json!({"backend": "macvlan", "parent": "tp0", "macvlan_mode": "x"}), &["macvlan_mode \"x\" is not valid", "bridge, vepa, private, passthru"]),
+        (json!({"backend": "macvlan", "parent": "tp0", "foo": "bar"}), &["option \"foo\" is not known", "backend macvlan accepts: backend, parent, macvlan_mode"]),
+        (json!({"backend": "macvlan", "parent": "tp0", "ipvlan_mode": "l2"}), &["\"ipvlan_mode\" belongs to backend ipvlan, not macvlan"]),
+        (json!({"backend": "macvlan", "parent": "tp0", "vni": "5"}), &["\"vni\" belongs to backend vxlan"]),
+        (json!({"backend": "macvlan"}), &["option \"parent\" is required for backend macvlan", "-o parent=eth0"]),
+        (json!({"backend": "macvlan", "parent": "averyveryverylongname"}), &["parent \"averyveryverylongname\" is not a valid interface name", "at most 15 bytes"]),
+        (json!({"backend": "macvlan", "parent": "et/h0"}), &["not a valid interface name", "'/'"]),
+        (json!({"backend": "macvlan", "parent": "lo"}), &["parent \"lo\" cannot carry"]),
+        (json!({"backend": "macvlan", "parent": "tp0", OPT_MTU: "big"}), &["\"big\" is not a number", "between 68 and 65535"]),
+        (json!({"backend": "macvlan", "parent": "tp0", OPT_MTU: "70000"}), &["70000 is out of range"]),
+        (json!({"backend": "ipvlan", "parent": "tp0"}), &["backend ipvlan is not available in this version"]),
+        (json!({"backend": "vxlan"}), &["backend vxlan is not available in this version"]),
+    ];
+    for (generic, wants) in cases {
+        let e = err(generic.clone(), &p);
+        for w in *wants {
+            assert!(e.contains(w), "for {generic}: {e:?} should contain {w:?}");
+        }
+    }
+}
+
+#[test]
+fn policy_supplies_defaults_and_guards_parents() {
+    let p = Policy {
+        default_backend: Some(BackendKind::Macvlan),
+        macvlan_parent: Some("tp0".into()),
+        macvlan_mode: MacvlanMode::Private,
+        allowed_parents: vec!["tp0".into(), "bond*".into()],
+    };
+    let s = parse_network(&req(json!({})), &p).unwrap();
+    assert_eq!(
+        s.backend,
+        BackendOptions::Macvlan(MacvlanOptions { parent: "tp0".into(), mode: MacvlanMode::Private })
+    );
+    parse_network(&req(json!({"parent": "bond3"})), &p).unwrap();
+    let e = err(json!({"parent": "eth1"}), &p);
+    assert!(e.contains("parent \"eth1\" is not allowed") && e.contains("tp0, bond*"), "{e}");
+}
+
+#[test]
+fn docker_reserved_keys_are_accepted() {
+    parse_network(
+        &req(json!({"backend": "macvlan", "parent": "tp0",
+                    "com.docker.network.enable_ipv6": "true",
+                    "com.docker.network.advertise_addr_nmsgs": "1"})),
+        &Policy::default(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn ipam_data_is_checked() {
+    let mut r = req(json!({"backend": "macvlan", "parent": "tp0"}));
+    r.ipv4_data[0].gateway = Some("10.99.0.1/24".into());
+    let e = parse_network(&r, &Policy::default()).unwrap_err().to_string();
+    assert!(e.contains("gateway 10.99.0.1 is outside subnet 10.77.0.0/24"), "{e}");
+    // The null IPAM driver's 0.0.0.0/0 pool means "no addresses managed".
+    r.ipv4_data[0] = crate::protocol::IpamData { pool: "0.0.0.0/0".into(), ..Default::default() };
+    assert!(parse_network(&r, &Policy::default()).unwrap().ipv4.is_empty());
+    // Engine 28 with GwAllocCheck skip: no gateway.
+    r.ipv4_data[0] = crate::protocol::IpamData { pool: "10.1.0.0/16".into(), ..Default::default() };
+    assert_eq!(parse_network(&r, &Policy::default()).unwrap().ipv4[0].gateway, None);
+}
+
+#[test]
+fn ipv6_needs_a_large_enough_mtu() {
+    let mut r = req(json!({"backend": "macvlan", "parent": "tp0", OPT_MTU: "1000"}));
+    r.options.insert(OPT_ENABLE_IPV6.into(), json!(true));
+    r.ipv6_data = vec![crate::protocol::IpamData { pool: "fd00:1::/64".into(), gateway: Some("fd00:1::1/64".into()), ..Default::default() }];
+    let e = parse_network(&r, &Policy::default()).unwrap_err().to_string();
+    assert!(e.contains("too small for IPv6") && e.contains("1280"), "{e}");
+}
+
+#[test]
+fn internal_flag_is_read() {
+    let mut r = req(json!({"backend": "macvlan", "parent": "tp0"}));
+    r.options.insert(OPT_INTERNAL.into(), json!(true));
+    assert!(parse_network(&r, &Policy::default()).unwrap().internal);
+}
