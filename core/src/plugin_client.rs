@@ -69,7 +69,9 @@ impl PluginClient {
         );
         let s = conn.get_mut();
         s.write_all(head.as_bytes())?;
-        s.write_all(body)?;
+        // A server may answer (413) and close before reading a large body:
+        // its answer is still worth reading.
+        let _ = s.write_all(body);
         let mut line = String::new();
         if conn.read_line(&mut line)? == 0 {
             return Err(std::io::Error::new(

@@ -7,7 +7,7 @@ use switchyard_core::model::{NetworkRecord, now};
 use switchyard_core::protocol::{
     CreateNetworkRequest, GwAllocCheckRequest, GwAllocCheckResponse, short_id,
 };
-use switchyard_core::spec::{RequestOptions, parse_network, parse_options};
+use switchyard_core::spec::{NetworkSpec, RequestOptions, parse_network, parse_options};
 use switchyard_core::{Error, Result};
 use tracing::{info, warn};
 
@@ -16,8 +16,22 @@ impl Driver {
     /// the answer tells IPAM whether to reserve gateways.
     pub async fn gw_alloc_check(&self, req: GwAllocCheckRequest) -> Result<GwAllocCheckResponse> {
         let opts = RequestOptions::new(&req.options)?;
-        let (backend, _) = parse_options(&opts.generic, &self.policy)?;
-        Ok(AnyBackend::for_options(&backend).gateway_allocation())
+        let (backend_opts, mtu) = parse_options(&opts.generic, &self.policy)?;
+        let backend = AnyBackend::for_options(&backend_opts);
+        // The host checks too, so a missing parent fails before IPAM runs;
+        // CreateNetwork checks again with the subnets.
+        let spec = NetworkSpec {
+            backend: backend_opts,
+            internal: opts.internal,
+            ipv4: Vec::new(),
+            ipv6: Vec::new(),
+            mtu,
+            options: opts.generic,
+        };
+        backend
+            .validate_network(&self.ctx(), &spec, &self.store.networks())
+            .await?;
+        Ok(backend.gateway_allocation())
     }
 
     pub async fn create_network(&self, req: CreateNetworkRequest) -> Result<()> {
