@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs every Switchyard test on this machine, as root, on a fresh Debian 12:
+# installs what the tests need (Debian packages, the Docker Engine 28 used
+# beside Debian's 20.10), builds, checks formatting and lints, and runs the
+# whole suite (unit, kernel, protocol and real-dockerd tests). The dockerds
+# the tests need are started by the tests themselves, each inside a network
+# namespace the test made, and stopped by them.
+#
+#   sudo scripts/test.sh            # everything
+#   sudo scripts/test.sh -E 'test(ping)'   # extra args go to cargo nextest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SHARED=${SWITCHYARD_SHARED:-$ROOT/../shared}
+
+[ "$(id -u)" = 0 ] || { echo "scripts/test.sh: run as root (the tests make network namespaces and run dockerd)" >&2; exit 1; }
+[ -d "$SHARED/tools" ] || { echo "scripts/test.sh: ../shared (fixtures and tools) must sit beside the repository; not found at $SHARED" >&2; exit 1; }
+
+# --- 1. Debian packages --------------------------------------------------------
+need=()
+command -v ip >/dev/null || need+=(iproute2)
+command -v ping >/dev/null || need+=(iputils-ping)
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v nsenter >/dev/null || need+=(util-linux)
+[ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || need+=(busybox-static)
+if ((${#need[@]})); then
+    echo "scripts/test.sh: installing ${need[*]}" >&2
+    # Installing docker.io must not start the machine's own dockerd (it
+    # would change the host's bridge and firewall): deny service starts.
+    made_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made_policy=1
+    fi
+    trap '[ $made_policy = 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+# --- 2. Docker Engine 28 beside 20.10 (unpacked under /opt, nothing replaced) --
+"$SHARED/tools/docker-engine.sh" fetch 28 >/dev/null
+
+# --- 3. Rust tools -----------------------------------------------------------------
+command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+
+# --- 4. Build, lint, test ------------------------------------------------------------
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -q -- -D warnings
+cargo build --workspace --all-targets -q
+export SWITCHYARD_BIN=$ROOT/target/debug/switchyard
+cargo nextest run --workspace --no-fail-fast "$@"
