@@ -6,18 +6,21 @@
 //! into link plans, and answers Join; the shared `LinkManager` in `Ctx` does
 //! every kernel operation.
 
+mod ipvlan;
 mod macvlan;
+pub mod parent;
 
+pub use ipvlan::Ipvlan;
 pub use macvlan::Macvlan;
 
 use enum_dispatch::enum_dispatch;
+use switchyard_core::Result;
 use switchyard_core::link::{Deleted, Link, LinkManager, LinkPlan};
 use switchyard_core::mac::MacAddr;
 use switchyard_core::mark::Mark;
 use switchyard_core::model::{EndpointRecord, NetworkRecord};
-use switchyard_core::protocol::{GwAllocCheckResponse, JoinResponse};
+use switchyard_core::protocol::{GwAllocCheckResponse, InterfaceName, JoinResponse};
 use switchyard_core::spec::{BackendKind, BackendOptions, NetworkSpec};
-use switchyard_core::Result;
 
 /// What a backend may use: the link manager and the instance whose marks it writes.
 pub struct Ctx<'a> {
@@ -56,8 +59,14 @@ pub trait Backend {
     /// parent belongs to the host).
     async fn setup_network(&self, ctx: &Ctx<'_>, net: &NetworkRecord) -> Result<()>;
 
-    /// Removes what `setup_network` made. Must succeed on half-gone state.
-    async fn teardown_network(&self, ctx: &Ctx<'_>, net: &NetworkRecord) -> Result<()>;
+    /// Removes what `setup_network` made, given the networks that remain.
+    /// Must succeed on half-gone state.
+    async fn teardown_network(
+        &self,
+        ctx: &Ctx<'_>,
+        net: &NetworkRecord,
+        remaining: &[NetworkRecord],
+    ) -> Result<()>;
 
     /// The MAC an endpoint's link gets, given what the user asked for.
     fn endpoint_mac(
@@ -87,6 +96,8 @@ pub trait Backend {
         net: &NetworkRecord,
         ep: &EndpointRecord,
     ) -> Result<Link> {
+        // A parent Switchyard owns that vanished is made again here.
+        parent::acquire(ctx, net).await?;
         Ok(ctx.links.apply(&self.endpoint_link(ctx, net, ep)).await?)
     }
 
@@ -98,7 +109,10 @@ pub trait Backend {
         ep: &EndpointRecord,
     ) -> Result<Deleted> {
         let mark = ctx.endpoint_mark(ep);
-        Ok(ctx.links.delete_owned(&ep.link_name, |m| *m == mark).await?)
+        Ok(ctx
+            .links
+            .delete_owned(&ep.link_name, |m| *m == mark)
+            .await?)
     }
 
     /// As `delete_endpoint_link`, without waiting for the kernel (DeleteEndpoint's path).
@@ -110,6 +124,7 @@ pub trait Backend {
 #[enum_dispatch(Backend)]
 pub enum AnyBackend {
     Macvlan(Macvlan),
+    Ipvlan(Ipvlan),
 }
 
 impl AnyBackend {
@@ -117,6 +132,7 @@ impl AnyBackend {
     pub fn for_options(options: &BackendOptions) -> AnyBackend {
         match options {
             BackendOptions::Macvlan(_) => Macvlan.into(),
+            BackendOptions::Ipvlan(_) => Ipvlan.into(),
         }
     }
 
@@ -141,9 +157,22 @@ pub fn gateways(net: &NetworkRecord, ep: &EndpointRecord) -> (Option<String>, Op
             .and_then(|s| s.gateway)
             .map(|g| g.to_string())
     };
-    (
-        pick(&net.spec.ipv4, ep.ipv4),
-        pick(&net.spec.ipv6, ep.ipv6),
-    )
+    (pick(&net.spec.ipv4, ep.ipv4), pick(&net.spec.ipv6, ep.ipv6))
 }
 
+/// Join's answer for an L2 endpoint (macvlan, ipvlan l2): the link, the
+/// gateways, and never `docker_gwbridge` (as Docker's built-in drivers: the
+/// LAN's router is the way out).
+pub fn l2_join_answer(net: &NetworkRecord, ep: &EndpointRecord) -> JoinResponse {
+    let (gateway, gateway_ipv6) = gateways(net, ep);
+    JoinResponse {
+        interface_name: Some(InterfaceName {
+            src_name: ep.link_name.clone(),
+            dst_prefix: "eth".into(),
+        }),
+        gateway,
+        gateway_ipv6,
+        static_routes: Vec::new(),
+        disable_gateway_service: true,
+    }
+}

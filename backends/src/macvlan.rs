@@ -2,11 +2,11 @@
 //! created at Join (as Docker's built-in driver does) and deleted at
 //! DeleteEndpoint. The parent belongs to the host and is never touched.
 
-use crate::{Backend, Ctx, gateways};
+use crate::{Backend, Ctx, l2_join_answer, parent};
 use switchyard_core::link::{LinkKind, LinkPlan};
 use switchyard_core::mac::MacAddr;
 use switchyard_core::model::{EndpointRecord, NetworkRecord};
-use switchyard_core::protocol::{GwAllocCheckResponse, InterfaceName, JoinResponse, short_id};
+use switchyard_core::protocol::{GwAllocCheckResponse, JoinResponse, short_id};
 use switchyard_core::spec::{
     BackendKind, BackendOptions, MacvlanMode, MacvlanOptions, NetworkSpec, OPT_MTU,
 };
@@ -18,7 +18,25 @@ pub struct Macvlan;
 fn options(spec: &NetworkSpec) -> &MacvlanOptions {
     match &spec.backend {
         BackendOptions::Macvlan(m) => m,
+        other => unreachable!("macvlan backend given a {} network", other.kind()),
     }
+}
+
+/// A child link cannot have a larger MTU than its parent.
+pub(crate) fn check_mtu(spec: &NetworkSpec, limit: Option<u32>, kind: &str) -> Result<()> {
+    if let (Some(mtu), Some(limit)) = (spec.mtu, limit)
+        && mtu > limit
+    {
+        let parent = spec
+            .backend
+            .parent()
+            .map(|p| p.link_name(""))
+            .unwrap_or_default();
+        return Err(Error::invalid(format!(
+            "{OPT_MTU} {mtu} is larger than the MTU of parent {parent} ({limit}); a {kind} link cannot exceed its parent's MTU: use at most {limit}"
+        )));
+    }
+    Ok(())
 }
 
 impl Backend for Macvlan {
@@ -42,59 +60,21 @@ impl Backend for Macvlan {
         spec: &NetworkSpec,
         others: &[NetworkRecord],
     ) -> Result<()> {
-        let opts = options(spec);
-        let parent = ctx.links.get(&opts.parent).await?.ok_or_else(|| {
-            Error::invalid(format!(
-                "parent \"{}\" does not exist on this host; name an existing interface (see `ip link`)",
-                opts.parent
-            ))
-        })?;
-        if let Some(m) = parent.mark()
-            && m.endpoint_id.is_some()
-        {
-            return Err(Error::invalid(format!(
-                "parent \"{}\" is a container link of Switchyard network {}; name a host interface instead",
-                opts.parent,
-                short_id(&m.network_id)
-            )));
-        }
-        if !parent.up {
-            return Err(Error::invalid(format!(
-                "parent \"{}\" is down; bring it up first (ip link set {} up)",
-                opts.parent, opts.parent
-            )));
-        }
-        if let Some(mtu) = spec.mtu
-            && mtu > parent.mtu
-        {
-            return Err(Error::invalid(format!(
-                "{OPT_MTU} {mtu} is larger than the MTU of parent {} ({}); a macvlan link cannot exceed its parent's MTU: use at most {}",
-                opts.parent, parent.mtu, parent.mtu
-            )));
-        }
-        for other in others {
-            let BackendOptions::Macvlan(o) = &other.spec.backend;
-            if o.parent != opts.parent {
-                continue;
-            }
-            if o.mode == MacvlanMode::Passthru || opts.mode == MacvlanMode::Passthru {
-                return Err(Error::conflict(format!(
-                    "parent \"{}\" is already used by Switchyard network {} (macvlan_mode={}); a parent in passthru mode serves exactly one network, so choose another parent or use macvlan_mode=bridge on both",
-                    opts.parent,
-                    short_id(&other.id),
-                    o.mode
-                )));
-            }
-        }
-        Ok(())
+        let limit = parent::validate(ctx, spec, others).await?;
+        check_mtu(spec, limit, "macvlan")
     }
 
-    async fn setup_network(&self, _ctx: &Ctx<'_>, _net: &NetworkRecord) -> Result<()> {
-        Ok(())
+    async fn setup_network(&self, ctx: &Ctx<'_>, net: &NetworkRecord) -> Result<()> {
+        parent::acquire(ctx, net).await
     }
 
-    async fn teardown_network(&self, _ctx: &Ctx<'_>, _net: &NetworkRecord) -> Result<()> {
-        Ok(())
+    async fn teardown_network(
+        &self,
+        ctx: &Ctx<'_>,
+        net: &NetworkRecord,
+        remaining: &[NetworkRecord],
+    ) -> Result<()> {
+        parent::release(ctx, net, remaining).await
     }
 
     fn endpoint_mac(
@@ -124,7 +104,7 @@ impl Backend for Macvlan {
         {
             return Err(Error::conflict(format!(
                 "macvlan_mode=passthru gives parent \"{}\" to a single container, and endpoint {} already has it; disconnect that container first, or create the network with macvlan_mode=bridge for several containers",
-                opts.parent,
+                opts.parent.link_name(&net.id),
                 short_id(&o.id)
             )));
         }
@@ -136,7 +116,7 @@ impl Backend for Macvlan {
         let mut plan = LinkPlan::new(
             ep.link_name.clone(),
             LinkKind::Macvlan {
-                parent: opts.parent.clone(),
+                parent: opts.parent.link_name(&net.id),
                 mode: opts.mode,
             },
             ctx.endpoint_mark(ep),
@@ -149,19 +129,7 @@ impl Backend for Macvlan {
     }
 
     fn join_answer(&self, net: &NetworkRecord, ep: &EndpointRecord) -> JoinResponse {
-        let (gateway, gateway_ipv6) = gateways(net, ep);
-        JoinResponse {
-            interface_name: Some(InterfaceName {
-                src_name: ep.link_name.clone(),
-                dst_prefix: "eth".into(),
-            }),
-            gateway,
-            gateway_ipv6,
-            static_routes: Vec::new(),
-            // As the built-in driver: never attach docker_gwbridge for a
-            // macvlan endpoint; the LAN's router is the way out.
-            disable_gateway_service: true,
-        }
+        l2_join_answer(net, ep)
     }
 }
 
@@ -170,14 +138,14 @@ mod tests {
     use super::*;
     use switchyard_core::mark::Mark;
     use switchyard_core::model::endpoint_link_name;
-    use switchyard_core::spec::Subnet;
+    use switchyard_core::spec::{Parent, Subnet};
 
     fn net(mode: MacvlanMode, internal: bool) -> NetworkRecord {
         NetworkRecord {
             id: "n".repeat(64),
             spec: NetworkSpec {
                 backend: BackendOptions::Macvlan(MacvlanOptions {
-                    parent: "tp0".into(),
+                    parent: Parent::Interface { name: "tp0".into() },
                     mode,
                 }),
                 internal,
@@ -212,19 +180,34 @@ mod tests {
 
     #[test]
     fn plans_a_marked_macvlan_on_the_parent() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         // LinkManager::new needs a runtime; the plan itself never touches it.
         let links = rt.block_on(async { switchyard_core::link::LinkManager::new().unwrap() });
-        let ctx = Ctx { links: &links, instance: "switchyard" };
+        let ctx = Ctx {
+            links: &links,
+            instance: "switchyard",
+        };
         let n = net(MacvlanMode::Vepa, false);
         let e = ep("abcdef0123456789", false);
         let plan = Macvlan.endpoint_link(&ctx, &n, &e);
         assert_eq!(plan.name, "syabcdef01234");
-        assert_eq!(plan.kind, LinkKind::Macvlan { parent: "tp0".into(), mode: MacvlanMode::Vepa });
+        assert_eq!(
+            plan.kind,
+            LinkKind::Macvlan {
+                parent: "tp0".into(),
+                mode: MacvlanMode::Vepa
+            }
+        );
         assert_eq!(plan.mtu, Some(1400));
         assert_eq!(plan.mac, e.mac);
         assert_eq!(plan.mark, Mark::endpoint("switchyard", &n.id, &e.id));
-        assert!(!plan.up, "libnetwork brings the link up inside the container");
+        assert!(
+            !plan.up,
+            "libnetwork brings the link up inside the container"
+        );
     }
 
     #[test]
@@ -252,9 +235,14 @@ mod tests {
             .validate_endpoint(&n, &ep("e2", false), std::slice::from_ref(&first))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("passthru") && err.contains("macvlan_mode=bridge"), "{err}");
+        assert!(
+            err.contains("passthru") && err.contains("macvlan_mode=bridge"),
+            "{err}"
+        );
         // A retried CreateEndpoint for the same endpoint is not a second one.
-        Macvlan.validate_endpoint(&n, &first, std::slice::from_ref(&first)).unwrap();
+        Macvlan
+            .validate_endpoint(&n, &first, std::slice::from_ref(&first))
+            .unwrap();
         let b = net(MacvlanMode::Bridge, false);
         assert!(Macvlan.endpoint_mac(&b, "e1", None).unwrap().is_some());
     }

@@ -104,9 +104,19 @@ mod tests {
 
     #[test]
     fn rejects_bad_and_multicast() {
-        assert!("02:42:aa:bb:cc".parse::<MacAddr>().unwrap_err().contains("not valid"));
+        assert!(
+            "02:42:aa:bb:cc"
+                .parse::<MacAddr>()
+                .unwrap_err()
+                .contains("not valid")
+        );
         assert!("zz:42:aa:bb:cc:dd".parse::<MacAddr>().is_err());
-        assert!("01:00:5e:00:00:01".parse::<MacAddr>().unwrap_err().contains("multicast"));
+        assert!(
+            "01:00:5e:00:00:01"
+                .parse::<MacAddr>()
+                .unwrap_err()
+                .contains("multicast")
+        );
     }
 
     #[test]

@@ -3,6 +3,10 @@
 //! and every delete check it, so links Switchyard did not make are never
 //! touched.
 //!
+//! A parent Switchyard made for several networks to share (an 802.1q
+//! sub-interface) is marked `switchyard:parent`: it belongs to no single
+//! network (network ids are 25 or 64 characters, never "parent").
+//!
 //! A second instance on the same host (another socket, hence another driver
 //! name) writes `switchyard@<driver>:…`, so two instances never take each
 //! other's links for orphans.
@@ -10,6 +14,7 @@
 use std::fmt;
 
 pub const DEFAULT_INSTANCE: &str = "switchyard";
+const SHARED_PARENT: &str = "parent";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mark {
@@ -33,6 +38,15 @@ impl Mark {
             network_id: network_id.to_string(),
             endpoint_id: Some(endpoint_id.to_string()),
         }
+    }
+
+    /// A parent shared by the networks that name it.
+    pub fn shared_parent(instance: &str) -> Mark {
+        Self::network(instance, SHARED_PARENT)
+    }
+
+    pub fn is_shared_parent(&self) -> bool {
+        self.network_id == SHARED_PARENT && self.endpoint_id.is_none()
     }
 
     /// Reads an interface alias; `None` for anything not written by Switchyard.
@@ -85,6 +99,7 @@ mod tests {
             Mark::network("switchyard", "n1"),
             Mark::endpoint("switchyard", "n1", "e1"),
             Mark::endpoint("sy2", "n1", "e1"),
+            Mark::shared_parent("switchyard"),
         ] {
             assert_eq!(Mark::parse(&m.to_string()), Some(m));
         }
@@ -93,6 +108,16 @@ mod tests {
             "switchyard:n:e"
         );
         assert_eq!(Mark::network("b", "n").to_string(), "switchyard@b:n");
+        assert_eq!(
+            Mark::shared_parent("switchyard").to_string(),
+            "switchyard:parent"
+        );
+        assert!(Mark::parse("switchyard:parent").unwrap().is_shared_parent());
+        assert!(
+            !Mark::parse("switchyard:parent:e")
+                .unwrap()
+                .is_shared_parent()
+        );
     }
 
     #[test]

@@ -112,7 +112,11 @@ pub struct CreateEndpointResponse {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct InterfaceUpdate {
-    #[serde(rename = "MacAddress", skip_serializing_if = "String::is_empty", default)]
+    #[serde(
+        rename = "MacAddress",
+        skip_serializing_if = "String::is_empty",
+        default
+    )]
     pub mac_address: String,
 }
 
@@ -156,7 +160,11 @@ pub struct JoinResponse {
     pub gateway: Option<String>,
     #[serde(rename = "GatewayIPv6", skip_serializing_if = "Option::is_none")]
     pub gateway_ipv6: Option<String>,
-    #[serde(rename = "StaticRoutes", skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(
+        rename = "StaticRoutes",
+        skip_serializing_if = "Vec::is_empty",
+        default
+    )]
     pub static_routes: Vec<StaticRoute>,
     #[serde(rename = "DisableGatewayService", default)]
     pub disable_gateway_service: bool,

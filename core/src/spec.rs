@@ -20,6 +20,8 @@ use std::str::FromStr;
 pub const OPT_BACKEND: &str = "backend";
 pub const OPT_PARENT: &str = "parent";
 pub const OPT_MACVLAN_MODE: &str = "macvlan_mode";
+pub const OPT_IPVLAN_MODE: &str = "ipvlan_mode";
+pub const OPT_IPVLAN_FLAG: &str = "ipvlan_flag";
 pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
 
 /// Docker-reserved keys that libnetwork itself consumes or that reach every
@@ -42,7 +44,11 @@ pub enum BackendKind {
 }
 
 impl BackendKind {
-    pub const ALL: [BackendKind; 3] = [BackendKind::Macvlan, BackendKind::Ipvlan, BackendKind::Vxlan];
+    pub const ALL: [BackendKind; 3] = [
+        BackendKind::Macvlan,
+        BackendKind::Ipvlan,
+        BackendKind::Vxlan,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -56,7 +62,7 @@ impl BackendKind {
     pub fn options(self) -> &'static [&'static str] {
         match self {
             BackendKind::Macvlan => &[OPT_PARENT, OPT_MACVLAN_MODE, OPT_MTU],
-            BackendKind::Ipvlan => &[OPT_PARENT, "ipvlan_mode", "ipvlan_flag", OPT_MTU],
+            BackendKind::Ipvlan => &[OPT_PARENT, OPT_IPVLAN_MODE, OPT_IPVLAN_FLAG, OPT_MTU],
             BackendKind::Vxlan => &[
                 "vni",
                 "com.docker.network.driver.overlay.vxlanid_list",
@@ -129,6 +135,163 @@ impl FromStr for MacvlanMode {
     }
 }
 
+/// `ipvlan_mode`, as Docker's built-in ipvlan driver names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IpvlanMode {
+    #[default]
+    L2,
+    L3,
+    L3s,
+}
+
+impl IpvlanMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpvlanMode::L2 => "l2",
+            IpvlanMode::L3 => "l3",
+            IpvlanMode::L3s => "l3s",
+        }
+    }
+}
+
+impl fmt::Display for IpvlanMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for IpvlanMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "l2" => Ok(IpvlanMode::L2),
+            "l3" => Ok(IpvlanMode::L3),
+            "l3s" => Ok(IpvlanMode::L3s),
+            _ => Err(Error::invalid(format!(
+                "ipvlan_mode \"{s}\" is not valid; use one of: l2, l3, l3s"
+            ))),
+        }
+    }
+}
+
+/// `ipvlan_flag`, as Docker's built-in ipvlan driver names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IpvlanFlag {
+    #[default]
+    Bridge,
+    Private,
+    Vepa,
+}
+
+impl IpvlanFlag {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpvlanFlag::Bridge => "bridge",
+            IpvlanFlag::Private => "private",
+            IpvlanFlag::Vepa => "vepa",
+        }
+    }
+}
+
+impl fmt::Display for IpvlanFlag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for IpvlanFlag {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "bridge" => Ok(IpvlanFlag::Bridge),
+            "private" => Ok(IpvlanFlag::Private),
+            "vepa" => Ok(IpvlanFlag::Vepa),
+            _ => Err(Error::invalid(format!(
+                "ipvlan_flag \"{s}\" is not valid; use one of: bridge, private, vepa"
+            ))),
+        }
+    }
+}
+
+/// Where a macvlan or ipvlan network's links hang off.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Parent {
+    /// A host interface the operator manages.
+    Interface { name: String },
+    /// `<base>.<id>`: an 802.1q sub-interface, created by Switchyard when it
+    /// is missing and shared by every network that names it.
+    Vlan { name: String, base: String, id: u16 },
+    /// No parent: a private link Switchyard creates for this network alone.
+    Isolated,
+}
+
+impl Parent {
+    /// Reads `-o parent=`: `eth0`, or `eth0.30` for VLAN 30 on eth0.
+    pub fn parse(s: &str) -> Result<Parent> {
+        validate_ifname("parent", s)?;
+        if let Some((base, id)) = s.rsplit_once('.')
+            && !base.is_empty()
+            && !base.contains('.')
+            && !id.is_empty()
+            && id.bytes().all(|b| b.is_ascii_digit())
+        {
+            let n: u32 = id.parse().unwrap_or(u32::MAX);
+            if !(1..=4094).contains(&n) {
+                return Err(Error::invalid(format!(
+                    "parent \"{s}\" names VLAN {id}, which is outside 1–4094; write <interface>.<vlan-id> with an id from 1 to 4094, e.g. eth0.30"
+                )));
+            }
+            return Ok(Parent::Vlan {
+                name: s.to_string(),
+                base: base.to_string(),
+                id: n as u16,
+            });
+        }
+        Ok(Parent::Interface {
+            name: s.to_string(),
+        })
+    }
+
+    /// The name of the link the network's children hang off.
+    pub fn link_name(&self, network_id: &str) -> String {
+        match self {
+            Parent::Interface { name } | Parent::Vlan { name, .. } => name.clone(),
+            Parent::Isolated => isolated_parent_name(network_id),
+        }
+    }
+
+    /// The interface the operator must provide (the VLAN's base), if any.
+    pub fn host_interface(&self) -> Option<&str> {
+        match self {
+            Parent::Interface { name } => Some(name),
+            Parent::Vlan { base, .. } => Some(base),
+            Parent::Isolated => None,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Parent::Interface { name } => name.clone(),
+            Parent::Vlan { name, base, id } => format!("{name} (VLAN {id} on {base})"),
+            Parent::Isolated => "none (isolated)".into(),
+        }
+    }
+}
+
+/// `sd` + the first 12 characters of the network id: the private parent of
+/// an isolated network (Docker's built-in drivers use `dm-`/`di-`).
+pub fn isolated_parent_name(network_id: &str) -> String {
+    let id: String = network_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(12)
+        .collect();
+    format!("sd{id}")
+}
+
 /// What the operator's config contributes to option parsing.
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
@@ -138,6 +301,10 @@ pub struct Policy {
     pub macvlan_parent: Option<String>,
     /// Used when a macvlan network names no `macvlan_mode`.
     pub macvlan_mode: MacvlanMode,
+    /// Used when an ipvlan network names no `parent`.
+    pub ipvlan_parent: Option<String>,
+    pub ipvlan_mode: IpvlanMode,
+    pub ipvlan_flag: IpvlanFlag,
     /// Interfaces networks may use as parents; empty allows any. An entry
     /// ending in `*` matches by prefix.
     pub allowed_parents: Vec<String>,
@@ -146,10 +313,13 @@ pub struct Policy {
 impl Policy {
     pub fn parent_allowed(&self, parent: &str) -> bool {
         self.allowed_parents.is_empty()
-            || self.allowed_parents.iter().any(|p| match p.strip_suffix('*') {
-                Some(prefix) => parent.starts_with(prefix),
-                None => p == parent,
-            })
+            || self
+                .allowed_parents
+                .iter()
+                .any(|p| match p.strip_suffix('*') {
+                    Some(prefix) => parent.starts_with(prefix),
+                    None => p == parent,
+                })
     }
 }
 
@@ -162,27 +332,45 @@ pub struct Subnet {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MacvlanOptions {
-    pub parent: String,
+    pub parent: Parent,
     pub mode: MacvlanMode,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpvlanOptions {
+    pub parent: Parent,
+    pub mode: IpvlanMode,
+    pub flag: IpvlanFlag,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "backend", rename_all = "lowercase")]
 pub enum BackendOptions {
     Macvlan(MacvlanOptions),
+    Ipvlan(IpvlanOptions),
 }
 
 impl BackendOptions {
     pub fn kind(&self) -> BackendKind {
         match self {
             BackendOptions::Macvlan(_) => BackendKind::Macvlan,
+            BackendOptions::Ipvlan(_) => BackendKind::Ipvlan,
         }
     }
 
-    /// The host interface the network's links hang off, if it has one.
-    pub fn parent(&self) -> Option<&str> {
+    /// The parent the network's links hang off, if the backend has one.
+    pub fn parent(&self) -> Option<&Parent> {
         match self {
             BackendOptions::Macvlan(m) => Some(&m.parent),
+            BackendOptions::Ipvlan(i) => Some(&i.parent),
+        }
+    }
+
+    /// The mode as `status` shows it.
+    pub fn mode(&self) -> String {
+        match self {
+            BackendOptions::Macvlan(m) => m.mode.to_string(),
+            BackendOptions::Ipvlan(i) => format!("{} {}", i.mode, i.flag),
         }
     }
 }
@@ -246,9 +434,10 @@ fn value_as_string(v: &Value) -> String {
 
 /// Parses the generic options alone (as `GwAllocCheck` sees them, before IPAM).
 pub fn parse_options(
-    generic: &BTreeMap<String, String>,
+    opts: &RequestOptions,
     policy: &Policy,
 ) -> Result<(BackendOptions, Option<u32>)> {
+    let generic = &opts.generic;
     let backend = match generic.get(OPT_BACKEND) {
         Some(b) => b.parse()?,
         None => policy.default_backend.ok_or_else(|| {
@@ -270,56 +459,83 @@ pub fn parse_options(
                 backend.options().join(", ")
             );
             return Err(Error::invalid(match owner {
-                Some(o) => format!("option \"{key}\" belongs to backend {o}, not {backend}; {hint}"),
+                Some(o) => {
+                    format!("option \"{key}\" belongs to backend {o}, not {backend}; {hint}")
+                }
                 None => format!("option \"{key}\" is not known; {hint}"),
             }));
         }
     }
     let mtu = generic.get(OPT_MTU).map(|s| parse_mtu(s)).transpose()?;
     let options = match backend {
-        BackendKind::Macvlan => {
-            let parent = match generic.get(OPT_PARENT) {
-                Some(p) => p.clone(),
-                None => policy.macvlan_parent.clone().ok_or_else(|| {
-                    Error::invalid(
-                        "option \"parent\" is required for backend macvlan: name the host interface the network sits on, e.g. -o parent=eth0 (or set [macvlan] parent in the config file)",
-                    )
-                })?,
-            };
-            validate_ifname("parent", &parent)?;
-            if parent == "lo" {
-                return Err(Error::invalid(
-                    "parent \"lo\" cannot carry a macvlan network; name an Ethernet interface, e.g. -o parent=eth0",
-                ));
-            }
-            if !policy.parent_allowed(&parent) {
-                return Err(Error::invalid(format!(
-                    "parent \"{parent}\" is not allowed by this host's Switchyard config; allowed parents: {}",
-                    policy.allowed_parents.join(", ")
-                )));
-            }
-            let mode = match generic.get(OPT_MACVLAN_MODE) {
+        BackendKind::Macvlan => BackendOptions::Macvlan(MacvlanOptions {
+            parent: parse_parent(opts, policy, backend, policy.macvlan_parent.as_deref())?,
+            mode: match generic.get(OPT_MACVLAN_MODE) {
                 Some(m) => m.parse()?,
                 None => policy.macvlan_mode,
-            };
-            BackendOptions::Macvlan(MacvlanOptions { parent, mode })
-        }
-        BackendKind::Ipvlan | BackendKind::Vxlan => {
+            },
+        }),
+        BackendKind::Ipvlan => BackendOptions::Ipvlan(IpvlanOptions {
+            parent: parse_parent(opts, policy, backend, policy.ipvlan_parent.as_deref())?,
+            mode: match generic.get(OPT_IPVLAN_MODE) {
+                Some(m) => m.parse()?,
+                None => policy.ipvlan_mode,
+            },
+            flag: match generic.get(OPT_IPVLAN_FLAG) {
+                Some(f) => f.parse()?,
+                None => policy.ipvlan_flag,
+            },
+        }),
+        BackendKind::Vxlan => {
             return Err(Error::invalid(format!(
-                "backend {backend} is not available in this version of Switchyard yet; use -o backend=macvlan"
+                "backend {backend} is not available in this version of Switchyard yet; use -o backend=macvlan or -o backend=ipvlan"
             )));
         }
     };
     Ok((options, mtu))
 }
 
+fn parse_parent(
+    opts: &RequestOptions,
+    policy: &Policy,
+    backend: BackendKind,
+    default: Option<&str>,
+) -> Result<Parent> {
+    let given = opts.generic.get(OPT_PARENT).map(String::as_str).or(default);
+    let Some(name) = given else {
+        return if opts.internal {
+            Ok(Parent::Isolated)
+        } else {
+            Err(Error::invalid(format!(
+                "option \"parent\" is required for backend {backend} unless the network is --internal: name the host interface the network sits on (-o parent=eth0, or eth0.30 for VLAN 30), or add --internal for an isolated network (or set [{backend}] parent in the config file)"
+            )))
+        };
+    };
+    let parent = Parent::parse(name)?;
+    if name == "lo" {
+        return Err(Error::invalid(format!(
+            "parent \"lo\" cannot carry a {backend} network; name an Ethernet interface, e.g. -o parent=eth0"
+        )));
+    }
+    let host = parent.host_interface().unwrap_or(name);
+    if !policy.parent_allowed(name) && !policy.parent_allowed(host) {
+        return Err(Error::invalid(format!(
+            "parent \"{name}\" is not allowed by this host's Switchyard config; allowed parents: {}",
+            policy.allowed_parents.join(", ")
+        )));
+    }
+    Ok(parent)
+}
+
 /// Parses a CreateNetwork request into a spec.
 pub fn parse_network(req: &CreateNetworkRequest, policy: &Policy) -> Result<NetworkSpec> {
     if req.network_id.is_empty() {
-        return Err(Error::invalid("NetworkID is empty; dockerd always sends one"));
+        return Err(Error::invalid(
+            "NetworkID is empty; dockerd always sends one",
+        ));
     }
     let opts = RequestOptions::new(&req.options)?;
-    let (backend, mtu) = parse_options(&opts.generic, policy)?;
+    let (backend, mtu) = parse_options(&opts, policy)?;
     let ipv4 = parse_subnets(&req.ipv4_data, false)?;
     let ipv6 = if opts.ipv6 || !req.ipv6_data.is_empty() {
         parse_subnets(&req.ipv6_data, true)?

@@ -177,7 +177,13 @@ impl Store {
     }
 
     pub fn networks(&self) -> Vec<NetworkRecord> {
-        self.cache.read().unwrap().networks.values().cloned().collect()
+        self.cache
+            .read()
+            .unwrap()
+            .networks
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub fn endpoint(&self, network_id: &str, endpoint_id: &str) -> Option<EndpointRecord> {
@@ -202,7 +208,13 @@ impl Store {
     }
 
     pub fn all_endpoints(&self) -> Vec<EndpointRecord> {
-        self.cache.read().unwrap().endpoints.values().cloned().collect()
+        self.cache
+            .read()
+            .unwrap()
+            .endpoints
+            .values()
+            .cloned()
+            .collect()
     }
 }
 
@@ -217,7 +229,9 @@ mod tests {
             id: id.into(),
             spec: NetworkSpec {
                 backend: BackendOptions::Macvlan(MacvlanOptions {
-                    parent: "eth0".into(),
+                    parent: crate::spec::Parent::Interface {
+                        name: "eth0".into(),
+                    },
                     mode: MacvlanMode::Bridge,
                 }),
                 internal: false,
@@ -279,7 +293,10 @@ mod tests {
     fn second_open_names_the_conflict() {
         let dir = tmpdir("lock");
         let _s = Store::open(&dir).unwrap();
-        let e = Store::open(&dir).err().expect("second open must fail").to_string();
+        let e = Store::open(&dir)
+            .err()
+            .expect("second open must fail")
+            .to_string();
         assert!(e.contains("in use by another switchyard process"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

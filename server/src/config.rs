@@ -4,7 +4,9 @@
 use config::{Config, Environment, File, FileFormat};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use switchyard_core::spec::{BackendKind, MacvlanMode, Policy, validate_ifname};
+use switchyard_core::spec::{
+    BackendKind, IpvlanFlag, IpvlanMode, MacvlanMode, Parent, Policy, validate_ifname,
+};
 
 pub const DEFAULT_CONFIG: &str = "/etc/switchyard/switchyard.toml";
 
@@ -14,6 +16,7 @@ pub struct Settings {
     pub plugin: PluginSection,
     pub log: LogSection,
     pub macvlan: MacvlanSection,
+    pub ipvlan: IpvlanSection,
     pub parents: ParentsSection,
     pub cluster: ClusterSection,
 }
@@ -68,6 +71,24 @@ impl Default for MacvlanSection {
     }
 }
 
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IpvlanSection {
+    pub parent: String,
+    pub mode: String,
+    pub flag: String,
+}
+
+impl Default for IpvlanSection {
+    fn default() -> Self {
+        IpvlanSection {
+            parent: String::new(),
+            mode: "l2".into(),
+            flag: "bridge".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, Default, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ParentsSection {
@@ -83,7 +104,10 @@ pub struct ClusterSection {
 /// Where the settings came from, for messages.
 pub fn describe_source(path: Option<&Path>) -> String {
     match path {
-        Some(p) => format!("config file {} and SWITCHYARD__* environment variables", p.display()),
+        Some(p) => format!(
+            "config file {} and SWITCHYARD__* environment variables",
+            p.display()
+        ),
         None => "built-in defaults and SWITCHYARD__* environment variables".into(),
     }
 }
@@ -132,9 +156,14 @@ impl Settings {
     pub fn validate(&self) -> Result<(), String> {
         let sock = &self.plugin.socket;
         if !sock.is_absolute() {
-            return Err(format!("[plugin] socket {} must be an absolute path", sock.display()));
+            return Err(format!(
+                "[plugin] socket {} must be an absolute path",
+                sock.display()
+            ));
         }
-        if sock.extension().and_then(|e| e.to_str()) != Some("sock") || self.driver_name().is_empty() {
+        if sock.extension().and_then(|e| e.to_str()) != Some("sock")
+            || self.driver_name().is_empty()
+        {
             return Err(format!(
                 "[plugin] socket {} must end in .sock: dockerd finds plugins by that name (e.g. /run/docker/plugins/switchyard.sock)",
                 sock.display()
@@ -168,21 +197,34 @@ impl Settings {
             .mode
             .parse::<MacvlanMode>()
             .map_err(|e| format!("[macvlan] mode: {e}"))?;
-        if !self.macvlan.parent.is_empty() {
-            validate_ifname("[macvlan] parent", &self.macvlan.parent).map_err(|e| e.to_string())?;
+        self.ipvlan
+            .mode
+            .parse::<IpvlanMode>()
+            .map_err(|e| format!("[ipvlan] mode: {e}"))?;
+        self.ipvlan
+            .flag
+            .parse::<IpvlanFlag>()
+            .map_err(|e| format!("[ipvlan] flag: {e}"))?;
+        for (section, parent) in [
+            ("macvlan", &self.macvlan.parent),
+            ("ipvlan", &self.ipvlan.parent),
+        ] {
+            if parent.is_empty() {
+                continue;
+            }
+            Parent::parse(parent).map_err(|e| format!("[{section}] {e}"))?;
+            if !self.policy().parent_allowed(parent) {
+                return Err(format!(
+                    "[{section}] parent \"{parent}\" is not in [parents] allow ({}); add it there or choose an allowed parent",
+                    self.parents.allow.join(", ")
+                ));
+            }
         }
         for a in &self.parents.allow {
             let name = a.strip_suffix('*').unwrap_or(a);
             if !(a.ends_with('*') && name.is_empty()) {
                 validate_ifname("[parents] allow entry", name).map_err(|e| e.to_string())?;
             }
-        }
-        if !self.macvlan.parent.is_empty() && !self.policy().parent_allowed(&self.macvlan.parent) {
-            return Err(format!(
-                "[macvlan] parent \"{}\" is not in [parents] allow ({}); add it there or choose an allowed parent",
-                self.macvlan.parent,
-                self.parents.allow.join(", ")
-            ));
         }
         if !self.cluster.etcd_endpoints.is_empty() {
             return Err(
@@ -207,6 +249,9 @@ impl Settings {
             default_backend: self.plugin.default_backend.parse().ok(),
             macvlan_parent: Some(self.macvlan.parent.clone()).filter(|p| !p.is_empty()),
             macvlan_mode: self.macvlan.mode.parse().unwrap_or_default(),
+            ipvlan_parent: Some(self.ipvlan.parent.clone()).filter(|p| !p.is_empty()),
+            ipvlan_mode: self.ipvlan.mode.parse().unwrap_or_default(),
+            ipvlan_flag: self.ipvlan.flag.parse().unwrap_or_default(),
             allowed_parents: self.parents.allow.clone(),
         }
     }

@@ -12,7 +12,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "switchyard", version, about = "Switchyard: one Docker network driver plugin, many dataplanes (macvlan, ipvlan, vxlan)")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Switchyard: one Docker network driver plugin, many dataplanes (macvlan, ipvlan, vxlan)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -93,13 +93,18 @@ async fn dispatch(driver: &Driver, method: &str, body: &Value) -> Outcome {
         }),
         "NetworkDriver.GetCapabilities" => ok(&driver.capabilities()),
         "NetworkDriver.GwAllocCheck" => {
-            call!(method, body, p::GwAllocCheckRequest, |r| result(driver.gw_alloc_check(r).await))
+            call!(method, body, p::GwAllocCheckRequest, |r| result(
+                driver.gw_alloc_check(r).await
+            ))
         }
         "NetworkDriver.CreateNetwork" => call!(method, body, p::CreateNetworkRequest, |r| result(
             driver.create_network(r).await.map(|_| json!({}))
         )),
         "NetworkDriver.DeleteNetwork" => call!(method, body, p::NetworkRequest, |r| result(
-            driver.delete_network(&r.network_id).await.map(|_| json!({}))
+            driver
+                .delete_network(&r.network_id)
+                .await
+                .map(|_| json!({}))
         )),
         "NetworkDriver.CreateEndpoint" => call!(method, body, p::CreateEndpointRequest, |r| {
             result(driver.create_endpoint(r).await)
@@ -112,13 +117,18 @@ async fn dispatch(driver: &Driver, method: &str, body: &Value) -> Outcome {
             let r = serde_json::from_value::<p::EndpointRequest>(body.clone()).unwrap_or_default();
             ok(&driver.endpoint_oper_info(r))
         }
-        "NetworkDriver.Join" => call!(method, body, p::JoinRequest, |r| result(driver.join(r).await)),
+        "NetworkDriver.Join" => call!(method, body, p::JoinRequest, |r| result(
+            driver.join(r).await
+        )),
         "NetworkDriver.Leave" => call!(method, body, p::EndpointRequest, |r| result(
             driver.leave(r).await.map(|_| json!({}))
         )),
         // No NAT or port publishing for L2 backends: nothing to program.
-        "NetworkDriver.ProgramExternalConnectivity" | "NetworkDriver.RevokeExternalConnectivity" => {
-            call!(method, body, p::ExternalConnectivityRequest, |_r| ok(&json!({})))
+        "NetworkDriver.ProgramExternalConnectivity"
+        | "NetworkDriver.RevokeExternalConnectivity" => {
+            call!(method, body, p::ExternalConnectivityRequest, |_r| ok(
+                &json!({})
+            ))
         }
         // Only sent to Scope "global" drivers on swarm managers; Switchyard is
         // "local", but answering keeps a future scope change harmless.
@@ -158,15 +168,23 @@ async fn handle(driver: Arc<Driver>, method: String, body: Bytes) -> Response {
         }
     };
     let body_for_call = if value.is_null() { json!({}) } else { value };
-    let net = body_for_call.get("NetworkID").and_then(Value::as_str).unwrap_or("");
-    let ep = body_for_call.get("EndpointID").and_then(Value::as_str).unwrap_or("");
+    let net = body_for_call
+        .get("NetworkID")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let ep = body_for_call
+        .get("EndpointID")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let (net, ep) = (short_id(net).to_string(), short_id(ep).to_string());
     let outcome = dispatch(&driver, &method, &body_for_call).await;
     let micros = start.elapsed().as_micros() as u64;
     match (&outcome.ok, &outcome.message) {
         (true, None) => info!(method = %method, network = %net, endpoint = %ep, us = micros, "ok"),
         (true, Some(m)) => info!(method = %method, us = micros, "{m}"),
-        (false, m) => warn!(method = %method, network = %net, endpoint = %ep, us = micros, error = m.as_deref().unwrap_or(""), "failed"),
+        (false, m) => {
+            warn!(method = %method, network = %net, endpoint = %ep, us = micros, error = m.as_deref().unwrap_or(""), "failed")
+        }
     }
     outcome.response
 }
@@ -198,9 +216,15 @@ pub fn routes(
         .then(move |method: String, body: Bytes| handle(driver.clone(), method, body));
     calls.recover(|r: warp::Rejection| async move {
         let resp = if r.is_not_found() {
-            err_reply(StatusCode::NOT_FOUND, "no such plugin method; methods are POST /<Subsystem>.<Method>")
+            err_reply(
+                StatusCode::NOT_FOUND,
+                "no such plugin method; methods are POST /<Subsystem>.<Method>",
+            )
         } else if r.find::<TooLarge>().is_some() {
-            err_reply(StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {MAX_BODY} bytes"))
+            err_reply(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body over {MAX_BODY} bytes"),
+            )
         } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
             err_reply(StatusCode::METHOD_NOT_ALLOWED, "plugin methods take POST")
         } else {

@@ -82,7 +82,11 @@ async fn serve(settings: Settings, path: Option<std::path::PathBuf>) -> Result<(
 
 pub fn check(settings: &Settings, path: Option<&Path>) -> Result<(), String> {
     println!("configuration OK ({})", describe_source(path));
-    println!("  driver name   {} (docker network create -d {} …)", settings.driver_name(), settings.driver_name());
+    println!(
+        "  driver name   {} (docker network create -d {} …)",
+        settings.driver_name(),
+        settings.driver_name()
+    );
     println!("  socket        {}", settings.plugin.socket.display());
     if settings.plugin.socket.parent() != Some(Path::new("/run/docker/plugins")) {
         println!(
@@ -94,38 +98,73 @@ pub fn check(settings: &Settings, path: Option<&Path>) -> Result<(), String> {
     println!("  state_dir     {}", settings.plugin.state_dir.display());
     println!(
         "  backend       {}",
-        if settings.plugin.default_backend.is_empty() { "required on every network (-o backend=…)".to_string() } else { format!("{} unless -o backend=… says otherwise", settings.plugin.default_backend) }
+        if settings.plugin.default_backend.is_empty() {
+            "required on every network (-o backend=…)".to_string()
+        } else {
+            format!(
+                "{} unless -o backend=… says otherwise",
+                settings.plugin.default_backend
+            )
+        }
     );
     println!(
         "  macvlan       parent {}, mode {}",
-        if settings.macvlan.parent.is_empty() { "required (-o parent=…)" } else { &settings.macvlan.parent },
+        if settings.macvlan.parent.is_empty() {
+            "required (-o parent=…)"
+        } else {
+            &settings.macvlan.parent
+        },
         settings.macvlan.mode
     );
     println!(
+        "  ipvlan        parent {}, mode {}, flag {}",
+        if settings.ipvlan.parent.is_empty() {
+            "required (-o parent=…)"
+        } else {
+            &settings.ipvlan.parent
+        },
+        settings.ipvlan.mode,
+        settings.ipvlan.flag
+    );
+    println!(
         "  parents       {}",
-        if settings.parents.allow.is_empty() { "any interface".to_string() } else { settings.parents.allow.join(", ") }
+        if settings.parents.allow.is_empty() {
+            "any interface".to_string()
+        } else {
+            settings.parents.allow.join(", ")
+        }
     );
     let present = |n: &str| Path::new("/sys/class/net").join(n).exists();
     if !settings.macvlan.parent.is_empty() && !present(&settings.macvlan.parent) {
-        println!("  warning: [macvlan] parent {} does not exist on this host now", settings.macvlan.parent);
+        println!(
+            "  warning: [macvlan] parent {} does not exist on this host now",
+            settings.macvlan.parent
+        );
     }
     for a in settings.parents.allow.iter().filter(|a| !a.ends_with('*')) {
         if !present(a) {
             println!("  warning: [parents] allow entry {a} does not exist on this host now");
         }
     }
-    println!("  log           level {}, format {}", settings.log.level, settings.log.format);
+    println!(
+        "  log           level {}, format {}",
+        settings.log.level, settings.log.format
+    );
     Ok(())
 }
 
 pub fn status(settings: &Settings, json: bool) -> Result<(), String> {
-    let report: StatusReport = match PluginClient::new(&settings.plugin.socket).call_raw("Switchyard.Status", b"") {
-        Ok(r) if r.status == 200 => serde_json::from_slice(&r.body)
-            .map_err(|e| format!("the plugin's status answer is not understood: {e}"))?,
-        _ => offline_status(settings)?,
-    };
+    let report: StatusReport =
+        match PluginClient::new(&settings.plugin.socket).call_raw("Switchyard.Status", b"") {
+            Ok(r) if r.status == 200 => serde_json::from_slice(&r.body)
+                .map_err(|e| format!("the plugin's status answer is not understood: {e}"))?,
+            _ => offline_status(settings)?,
+        };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     } else {
         print!("{}", report.render());
     }

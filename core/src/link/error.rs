@@ -50,7 +50,6 @@ impl fmt::Display for LinkError {
         let hint = match self.errno {
             EPERM => "; switchyard needs CAP_NET_ADMIN (run it as root)",
             ERANGE => "; Linux interface names have at most 15 bytes",
-            EOPNOTSUPP => "; this host's kernel lacks that link type (check the kernel config or load its module)",
             _ => "",
         };
         write!(f, "{} failed: {}{hint}", self.action, self.detail)

@@ -11,21 +11,20 @@ mod plan;
 mod reaper;
 
 pub use error::LinkError;
-pub use plan::{IpvlanFlag, IpvlanMode, LinkKind, LinkPlan, VxlanLink};
+pub use plan::{LinkKind, LinkPlan, VxlanLink};
 
 use crate::mac::MacAddr;
 use crate::mark::Mark;
-use crate::spec::MacvlanMode;
+use crate::spec::{IpvlanFlag, IpvlanMode, MacvlanMode};
 use error::{EEXIST, ENODEV};
 use futures::TryStreamExt;
 use ipnet::IpNet;
 use rtnetlink::packet_route::link::{
-    InfoData, InfoIpVlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
-    MacVlanMode,
+    InfoData, InfoIpVlan, InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
 };
 use rtnetlink::{
-    Handle, LinkBridge, LinkDummy, LinkMacVlan, LinkUnspec, LinkVeth, LinkVlan, LinkVxlan,
-    LinkMessageBuilder, LinkIpVlan,
+    Handle, LinkBridge, LinkDummy, LinkIpVlan, LinkMacVlan, LinkMessageBuilder, LinkUnspec,
+    LinkVeth, LinkVlan, LinkVxlan,
 };
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -46,6 +45,8 @@ pub struct Link {
     pub parent_index: Option<u32>,
     pub controller: Option<u32>,
     pub mac: Option<MacAddr>,
+    /// The VLAN id of an 802.1q link.
+    pub vlan_id: Option<u16>,
 }
 
 impl Link {
@@ -64,6 +65,7 @@ impl Link {
             parent_index: None,
             controller: None,
             mac: None,
+            vlan_id: None,
         };
         for a in &m.attributes {
             match a {
@@ -79,8 +81,16 @@ impl Link {
                 }
                 LinkAttribute::LinkInfo(infos) => {
                     for i in infos {
-                        if let LinkInfo::Kind(k) = i {
-                            link.kind = Some(k.to_string());
+                        match i {
+                            LinkInfo::Kind(k) => link.kind = Some(k.to_string()),
+                            LinkInfo::Data(InfoData::Vlan(v)) => {
+                                for x in v {
+                                    if let rtnetlink::packet_route::link::InfoVlan::Id(id) = x {
+                                        link.vlan_id = Some(*id);
+                                    }
+                                }
+                            }
+                            _ => {}
                         }
                     }
                 }
@@ -152,7 +162,12 @@ impl LinkManager {
     }
 
     pub async fn get(&self, name: &str) -> LinkResult<Option<Link>> {
-        let mut req = self.handle.link().get().match_name(name.to_string()).execute();
+        let mut req = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
         match req.try_next().await {
             Ok(Some(m)) => Ok(Some(Link::from_message(&m))),
             Ok(None) => Ok(None),
@@ -211,18 +226,24 @@ impl LinkManager {
                     format!(
                         "a link named {} already exists and does not belong to this {}",
                         plan.name,
-                        if plan.mark.endpoint_id.is_some() { "endpoint" } else { "network" }
+                        if plan.mark.endpoint_id.is_some() {
+                            "endpoint"
+                        } else {
+                            "network"
+                        }
                     ),
                 ))
             };
         }
         let msg = self.build(plan).await?;
-        self.handle
-            .link()
-            .add(msg)
-            .execute()
-            .await
-            .map_err(|e| LinkError::from_netlink(format!("creating {}", plan.describe()), e))?;
+        self.handle.link().add(msg).execute().await.map_err(|e| {
+            let e = LinkError::from_netlink(format!("creating {}", plan.describe()), e);
+            if e.errno == error::EOPNOTSUPP {
+                unsupported(plan.kind.kernel_kind(), e.action)
+            } else {
+                e
+            }
+        })?;
         // The kernel ignores IFLA_IFALIAS on creation, so the mark is set
         // right after; if that fails the fresh link is removed again.
         let link = self.require(&plan.name, "new link").await?;
@@ -271,7 +292,10 @@ impl LinkManager {
                 };
                 LinkMessageBuilder::<LinkIpVlan>::new(name)
                     .link(pidx)
-                    .set_info_data(InfoData::IpVlan(vec![InfoIpVlan::Mode(m), InfoIpVlan::Flags(f)]))
+                    .set_info_data(InfoData::IpVlan(vec![
+                        InfoIpVlan::Mode(m),
+                        InfoIpVlan::Flags(f),
+                    ]))
                     .build()
             }
             LinkKind::Vlan { id, .. } => LinkVlan::new(name, pidx, *id).build(),
@@ -279,7 +303,9 @@ impl LinkManager {
             LinkKind::Bridge => LinkBridge::new(name).build(),
             LinkKind::Dummy => LinkDummy::new(name).build(),
             LinkKind::Vxlan(v) => {
-                let mut b = LinkVxlan::new(name, v.vni).port(v.port).learning(v.learning);
+                let mut b = LinkVxlan::new(name, v.vni)
+                    .port(v.port)
+                    .learning(v.learning);
                 if let Some(i) = parent_index {
                     b = b.dev(i);
                 }
@@ -310,6 +336,45 @@ impl LinkManager {
         Ok(msg)
     }
 
+    /// Whether this kernel can create links of `kind` ("ipvlan", "vlan",
+    /// "macvlan", "vxlan"). Asks the kernel to create one without a lower
+    /// device: a kernel that knows the type refuses for the missing device
+    /// (EINVAL/ENODEV), one that does not answers EOPNOTSUPP. Nothing is created.
+    pub async fn supports(&self, kind: &str) -> LinkResult<bool> {
+        let kind_info = match kind {
+            "ipvlan" => InfoKind::IpVlan,
+            "vlan" => InfoKind::Vlan,
+            "macvlan" => InfoKind::MacVlan,
+            "vxlan" => InfoKind::Vxlan,
+            other => {
+                return Err(LinkError::new(
+                    format!("probing for {other} links"),
+                    error::EINVAL,
+                    "cannot probe that kind",
+                ));
+            }
+        };
+        let msg = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(kind_info)
+            .name("syprobe0".to_string())
+            .build();
+        match self.handle.link().add(msg).execute().await {
+            Ok(()) => {
+                // Should not happen; do not leave it behind.
+                if let Some(l) = self.get("syprobe0").await? {
+                    let _ = self.handle.link().del(l.index).execute().await;
+                }
+                Ok(true)
+            }
+            Err(e) => Ok(LinkError::from_netlink("probe", e).errno != error::EOPNOTSUPP),
+        }
+    }
+
+    /// An error saying this kernel lacks `kind` links, for callers that
+    /// found out with `supports`.
+    pub fn unsupported(&self, kind: &str, action: impl Into<String>) -> LinkError {
+        unsupported(kind, action.into())
+    }
+
     /// Deletes `name` if its mark satisfies `owned`. Links without a mark, or
     /// with someone else's, are never deleted.
     pub async fn delete_owned(
@@ -328,7 +393,11 @@ impl LinkManager {
             Ok(()) => Ok(Deleted::Deleted),
             Err(e) => {
                 let e = LinkError::from_netlink(format!("deleting link {name}"), e);
-                if e.is_not_found() { Ok(Deleted::Missing) } else { Err(e) }
+                if e.is_not_found() {
+                    Ok(Deleted::Missing)
+                } else {
+                    Err(e)
+                }
             }
         }
     }
@@ -338,7 +407,12 @@ impl LinkManager {
         self.delete_owned(&link.name, |m| m == mark).await
     }
 
-    async fn set(&self, name: &str, action: &str, f: impl FnOnce(LinkMessageBuilder<LinkUnspec>) -> LinkMessageBuilder<LinkUnspec>) -> LinkResult<()> {
+    async fn set(
+        &self,
+        name: &str,
+        action: &str,
+        f: impl FnOnce(LinkMessageBuilder<LinkUnspec>) -> LinkMessageBuilder<LinkUnspec>,
+    ) -> LinkResult<()> {
         let link = self.require(name, "link").await?;
         let msg = f(LinkUnspec::new_with_index(link.index)).build();
         self.handle
@@ -349,17 +423,29 @@ impl LinkManager {
             .map_err(|e| LinkError::from_netlink(format!("{action} {name}"), e))
     }
 
+    /// Writes `mark` into the alias of a link made as part of another
+    /// (the peer of a veth pair).
+    pub async fn set_mark(&self, name: &str, mark: &Mark) -> LinkResult<()> {
+        let m = mark.to_string();
+        self.set(name, "marking", |b| b.alias(m)).await
+    }
+
     pub async fn set_mtu(&self, name: &str, mtu: u32) -> LinkResult<()> {
-        self.set(name, &format!("setting MTU {mtu} on"), |b| b.mtu(mtu)).await
+        self.set(name, &format!("setting MTU {mtu} on"), |b| b.mtu(mtu))
+            .await
     }
 
     pub async fn set_up(&self, name: &str, up: bool) -> LinkResult<()> {
         let action = if up { "bringing up" } else { "bringing down" };
-        self.set(name, action, |b| if up { b.up() } else { b.down() }).await
+        self.set(name, action, |b| if up { b.up() } else { b.down() })
+            .await
     }
 
     pub async fn rename(&self, name: &str, new_name: &str) -> LinkResult<()> {
-        self.set(name, &format!("renaming to {new_name}:"), |b| b.name(new_name)).await
+        self.set(name, &format!("renaming to {new_name}:"), |b| {
+            b.name(new_name)
+        })
+        .await
     }
 
     /// Moves `name` into the network namespace at `netns` (a bind-mounted
@@ -373,8 +459,10 @@ impl LinkManager {
             )
         })?;
         let fd = file.as_raw_fd();
-        self.set(name, &format!("moving into {}:", netns.display()), |b| b.setns_by_fd(fd))
-            .await
+        self.set(name, &format!("moving into {}:", netns.display()), |b| {
+            b.setns_by_fd(fd)
+        })
+        .await
     }
 
     pub async fn add_address(&self, name: &str, addr: IpNet) -> LinkResult<()> {
@@ -419,6 +507,24 @@ impl LinkManager {
         }
         Ok(out)
     }
+}
+
+fn unsupported(kind: &str, action: String) -> LinkError {
+    let (feature, module) = match kind {
+        "ipvlan" => ("IPVLAN", "ipvlan"),
+        "vlan" => ("802.1q VLAN", "8021q"),
+        "dummy" => ("dummy", "dummy"),
+        "macvlan" => ("MACVLAN", "macvlan"),
+        "vxlan" => ("VXLAN", "vxlan"),
+        other => (other, other),
+    };
+    LinkError::new(
+        action,
+        error::EOPNOTSUPP,
+        format!(
+            "this host's kernel has no {feature} support (kernel module {module}); use a kernel with it, or load the module (modprobe {module})"
+        ),
+    )
 }
 
 #[cfg(test)]

@@ -4,32 +4,30 @@
 
 use crate::mac::MacAddr;
 use crate::mark::Mark;
-use crate::spec::MacvlanMode;
+use crate::spec::{IpvlanFlag, IpvlanMode, MacvlanMode};
 use std::net::IpAddr;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LinkKind {
-    Macvlan { parent: String, mode: MacvlanMode },
-    Ipvlan { parent: String, mode: IpvlanMode, flag: IpvlanFlag },
-    Vlan { parent: String, id: u16 },
-    Veth { peer: String },
+    Macvlan {
+        parent: String,
+        mode: MacvlanMode,
+    },
+    Ipvlan {
+        parent: String,
+        mode: IpvlanMode,
+        flag: IpvlanFlag,
+    },
+    Vlan {
+        parent: String,
+        id: u16,
+    },
+    Veth {
+        peer: String,
+    },
     Bridge,
     Dummy,
     Vxlan(VxlanLink),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IpvlanMode {
-    L2,
-    L3,
-    L3s,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IpvlanFlag {
-    Bridge,
-    Private,
-    Vepa,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

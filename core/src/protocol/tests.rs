@@ -11,8 +11,12 @@ fn fixtures() -> Vec<(String, serde_json::Value)> {
     let mut out = Vec::new();
     for engine in ["dockerd-20.10", "dockerd-28"] {
         let path = root.join(engine).join("calls.jsonl");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (../shared must sit beside the repository)", path.display()));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (../shared must sit beside the repository)",
+                path.display()
+            )
+        });
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let v: serde_json::Value = serde_json::from_str(line).expect("fixture line is JSON");
             out.push((engine.to_string(), v));
@@ -31,25 +35,42 @@ fn method_and_body(v: &serde_json::Value) -> Option<(String, String)> {
 fn every_recorded_request_decodes() {
     let mut seen = std::collections::BTreeMap::<String, usize>::new();
     for (engine, v) in fixtures() {
-        let Some((method, body)) = method_and_body(&v) else { continue };
-        let raw = if body.trim().is_empty() { "null" } else { body.as_str() };
+        let Some((method, body)) = method_and_body(&v) else {
+            continue;
+        };
+        let raw = if body.trim().is_empty() {
+            "null"
+        } else {
+            body.as_str()
+        };
         let value: serde_json::Value = serde_json::from_str(raw)
             .unwrap_or_else(|e| panic!("{engine} {method}: body is not JSON: {e}: {body}"));
         let r: Result<(), serde_json::Error> = match method.as_str() {
-            "NetworkDriver.CreateNetwork" => serde_json::from_value::<CreateNetworkRequest>(value).map(|_| ()),
-            "NetworkDriver.GwAllocCheck" => serde_json::from_value::<GwAllocCheckRequest>(value).map(|_| ()),
+            "NetworkDriver.CreateNetwork" => {
+                serde_json::from_value::<CreateNetworkRequest>(value).map(|_| ())
+            }
+            "NetworkDriver.GwAllocCheck" => {
+                serde_json::from_value::<GwAllocCheckRequest>(value).map(|_| ())
+            }
             "NetworkDriver.DeleteNetwork" | "NetworkDriver.FreeNetwork" => {
                 serde_json::from_value::<NetworkRequest>(value).map(|_| ())
             }
-            "NetworkDriver.CreateEndpoint" => serde_json::from_value::<CreateEndpointRequest>(value).map(|_| ()),
+            "NetworkDriver.CreateEndpoint" => {
+                serde_json::from_value::<CreateEndpointRequest>(value).map(|_| ())
+            }
             "NetworkDriver.Join" => serde_json::from_value::<JoinRequest>(value).map(|_| ()),
-            "NetworkDriver.Leave" | "NetworkDriver.DeleteEndpoint" | "NetworkDriver.EndpointOperInfo" => {
+            "NetworkDriver.Leave"
+            | "NetworkDriver.DeleteEndpoint"
+            | "NetworkDriver.EndpointOperInfo" => {
                 serde_json::from_value::<EndpointRequest>(value).map(|_| ())
             }
-            "NetworkDriver.ProgramExternalConnectivity" | "NetworkDriver.RevokeExternalConnectivity" => {
+            "NetworkDriver.ProgramExternalConnectivity"
+            | "NetworkDriver.RevokeExternalConnectivity" => {
                 serde_json::from_value::<ExternalConnectivityRequest>(value).map(|_| ())
             }
-            "NetworkDriver.AllocateNetwork" => serde_json::from_value::<AllocateNetworkRequest>(value).map(|_| ()),
+            "NetworkDriver.AllocateNetwork" => {
+                serde_json::from_value::<AllocateNetworkRequest>(value).map(|_| ())
+            }
             "NetworkDriver.DiscoverNew" | "NetworkDriver.DiscoverDelete" => {
                 serde_json::from_value::<DiscoveryRequest>(value).map(|_| ())
             }
@@ -65,7 +86,10 @@ fn every_recorded_request_decodes() {
         "NetworkDriver.GwAllocCheck",
         "NetworkDriver.DeleteEndpoint",
     ] {
-        assert!(seen.get(m).copied().unwrap_or(0) > 0, "fixtures have no {m}: {seen:?}");
+        assert!(
+            seen.get(m).copied().unwrap_or(0) > 0,
+            "fixtures have no {m}: {seen:?}"
+        );
     }
 }
 
@@ -83,7 +107,10 @@ fn requests_carry_what_the_driver_needs() {
     .unwrap();
     assert_eq!(n.ipv4_data[0].gateway.as_deref(), Some("10.80.0.254/16"));
     assert!(n.ipv6_data.is_empty());
-    let e: CreateEndpointRequest = serde_json::from_str(r#"{"NetworkID":"a","EndpointID":"b","Interface":null,"Options":null}"#).unwrap();
+    let e: CreateEndpointRequest = serde_json::from_str(
+        r#"{"NetworkID":"a","EndpointID":"b","Interface":null,"Options":null}"#,
+    )
+    .unwrap();
     assert_eq!(e.interface, EndpointInterface::default());
 }
 
@@ -91,7 +118,10 @@ fn requests_carry_what_the_driver_needs() {
 fn answers_have_the_shapes_dockerd_requires() {
     // Join: Gateway without prefix length; no Gateway key at all when unset.
     let j = JoinResponse {
-        interface_name: Some(InterfaceName { src_name: "sy0123".into(), dst_prefix: "eth".into() }),
+        interface_name: Some(InterfaceName {
+            src_name: "sy0123".into(),
+            dst_prefix: "eth".into(),
+        }),
         gateway: Some("10.77.0.1".into()),
         gateway_ipv6: None,
         static_routes: vec![],
@@ -102,15 +132,44 @@ fn answers_have_the_shapes_dockerd_requires() {
         json!({"InterfaceName":{"SrcName":"sy0123","DstPrefix":"eth"},"Gateway":"10.77.0.1","DisableGatewayService":true})
     );
     let internal = JoinResponse { gateway: None, ..j };
-    assert!(serde_json::to_value(&internal).unwrap().get("Gateway").is_none());
-    assert_eq!(serde_json::to_value(OperInfoResponse::default()).unwrap(), json!({"Value":{}}));
-    assert_eq!(serde_json::to_value(CreateEndpointResponse::default()).unwrap(), json!({}));
+    assert!(
+        serde_json::to_value(&internal)
+            .unwrap()
+            .get("Gateway")
+            .is_none()
+    );
     assert_eq!(
-        serde_json::to_value(GwAllocCheckResponse { skip_ipv4: true, skip_ipv6: true }).unwrap(),
+        serde_json::to_value(OperInfoResponse::default()).unwrap(),
+        json!({"Value":{}})
+    );
+    assert_eq!(
+        serde_json::to_value(CreateEndpointResponse::default()).unwrap(),
+        json!({})
+    );
+    assert_eq!(
+        serde_json::to_value(GwAllocCheckResponse {
+            skip_ipv4: true,
+            skip_ipv6: true
+        })
+        .unwrap(),
         json!({"SkipIPv4":true,"SkipIPv6":true})
     );
-    let caps = CapabilitiesResponse { scope: "local".into(), connectivity_scope: "global".into(), gw_alloc_checker: true };
-    assert_eq!(serde_json::to_value(caps).unwrap(), json!({"Scope":"local","ConnectivityScope":"global","GwAllocChecker":true}));
-    let route = StaticRoute { destination: "0.0.0.0/0".into(), route_type: 1, next_hop: None };
-    assert_eq!(serde_json::to_value(route).unwrap(), json!({"Destination":"0.0.0.0/0","RouteType":1}));
+    let caps = CapabilitiesResponse {
+        scope: "local".into(),
+        connectivity_scope: "global".into(),
+        gw_alloc_checker: true,
+    };
+    assert_eq!(
+        serde_json::to_value(caps).unwrap(),
+        json!({"Scope":"local","ConnectivityScope":"global","GwAllocChecker":true})
+    );
+    let route = StaticRoute {
+        destination: "0.0.0.0/0".into(),
+        route_type: 1,
+        next_hop: None,
+    };
+    assert_eq!(
+        serde_json::to_value(route).unwrap(),
+        json!({"Destination":"0.0.0.0/0","RouteType":1})
+    );
 }

@@ -13,19 +13,26 @@ fn req(generic: serde_json::Value) -> CreateNetworkRequest {
 }
 
 fn err(generic: serde_json::Value, policy: &Policy) -> String {
-    parse_network(&req(generic), policy).unwrap_err().to_string()
+    parse_network(&req(generic), policy)
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
 fn parses_a_macvlan_network() {
     let s = parse_network(
-        &req(json!({"backend": "macvlan", "parent": "tp0", "macvlan_mode": "vepa", OPT_MTU: "1400"})),
+        &req(
+            json!({"backend": "macvlan", "parent": "tp0", "macvlan_mode": "vepa", OPT_MTU: "1400"}),
+        ),
         &Policy::default(),
     )
     .unwrap();
     assert_eq!(
         s.backend,
-        BackendOptions::Macvlan(MacvlanOptions { parent: "tp0".into(), mode: MacvlanMode::Vepa })
+        BackendOptions::Macvlan(MacvlanOptions {
+            parent: Parent::Interface { name: "tp0".into() },
+            mode: MacvlanMode::Vepa
+        })
     );
     assert_eq!(s.mtu, Some(1400));
     assert!(!s.internal);
@@ -38,20 +45,102 @@ fn parses_a_macvlan_network() {
 fn every_option_error_names_the_problem_and_the_fix() {
     let p = Policy::default();
     let cases: &[(serde_json::Value, &[&str])] = &[
-        (json!({"backend": "nope"}), &["backend \"nope\" is not known", "use one of: macvlan, ipvlan, vxlan"]),
-        (json!({"parent": "tp0"}), &["option \"backend\" is required", "-o backend=macvlan"]),
-        (json!({"backend": "macvlan", "parent": "tp0", "macvlan_mode": "x"}), &["macvlan_mode \"x\" is not valid", "bridge, vepa, private, passthru"]),
-        (json!({"backend": "macvlan", "parent": "tp0", "foo": "bar"}), &["option \"foo\" is not known", "backend macvlan accepts: backend, parent, macvlan_mode"]),
-        (json!({"backend": "macvlan", "parent": "tp0", "ipvlan_mode": "l2"}), &["\"ipvlan_mode\" belongs to backend ipvlan, not macvlan"]),
-        (json!({"backend": "macvlan", "parent": "tp0", "vni": "5"}), &["\"vni\" belongs to backend vxlan"]),
-        (json!({"backend": "macvlan"}), &["option \"parent\" is required for backend macvlan", "-o parent=eth0"]),
-        (json!({"backend": "macvlan", "parent": "averyveryverylongname"}), &["parent \"averyveryverylongname\" is not a valid interface name", "at most 15 bytes"]),
-        (json!({"backend": "macvlan", "parent": "et/h0"}), &["not a valid interface name", "'/'"]),
-        (json!({"backend": "macvlan", "parent": "lo"}), &["parent \"lo\" cannot carry"]),
-        (json!({"backend": "macvlan", "parent": "tp0", OPT_MTU: "big"}), &["\"big\" is not a number", "between 68 and 65535"]),
-        (json!({"backend": "macvlan", "parent": "tp0", OPT_MTU: "70000"}), &["70000 is out of range"]),
-        (json!({"backend": "ipvlan", "parent": "tp0"}), &["backend ipvlan is not available in this version"]),
-        (json!({"backend": "vxlan"}), &["backend vxlan is not available in this version"]),
+        (
+            json!({"backend": "nope"}),
+            &[
+                "backend \"nope\" is not known",
+                "use one of: macvlan, ipvlan, vxlan",
+            ],
+        ),
+        (
+            json!({"parent": "tp0"}),
+            &["option \"backend\" is required", "-o backend=macvlan"],
+        ),
+        (
+            json!({"backend": "macvlan", "parent": "tp0", "macvlan_mode": "x"}),
+            &[
+                "macvlan_mode \"x\" is not valid",
+                "bridge, vepa, private, passthru",
+            ],
+        ),
+        (
+            json!({"backend": "macvlan", "parent": "tp0", "foo": "bar"}),
+            &[
+                "option \"foo\" is not known",
+                "backend macvlan accepts: backend, parent, macvlan_mode",
+            ],
+        ),
+        (
+            json!({"backend": "macvlan", "parent": "tp0", "ipvlan_mode": "l2"}),
+            &["\"ipvlan_mode\" belongs to backend ipvlan, not macvlan"],
+        ),
+        (
+            json!({"backend": "macvlan", "parent": "tp0", "vni": "5"}),
+            &["\"vni\" belongs to backend vxlan"],
+        ),
+        (
+            json!({"backend": "macvlan"}),
+            &[
+                "option \"parent\" is required for backend macvlan unless the network is --internal",
+                "-o parent=eth0",
+                "add --internal",
+            ],
+        ),
+        (
+            json!({"backend": "ipvlan"}),
+            &["option \"parent\" is required for backend ipvlan"],
+        ),
+        (
+            json!({"backend": "ipvlan", "parent": "tp0", "ipvlan_mode": "l4"}),
+            &["ipvlan_mode \"l4\" is not valid", "l2, l3, l3s"],
+        ),
+        (
+            json!({"backend": "ipvlan", "parent": "tp0", "ipvlan_flag": "x"}),
+            &["ipvlan_flag \"x\" is not valid", "bridge, private, vepa"],
+        ),
+        (
+            json!({"backend": "ipvlan", "parent": "tp0", "macvlan_mode": "vepa"}),
+            &["\"macvlan_mode\" belongs to backend macvlan, not ipvlan"],
+        ),
+        (
+            json!({"backend": "macvlan", "parent": "eth0.0"}),
+            &["names VLAN 0, which is outside 1–4094"],
+        ),
+        (
+            json!({"backend": "macvlan", "parent": "eth0.4095"}),
+            &["VLAN 4095", "e.g. eth0.30"],
+        ),
+        (
+            json!({"backend": "ipvlan", "parent": "eth0.99999"}),
+            &["VLAN 99999"],
+        ),
+        (
+            json!({"backend": "macvlan", "parent": "averyveryverylongname"}),
+            &[
+                "parent \"averyveryverylongname\" is not a valid interface name",
+                "at most 15 bytes",
+            ],
+        ),
+        (
+            json!({"backend": "macvlan", "parent": "et/h0"}),
+            &["not a valid interface name", "'/'"],
+        ),
+        (
+            json!({"backend": "macvlan", "parent": "lo"}),
+            &["parent \"lo\" cannot carry"],
+        ),
+        (
+            json!({"backend": "macvlan", "parent": "tp0", OPT_MTU: "big"}),
+            &["\"big\" is not a number", "between 68 and 65535"],
+        ),
+        (
+            json!({"backend": "macvlan", "parent": "tp0", OPT_MTU: "70000"}),
+            &["70000 is out of range"],
+        ),
+        (
+            json!({"backend": "vxlan"}),
+            &["backend vxlan is not available in this version"],
+        ),
     ];
     for (generic, wants) in cases {
         let e = err(generic.clone(), &p);
@@ -68,15 +157,22 @@ fn policy_supplies_defaults_and_guards_parents() {
         macvlan_parent: Some("tp0".into()),
         macvlan_mode: MacvlanMode::Private,
         allowed_parents: vec!["tp0".into(), "bond*".into()],
+        ..Policy::default()
     };
     let s = parse_network(&req(json!({})), &p).unwrap();
     assert_eq!(
         s.backend,
-        BackendOptions::Macvlan(MacvlanOptions { parent: "tp0".into(), mode: MacvlanMode::Private })
+        BackendOptions::Macvlan(MacvlanOptions {
+            parent: Parent::Interface { name: "tp0".into() },
+            mode: MacvlanMode::Private
+        })
     );
     parse_network(&req(json!({"parent": "bond3"})), &p).unwrap();
     let e = err(json!({"parent": "eth1"}), &p);
-    assert!(e.contains("parent \"eth1\" is not allowed") && e.contains("tp0, bond*"), "{e}");
+    assert!(
+        e.contains("parent \"eth1\" is not allowed") && e.contains("tp0, bond*"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -94,23 +190,51 @@ fn docker_reserved_keys_are_accepted() {
 fn ipam_data_is_checked() {
     let mut r = req(json!({"backend": "macvlan", "parent": "tp0"}));
     r.ipv4_data[0].gateway = Some("10.99.0.1/24".into());
-    let e = parse_network(&r, &Policy::default()).unwrap_err().to_string();
-    assert!(e.contains("gateway 10.99.0.1 is outside subnet 10.77.0.0/24"), "{e}");
+    let e = parse_network(&r, &Policy::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("gateway 10.99.0.1 is outside subnet 10.77.0.0/24"),
+        "{e}"
+    );
     // The null IPAM driver's 0.0.0.0/0 pool means "no addresses managed".
-    r.ipv4_data[0] = crate::protocol::IpamData { pool: "0.0.0.0/0".into(), ..Default::default() };
-    assert!(parse_network(&r, &Policy::default()).unwrap().ipv4.is_empty());
+    r.ipv4_data[0] = crate::protocol::IpamData {
+        pool: "0.0.0.0/0".into(),
+        ..Default::default()
+    };
+    assert!(
+        parse_network(&r, &Policy::default())
+            .unwrap()
+            .ipv4
+            .is_empty()
+    );
     // Engine 28 with GwAllocCheck skip: no gateway.
-    r.ipv4_data[0] = crate::protocol::IpamData { pool: "10.1.0.0/16".into(), ..Default::default() };
-    assert_eq!(parse_network(&r, &Policy::default()).unwrap().ipv4[0].gateway, None);
+    r.ipv4_data[0] = crate::protocol::IpamData {
+        pool: "10.1.0.0/16".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        parse_network(&r, &Policy::default()).unwrap().ipv4[0].gateway,
+        None
+    );
 }
 
 #[test]
 fn ipv6_needs_a_large_enough_mtu() {
     let mut r = req(json!({"backend": "macvlan", "parent": "tp0", OPT_MTU: "1000"}));
     r.options.insert(OPT_ENABLE_IPV6.into(), json!(true));
-    r.ipv6_data = vec![crate::protocol::IpamData { pool: "fd00:1::/64".into(), gateway: Some("fd00:1::1/64".into()), ..Default::default() }];
-    let e = parse_network(&r, &Policy::default()).unwrap_err().to_string();
-    assert!(e.contains("too small for IPv6") && e.contains("1280"), "{e}");
+    r.ipv6_data = vec![crate::protocol::IpamData {
+        pool: "fd00:1::/64".into(),
+        gateway: Some("fd00:1::1/64".into()),
+        ..Default::default()
+    }];
+    let e = parse_network(&r, &Policy::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("too small for IPv6") && e.contains("1280"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -118,4 +242,61 @@ fn internal_flag_is_read() {
     let mut r = req(json!({"backend": "macvlan", "parent": "tp0"}));
     r.options.insert(OPT_INTERNAL.into(), json!(true));
     assert!(parse_network(&r, &Policy::default()).unwrap().internal);
+}
+
+#[test]
+fn parents_vlans_and_isolated_networks() {
+    let p = Policy::default();
+    let parse = |g: serde_json::Value, internal: bool| {
+        let mut r = req(g);
+        if internal {
+            r.options.insert(OPT_INTERNAL.into(), json!(true));
+        }
+        parse_network(&r, &p)
+    };
+    let s = parse(
+        json!({"backend": "ipvlan", "parent": "eth0.30", "ipvlan_mode": "l3"}),
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        s.backend,
+        BackendOptions::Ipvlan(IpvlanOptions {
+            parent: Parent::Vlan {
+                name: "eth0.30".into(),
+                base: "eth0".into(),
+                id: 30
+            },
+            mode: IpvlanMode::L3,
+            flag: IpvlanFlag::Bridge,
+        })
+    );
+    // Dotted names that are not <link>.<number> are plain interfaces.
+    for name in ["br.lan", "a.b.1"] {
+        let s = parse(json!({"backend": "macvlan", "parent": name}), false).unwrap();
+        assert_eq!(
+            s.backend.parent(),
+            Some(&Parent::Interface { name: name.into() })
+        );
+    }
+    let s = parse(json!({"backend": "macvlan"}), true).unwrap();
+    assert_eq!(s.backend.parent(), Some(&Parent::Isolated));
+    assert_eq!(
+        Parent::Isolated.link_name("0123456789abcdef"),
+        "sd0123456789ab"
+    );
+    assert_eq!(
+        Parent::parse("eth0.30").unwrap().host_interface(),
+        Some("eth0")
+    );
+    // The allow-list admits a VLAN of an allowed interface.
+    let p2 = Policy {
+        allowed_parents: vec!["eth0".into()],
+        ..Policy::default()
+    };
+    parse_network(
+        &req(json!({"backend": "macvlan", "parent": "eth0.30"})),
+        &p2,
+    )
+    .unwrap();
 }

@@ -20,7 +20,10 @@ mod tempfile_path {
                 std::process::id(),
                 N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             ));
-            std::fs::File::create(&p).unwrap().write_all(text.as_bytes()).unwrap();
+            std::fs::File::create(&p)
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
             TempFile(p)
         }
     }
@@ -36,7 +39,10 @@ fn defaults_without_a_file() {
     let _g = ENV.lock().unwrap_or_else(|p| p.into_inner());
     let s = Settings::load(None).unwrap();
     assert_eq!(s, Settings::default());
-    assert_eq!(s.plugin.socket, PathBuf::from("/run/docker/plugins/switchyard.sock"));
+    assert_eq!(
+        s.plugin.socket,
+        PathBuf::from("/run/docker/plugins/switchyard.sock")
+    );
     assert_eq!(s.plugin.state_dir, PathBuf::from("/var/lib/switchyard"));
     assert_eq!(s.driver_name(), "switchyard");
 }
@@ -87,25 +93,58 @@ fn env_list_override() {
 fn errors_name_the_key_and_the_fix() {
     let _g = ENV.lock().unwrap_or_else(|p| p.into_inner());
     let cases: &[(&str, &[&str])] = &[
-        ("[plugin]\nsockett = \"/x.sock\"\n", &["unknown field `sockett`", "socket"]),
+        (
+            "[plugin]\nsockett = \"/x.sock\"\n",
+            &["unknown field `sockett`", "socket"],
+        ),
         ("[plugn]\n", &["unknown field `plugn`"]),
         ("[plugin]\nsocket = \"/run/x\"\n", &["must end in .sock"]),
-        ("[plugin]\nsocket = \"x.sock\"\n", &["must be an absolute path"]),
-        ("[plugin]\nstate_dir = \"rel\"\n", &["state_dir rel must be an absolute path"]),
-        ("[plugin]\ndefault_backend = \"vxlam\"\n", &["backend \"vxlam\" is not known"]),
-        ("[log]\nlevel = \"loud\"\n", &["[log] level \"loud\" is not known", "error, warn, info, debug, trace"]),
+        (
+            "[plugin]\nsocket = \"x.sock\"\n",
+            &["must be an absolute path"],
+        ),
+        (
+            "[plugin]\nstate_dir = \"rel\"\n",
+            &["state_dir rel must be an absolute path"],
+        ),
+        (
+            "[plugin]\ndefault_backend = \"vxlam\"\n",
+            &["backend \"vxlam\" is not known"],
+        ),
+        (
+            "[log]\nlevel = \"loud\"\n",
+            &[
+                "[log] level \"loud\" is not known",
+                "error, warn, info, debug, trace",
+            ],
+        ),
         ("[log]\nformat = \"xml\"\n", &["use text or json"]),
-        ("[macvlan]\nmode = \"x\"\n", &["[macvlan] mode", "bridge, vepa, private, passthru"]),
-        ("[macvlan]\nparent = \"a/b\"\n", &["not a valid interface name"]),
-        ("[macvlan]\nparent = \"eth1\"\n[parents]\nallow = [\"eth0\"]\n", &["not in [parents] allow"]),
-        ("[cluster]\netcd_endpoints = [\"http://127.0.0.1:2379\"]\n", &["multi-host VXLAN is not available"]),
+        (
+            "[macvlan]\nmode = \"x\"\n",
+            &["[macvlan] mode", "bridge, vepa, private, passthru"],
+        ),
+        (
+            "[macvlan]\nparent = \"a/b\"\n",
+            &["not a valid interface name"],
+        ),
+        (
+            "[macvlan]\nparent = \"eth1\"\n[parents]\nallow = [\"eth0\"]\n",
+            &["not in [parents] allow"],
+        ),
+        (
+            "[cluster]\netcd_endpoints = [\"http://127.0.0.1:2379\"]\n",
+            &["multi-host VXLAN is not available"],
+        ),
         ("[plugin\n", &["TOML parse error"]),
         ("[parents]\nallow = 5\n", &["invalid type"]),
     ];
     for (text, wants) in cases {
         let f = file(text);
         let e = Settings::load(Some(&f.0)).unwrap_err();
-        assert!(e.contains(&f.0.display().to_string()), "error should name the file: {e}");
+        assert!(
+            e.contains(&f.0.display().to_string()),
+            "error should name the file: {e}"
+        );
         for w in *wants {
             assert!(e.contains(w), "for {text:?}: {e:?} should contain {w:?}");
         }

@@ -18,10 +18,14 @@ fn parse_addr(what: &str, s: &str, v6: bool) -> Result<Option<IpNet>> {
         return Ok(None);
     }
     let n: IpNet = s.parse().map_err(|_| {
-        Error::invalid(format!("endpoint {what} \"{s}\" is not an address with prefix length (e.g. 10.0.0.2/24)"))
+        Error::invalid(format!(
+            "endpoint {what} \"{s}\" is not an address with prefix length (e.g. 10.0.0.2/24)"
+        ))
     })?;
     if n.addr().is_ipv6() != v6 {
-        return Err(Error::invalid(format!("endpoint {what} \"{s}\" is of the wrong address family")));
+        return Err(Error::invalid(format!(
+            "endpoint {what} \"{s}\" is of the wrong address family"
+        )));
     }
     Ok(Some(n))
 }
@@ -38,9 +42,14 @@ fn response(ep: &EndpointRecord) -> CreateEndpointResponse {
 }
 
 impl Driver {
-    pub async fn create_endpoint(&self, req: CreateEndpointRequest) -> Result<CreateEndpointResponse> {
+    pub async fn create_endpoint(
+        &self,
+        req: CreateEndpointRequest,
+    ) -> Result<CreateEndpointResponse> {
         if req.endpoint_id.is_empty() {
-            return Err(Error::invalid("EndpointID is empty; dockerd always sends one"));
+            return Err(Error::invalid(
+                "EndpointID is empty; dockerd always sends one",
+            ));
         }
         let _guard = self.locks.lock(&req.network_id).await;
         let net = self.known_network(&req.network_id)?;
@@ -108,7 +117,7 @@ impl Driver {
         ) {
             value.insert("backend".into(), json!(net.spec.backend.kind()));
             if let Some(p) = net.spec.backend.parent() {
-                value.insert("parent".into(), json!(p));
+                value.insert("parent".into(), json!(p.link_name(&net.id)));
             }
             value.insert("host_link".into(), json!(ep.link_name));
             if let Some(mac) = ep.mac {

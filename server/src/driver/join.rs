@@ -4,9 +4,9 @@
 
 use super::Driver;
 use switchyard_backends::{AnyBackend, Backend};
+use switchyard_core::Error;
 use switchyard_core::Result;
 use switchyard_core::protocol::{EndpointRequest, JoinRequest, JoinResponse, short_id};
-use switchyard_core::Error;
 
 impl Driver {
     pub async fn join(&self, req: JoinRequest) -> Result<JoinResponse> {

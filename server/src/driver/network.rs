@@ -16,7 +16,7 @@ impl Driver {
     /// the answer tells IPAM whether to reserve gateways.
     pub async fn gw_alloc_check(&self, req: GwAllocCheckRequest) -> Result<GwAllocCheckResponse> {
         let opts = RequestOptions::new(&req.options)?;
-        let (backend_opts, mtu) = parse_options(&opts.generic, &self.policy)?;
+        let (backend_opts, mtu) = parse_options(&opts, &self.policy)?;
         let backend = AnyBackend::for_options(&backend_opts);
         // The host checks too, so a missing parent fails before IPAM runs;
         // CreateNetwork checks again with the subnets.
@@ -65,7 +65,7 @@ impl Driver {
         };
         backend.setup_network(&ctx, &rec).await?;
         if let Err(e) = self.store.put_network(&rec) {
-            if let Err(t) = backend.teardown_network(&ctx, &rec).await {
+            if let Err(t) = backend.teardown_network(&ctx, &rec, &others).await {
                 warn!(network = short_id(&rec.id), error = %t, "rollback of network setup failed");
             }
             return Err(e);
@@ -73,7 +73,7 @@ impl Driver {
         info!(
             network = short_id(&rec.id),
             backend = %rec.spec.backend.kind(),
-            parent = rec.spec.backend.parent().unwrap_or("-"),
+            parent = %rec.spec.backend.parent().map(|p| p.describe()).unwrap_or_default(),
             "network created"
         );
         Ok(())
@@ -94,17 +94,23 @@ impl Driver {
                         info!(network = short_id(network_id), endpoint = short_id(&ep.id), link = %ep.link_name, "deleted leftover endpoint link")
                     }
                     Ok(_) => {}
-                    Err(e) => warn!(link = %ep.link_name, error = %e, "could not delete leftover endpoint link"),
+                    Err(e) => {
+                        warn!(link = %ep.link_name, error = %e, "could not delete leftover endpoint link")
+                    }
                 }
             }
         }
         // Links marked for this network that the store no longer lists.
-        self.delete_marked_links(|m| m.network_id == network_id).await;
+        self.delete_marked_links(|m| m.network_id == network_id)
+            .await;
         if let Some(net) = &net {
-            AnyBackend::for_network(net)
-                .teardown_network(&ctx, net)
-                .await?;
+            // Forget the network first: the parent's users are the stored
+            // networks, and this one no longer is one.
             self.store.delete_network(network_id)?;
+            let remaining = self.store.networks();
+            AnyBackend::for_network(net)
+                .teardown_network(&ctx, net, &remaining)
+                .await?;
             info!(network = short_id(network_id), "network deleted");
         }
         drop(guard);

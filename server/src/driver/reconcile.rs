@@ -7,9 +7,11 @@
 use super::Driver;
 use serde::Serialize;
 use std::path::Path;
+use switchyard_backends::parent;
 use switchyard_core::link::Deleted;
 use switchyard_core::mark::Mark;
 use switchyard_core::protocol::short_id;
+use switchyard_core::spec::Parent;
 use tracing::{info, warn};
 
 #[derive(Debug, Default, Serialize)]
@@ -30,6 +32,7 @@ impl Driver {
                 return report;
             }
         };
+        let networks = self.store.networks();
         for link in &links {
             let Some(mark) = link.mark() else { continue };
             if mark.instance != self.instance {
@@ -37,6 +40,7 @@ impl Driver {
             }
             let known = match &mark.endpoint_id {
                 Some(e) => self.store.endpoint(&mark.network_id, e).is_some(),
+                None if mark.is_shared_parent() => parent::in_use(&link.name, &networks),
                 None => self.store.network(&mark.network_id).is_some(),
             };
             if known {
@@ -53,14 +57,29 @@ impl Driver {
                     .push(format!("cannot remove orphaned link {}: {e}", link.name)),
             }
         }
-        for net in self.store.networks() {
-            if let Some(parent) = net.spec.backend.parent()
-                && !links.iter().any(|l| l.name == parent)
-            {
-                report.problems.push(format!(
-                    "network {}: parent \"{parent}\" no longer exists on this host; containers cannot join it until it is back",
+        for net in &networks {
+            let Some(parent) = net.spec.backend.parent() else {
+                continue;
+            };
+            let name = parent.link_name(&net.id);
+            if links.iter().any(|l| l.name == name) {
+                continue;
+            }
+            match parent {
+                // Switchyard's own parents: made again now, not at the next Join.
+                Parent::Vlan { .. } | Parent::Isolated => {
+                    match parent::acquire(&self.ctx(), net).await {
+                        Ok(()) => info!(parent = %name, network = short_id(&net.id), "re-created a missing parent"),
+                        Err(e) => report.problems.push(format!(
+                            "network {}: parent \"{name}\" is missing and could not be re-created: {e}",
+                            short_id(&net.id)
+                        )),
+                    }
+                }
+                Parent::Interface { .. } => report.problems.push(format!(
+                    "network {}: parent \"{name}\" no longer exists on this host; containers cannot join it until it is back",
                     short_id(&net.id)
-                ));
+                )),
             }
         }
         for ep in self.store.all_endpoints() {
@@ -84,7 +103,9 @@ impl Driver {
 
     /// Deletes every link of this instance whose mark satisfies `select`.
     pub(super) async fn delete_marked_links(&self, select: impl Fn(&Mark) -> bool) {
-        let Ok(links) = self.links.list().await else { return };
+        let Ok(links) = self.links.list().await else {
+            return;
+        };
         for link in links {
             if let Some(mark) = link.mark()
                 && mark.instance == self.instance
@@ -93,7 +114,9 @@ impl Driver {
                 match self.links.delete_marked(&link, &mark).await {
                     Ok(Deleted::Deleted) => info!(link = %link.name, "deleted leftover link"),
                     Ok(_) => {}
-                    Err(e) => warn!(link = %link.name, error = %e, "could not delete leftover link"),
+                    Err(e) => {
+                        warn!(link = %link.name, error = %e, "could not delete leftover link")
+                    }
                 }
             }
         }

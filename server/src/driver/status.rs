@@ -39,12 +39,22 @@ pub struct EndpointStatus {
     pub where_: String,
 }
 
-pub fn network_status(net: &NetworkRecord, eps: &[EndpointRecord], present: &dyn Fn(&str) -> Option<bool>) -> NetworkStatus {
-    let (parent, mode) = match &net.spec.backend {
-        switchyard_core::spec::BackendOptions::Macvlan(m) => (Some(m.parent.clone()), Some(m.mode.to_string())),
-    };
-    let problem = match parent.as_deref().map(present) {
-        Some(Some(false)) => Some(format!("parent {} does not exist", parent.as_deref().unwrap_or(""))),
+pub fn network_status(
+    net: &NetworkRecord,
+    eps: &[EndpointRecord],
+    present: &dyn Fn(&str) -> Option<bool>,
+) -> NetworkStatus {
+    let parent_link = net.spec.backend.parent().map(|p| p.link_name(&net.id));
+    let parent = net.spec.backend.parent().map(|p| match p {
+        switchyard_core::spec::Parent::Isolated => format!("{} (isolated)", p.link_name(&net.id)),
+        p => p.describe(),
+    });
+    let mode = Some(net.spec.backend.mode());
+    let problem = match parent_link.as_deref().map(present) {
+        Some(Some(false)) => Some(format!(
+            "parent {} does not exist on this host",
+            parent_link.as_deref().unwrap_or("")
+        )),
         _ => None,
     };
     NetworkStatus {
@@ -124,8 +134,14 @@ impl StatusReport {
                 "NETWORK {}  backend={}{}{}{}{}",
                 short_id(&n.id),
                 n.backend,
-                n.parent.as_deref().map(|p| format!(" parent={p}")).unwrap_or_default(),
-                n.mode.as_deref().map(|m| format!(" mode={m}")).unwrap_or_default(),
+                n.parent
+                    .as_deref()
+                    .map(|p| format!(" parent={p}"))
+                    .unwrap_or_default(),
+                n.mode
+                    .as_deref()
+                    .map(|m| format!(" mode={m}"))
+                    .unwrap_or_default(),
                 n.mtu.map(|m| format!(" mtu={m}")).unwrap_or_default(),
                 if n.internal { " internal" } else { "" },
             );

@@ -1,0 +1,267 @@
+//! IPVLAN: each endpoint is an ipvlan link on the network's parent, sharing
+//! the parent's MAC. Modes and flags as Docker's built-in ipvlan driver.
+//!
+//! In l2 the container's way out is the subnet's gateway, as with macvlan.
+//! In l3/l3s the parent routes for the container, so the container gets a
+//! default route through its own interface. The route is answered as two
+//! connected halves (0.0.0.0/1 + 128.0.0.0/1, ::/1 + 8000::/1): Engine
+//! 20.10 refuses a connected 0.0.0.0/0 without a gateway (it then tries to
+//! add its own default route and fails with "file exists"), while the two
+//! halves cover every destination on every engine. `DisableGatewayService`
+//! keeps dockerd from adding docker_gwbridge, which connected routes would
+//! not prevent on their own.
+
+use crate::macvlan::check_mtu;
+use crate::{Backend, Ctx, l2_join_answer, parent};
+use switchyard_core::link::{LinkKind, LinkPlan};
+use switchyard_core::mac::MacAddr;
+use switchyard_core::model::{EndpointRecord, NetworkRecord};
+use switchyard_core::protocol::{GwAllocCheckResponse, JoinResponse, StaticRoute};
+use switchyard_core::spec::{BackendKind, BackendOptions, IpvlanMode, IpvlanOptions, NetworkSpec};
+use switchyard_core::{Error, Result};
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ipvlan;
+
+fn options(spec: &NetworkSpec) -> &IpvlanOptions {
+    match &spec.backend {
+        BackendOptions::Ipvlan(i) => i,
+        other => unreachable!("ipvlan backend given a {} network", other.kind()),
+    }
+}
+
+/// The connected routes that together make an L3 default route.
+pub const V4_DEFAULT_HALVES: [&str; 2] = ["0.0.0.0/1", "128.0.0.0/1"];
+pub const V6_DEFAULT_HALVES: [&str; 2] = ["::/1", "8000::/1"];
+
+impl Backend for Ipvlan {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Ipvlan
+    }
+
+    /// As Docker's built-in ipvlan on Engine 28: no gateway is reserved
+    /// unless the user names one.
+    fn gateway_allocation(&self) -> GwAllocCheckResponse {
+        GwAllocCheckResponse {
+            skip_ipv4: true,
+            skip_ipv6: true,
+        }
+    }
+
+    async fn validate_network(
+        &self,
+        ctx: &Ctx<'_>,
+        spec: &NetworkSpec,
+        others: &[NetworkRecord],
+    ) -> Result<()> {
+        if !ctx.links.supports("ipvlan").await? {
+            return Err(ctx
+                .links
+                .unsupported("ipvlan", "creating an ipvlan network")
+                .into());
+        }
+        let limit = parent::validate(ctx, spec, others).await?;
+        check_mtu(spec, limit, "ipvlan")
+    }
+
+    async fn setup_network(&self, ctx: &Ctx<'_>, net: &NetworkRecord) -> Result<()> {
+        parent::acquire(ctx, net).await
+    }
+
+    async fn teardown_network(
+        &self,
+        ctx: &Ctx<'_>,
+        net: &NetworkRecord,
+        remaining: &[NetworkRecord],
+    ) -> Result<()> {
+        parent::release(ctx, net, remaining).await
+    }
+
+    fn endpoint_mac(
+        &self,
+        _net: &NetworkRecord,
+        _endpoint_id: &str,
+        requested: Option<MacAddr>,
+    ) -> Result<Option<MacAddr>> {
+        match requested {
+            Some(m) => Err(Error::invalid(format!(
+                "ipvlan links share their parent's MAC address, so --mac-address {m} cannot be honoured; drop --mac-address, or use a network with -o backend=macvlan"
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    fn validate_endpoint(
+        &self,
+        _net: &NetworkRecord,
+        _ep: &EndpointRecord,
+        _others: &[EndpointRecord],
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    fn endpoint_link(&self, ctx: &Ctx<'_>, net: &NetworkRecord, ep: &EndpointRecord) -> LinkPlan {
+        let o = options(&net.spec);
+        LinkPlan::new(
+            ep.link_name.clone(),
+            LinkKind::Ipvlan {
+                parent: o.parent.link_name(&net.id),
+                mode: o.mode,
+                flag: o.flag,
+            },
+            ctx.endpoint_mark(ep),
+        )
+        .mtu(net.spec.mtu)
+    }
+
+    fn join_answer(&self, net: &NetworkRecord, ep: &EndpointRecord) -> JoinResponse {
+        let mut answer = l2_join_answer(net, ep);
+        if options(&net.spec).mode == IpvlanMode::L2 {
+            return answer;
+        }
+        answer.gateway = None;
+        answer.gateway_ipv6 = None;
+        if !net.spec.internal {
+            let halves = ep
+                .ipv4
+                .map(|_| V4_DEFAULT_HALVES)
+                .into_iter()
+                .chain(ep.ipv6.map(|_| V6_DEFAULT_HALVES))
+                .flatten();
+            answer.static_routes = halves
+                .map(|d| StaticRoute {
+                    destination: d.to_string(),
+                    route_type: 1,
+                    next_hop: None,
+                })
+                .collect();
+        }
+        answer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_core::model::endpoint_link_name;
+    use switchyard_core::spec::{IpvlanFlag, Parent, Subnet};
+
+    fn net(mode: IpvlanMode, internal: bool) -> NetworkRecord {
+        NetworkRecord {
+            id: "n".repeat(64),
+            spec: NetworkSpec {
+                backend: BackendOptions::Ipvlan(IpvlanOptions {
+                    parent: Parent::Vlan {
+                        name: "tp0.30".into(),
+                        base: "tp0".into(),
+                        id: 30,
+                    },
+                    mode,
+                    flag: IpvlanFlag::Private,
+                }),
+                internal,
+                ipv4: vec![Subnet {
+                    pool: "10.30.0.0/24".parse().unwrap(),
+                    gateway: Some("10.30.0.1".parse().unwrap()),
+                }],
+                ipv6: vec![Subnet {
+                    pool: "fd00:30::/64".parse().unwrap(),
+                    gateway: None,
+                }],
+                mtu: None,
+                options: Default::default(),
+            },
+            created_at: 0,
+        }
+    }
+
+    fn ep(v6: bool) -> EndpointRecord {
+        EndpointRecord {
+            network_id: "n".repeat(64),
+            id: "e1".into(),
+            ipv4: Some("10.30.0.5/24".parse().unwrap()),
+            ipv6: v6.then(|| "fd00:30::5/64".parse().unwrap()),
+            mac: None,
+            mac_from_user: false,
+            link_name: endpoint_link_name("e1"),
+            sandbox_key: None,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn l2_answers_with_the_gateway() {
+        let a = Ipvlan.join_answer(&net(IpvlanMode::L2, false), &ep(false));
+        assert_eq!(a.gateway.as_deref(), Some("10.30.0.1"));
+        assert!(a.static_routes.is_empty() && a.disable_gateway_service);
+    }
+
+    #[test]
+    fn l3_answers_with_connected_default_halves_and_no_gwbridge() {
+        for mode in [IpvlanMode::L3, IpvlanMode::L3s] {
+            let a = Ipvlan.join_answer(&net(mode, false), &ep(true));
+            assert_eq!(a.gateway, None);
+            let dests: Vec<&str> = a
+                .static_routes
+                .iter()
+                .map(|r| r.destination.as_str())
+                .collect();
+            assert_eq!(dests, ["0.0.0.0/1", "128.0.0.0/1", "::/1", "8000::/1"]);
+            assert!(
+                a.static_routes
+                    .iter()
+                    .all(|r| r.route_type == 1 && r.next_hop.is_none())
+            );
+            assert!(a.disable_gateway_service);
+        }
+        let v4 = Ipvlan.join_answer(&net(IpvlanMode::L3, false), &ep(false));
+        assert_eq!(v4.static_routes.len(), 2);
+        let internal = Ipvlan.join_answer(&net(IpvlanMode::L3, true), &ep(true));
+        assert!(internal.static_routes.is_empty() && internal.gateway.is_none());
+    }
+
+    #[test]
+    fn a_user_mac_is_refused_with_the_reason() {
+        let e = Ipvlan
+            .endpoint_mac(
+                &net(IpvlanMode::L2, false),
+                "e1",
+                Some("02:42:aa:bb:cc:dd".parse().unwrap()),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("share their parent's MAC") && e.contains("backend=macvlan"),
+            "{e}"
+        );
+        assert_eq!(
+            Ipvlan
+                .endpoint_mac(&net(IpvlanMode::L2, false), "e1", None)
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn plans_an_ipvlan_on_the_effective_parent() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let links = rt.block_on(async { switchyard_core::link::LinkManager::new().unwrap() });
+        let ctx = Ctx {
+            links: &links,
+            instance: "switchyard",
+        };
+        let plan = Ipvlan.endpoint_link(&ctx, &net(IpvlanMode::L3s, false), &ep(false));
+        assert_eq!(
+            plan.kind,
+            LinkKind::Ipvlan {
+                parent: "tp0.30".into(),
+                mode: IpvlanMode::L3s,
+                flag: IpvlanFlag::Private
+            }
+        );
+        assert_eq!(plan.mac, None);
+    }
+}
