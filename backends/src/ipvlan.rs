@@ -23,6 +23,15 @@ use switchyard_core::{Error, Result};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Ipvlan;
 
+/// Test-only: `SWITCHYARD_TEST_IPVLAN_AS_MACVLAN=1` makes ipvlan endpoints
+/// macvlan links, so that the Join answers of every ipvlan mode can be
+/// checked against a real dockerd on a kernel without IPVLAN (the answer's
+/// shape does not depend on the link type). Never set it in production.
+fn emulated_with_macvlan() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("SWITCHYARD_TEST_IPVLAN_AS_MACVLAN").is_ok_and(|v| v == "1"))
+}
+
 fn options(spec: &NetworkSpec) -> &IpvlanOptions {
     match &spec.backend {
         BackendOptions::Ipvlan(i) => i,
@@ -54,7 +63,7 @@ impl Backend for Ipvlan {
         spec: &NetworkSpec,
         others: &[NetworkRecord],
     ) -> Result<()> {
-        if !ctx.links.supports("ipvlan").await? {
+        if !emulated_with_macvlan() && !ctx.links.supports("ipvlan").await? {
             return Err(ctx
                 .links
                 .unsupported("ipvlan", "creating an ipvlan network")
@@ -102,16 +111,20 @@ impl Backend for Ipvlan {
 
     fn endpoint_link(&self, ctx: &Ctx<'_>, net: &NetworkRecord, ep: &EndpointRecord) -> LinkPlan {
         let o = options(&net.spec);
-        LinkPlan::new(
-            ep.link_name.clone(),
+        let parent = o.parent.link_name(&net.id);
+        let kind = if emulated_with_macvlan() {
+            LinkKind::Macvlan {
+                parent,
+                mode: switchyard_core::spec::MacvlanMode::Bridge,
+            }
+        } else {
             LinkKind::Ipvlan {
-                parent: o.parent.link_name(&net.id),
+                parent,
                 mode: o.mode,
                 flag: o.flag,
-            },
-            ctx.endpoint_mark(ep),
-        )
-        .mtu(net.spec.mtu)
+            }
+        };
+        LinkPlan::new(ep.link_name.clone(), kind, ctx.endpoint_mark(ep)).mtu(net.spec.mtu)
     }
 
     fn join_answer(&self, net: &NetworkRecord, ep: &EndpointRecord) -> JoinResponse {

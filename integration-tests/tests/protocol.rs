@@ -31,7 +31,11 @@ impl Lab {
         self.ln
             .create_network(
                 &id,
-                &[("backend", "macvlan"), ("parent", "tp0"), ("macvlan_mode", mode)],
+                &[
+                    ("backend", "macvlan"),
+                    ("parent", "tp0"),
+                    ("macvlan_mode", mode),
+                ],
                 &[(SUBNET, Some("10.77.0.1"))],
                 &[],
                 false,
@@ -51,15 +55,21 @@ impl Lab {
             .ln
             .join(net, &ep, ctr.path().to_str().unwrap())
             .unwrap_or_else(|e| panic!("Join: {e}"));
-        let src = join["InterfaceName"]["SrcName"].as_str().unwrap().to_string();
-        self.host.hand_over(&src, ctr, "eth0", &[&format!("{ip}/24")]);
+        let src = join["InterfaceName"]["SrcName"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.host
+            .hand_over(&src, ctr, "eth0", &[&format!("{ip}/24")]);
         (ep, join)
     }
 
     /// Leave, what libnetwork does after it (move the link back under its
     /// SrcName), DeleteEndpoint.
     fn detach(&mut self, net: &str, ep: &str, ctr: &Netns, src: &str) {
-        self.ln.endpoint_call("RevokeExternalConnectivity", net, ep).unwrap();
+        self.ln
+            .endpoint_call("RevokeExternalConnectivity", net, ep)
+            .unwrap();
         self.ln.endpoint_call("Leave", net, ep).unwrap();
         ctr.ip(&["link", "set", "eth0", "down"]);
         ctr.ip(&["link", "set", "eth0", "name", src]);
@@ -72,7 +82,11 @@ impl Lab {
             let l = self.host.marked_links();
             l.is_empty().then_some(())
         });
-        assert!(left.is_some(), "Switchyard links left behind: {:?}", self.host.marked_links());
+        assert!(
+            left.is_some(),
+            "Switchyard links left behind: {:?}",
+            self.host.marked_links()
+        );
     }
 }
 
@@ -86,16 +100,25 @@ fn two_containers_ping_over_macvlan_and_teardown_leaves_nothing() {
     assert_eq!(ja["Gateway"], json!("10.77.0.1"));
     assert_eq!(ja["InterfaceName"]["DstPrefix"], json!("eth"));
     assert_eq!(ja["DisableGatewayService"], json!(true));
-    assert!(a.ping("10.77.0.3"), "a cannot reach b over macvlan bridge mode");
+    assert!(
+        a.ping("10.77.0.3"),
+        "a cannot reach b over macvlan bridge mode"
+    );
     assert!(b.ping("10.77.0.2"));
     // The link inside the container is a macvlan on tp0 with the MAC
     // CreateEndpoint reported, still carrying its mark.
     let d = a.ip(&["-d", "link", "show", "eth0"]);
     assert!(d.contains("macvlan mode bridge"), "{d}");
-    assert!(d.contains(&format!("alias switchyard@{}:{net}:{ea}", lab.plugin.name)), "{d}");
+    assert!(
+        d.contains(&format!("alias switchyard@{}:{net}:{ea}", lab.plugin.name)),
+        "{d}"
+    );
     let info = lab.ln.endpoint_call("EndpointOperInfo", &net, &ea).unwrap();
     assert_eq!(info["Value"]["backend"], json!("macvlan"));
-    assert!(d.contains(info["Value"]["mac_address"].as_str().unwrap()), "{d}");
+    assert!(
+        d.contains(info["Value"]["mac_address"].as_str().unwrap()),
+        "{d}"
+    );
 
     let sa = ja["InterfaceName"]["SrcName"].as_str().unwrap().to_string();
     let sb = jb["InterfaceName"]["SrcName"].as_str().unwrap().to_string();
@@ -103,7 +126,10 @@ fn two_containers_ping_over_macvlan_and_teardown_leaves_nothing() {
     lab.detach(&net, &eb, &b, &sb);
     lab.ln.delete_network(&net).unwrap();
     lab.assert_no_marked_links();
-    assert!(lab.host.links().contains(&"tp0".to_string()), "the parent is the host's and stays");
+    assert!(
+        lab.host.links().contains(&"tp0".to_string()),
+        "the parent is the host's and stays"
+    );
 }
 
 #[test]
@@ -115,7 +141,11 @@ fn mtu_mac_ipv6_and_internal_answers() {
     lab.ln
         .create_network(
             &net,
-            &[("backend", "macvlan"), ("parent", "tp0"), ("com.docker.network.driver.mtu", "1400")],
+            &[
+                ("backend", "macvlan"),
+                ("parent", "tp0"),
+                ("com.docker.network.driver.mtu", "1400"),
+            ],
             &[(SUBNET, Some("10.77.0.1"))],
             &[("fd00:77::/64", Some("fd00:77::1"))],
             false,
@@ -124,38 +154,88 @@ fn mtu_mac_ipv6_and_internal_answers() {
     let ep = random_id();
     let r = lab
         .ln
-        .create_endpoint(&net, &ep, "10.77.0.2/24", "fd00:77::2/64", "02:42:aa:bb:cc:dd")
+        .create_endpoint(
+            &net,
+            &ep,
+            "10.77.0.2/24",
+            "fd00:77::2/64",
+            "02:42:aa:bb:cc:dd",
+        )
         .unwrap();
     assert_eq!(r, json!({}), "a MAC the user chose is not returned");
-    let j = lab.ln.join(&net, &ep, "/var/run/docker/netns/notyet").unwrap();
-    assert_eq!((j["Gateway"].as_str(), j["GatewayIPv6"].as_str()), (Some("10.77.0.1"), Some("fd00:77::1")));
+    let j = lab
+        .ln
+        .join(&net, &ep, "/var/run/docker/netns/notyet")
+        .unwrap();
+    assert_eq!(
+        (j["Gateway"].as_str(), j["GatewayIPv6"].as_str()),
+        (Some("10.77.0.1"), Some("fd00:77::1"))
+    );
     let src = j["InterfaceName"]["SrcName"].as_str().unwrap();
     let d = lab.host.ip(&["-d", "link", "show", src]);
-    assert!(d.contains("mtu 1400") && d.contains("02:42:aa:bb:cc:dd"), "{d}");
+    assert!(
+        d.contains("mtu 1400") && d.contains("02:42:aa:bb:cc:dd"),
+        "{d}"
+    );
     // Without the option: the parent's MTU.
     let net2 = lab.network("bridge");
     let ep2 = random_id();
-    let r = lab.ln.create_endpoint(&net2, &ep2, "10.77.0.9/24", "", "").unwrap();
-    let mac = r["Interface"]["MacAddress"].as_str().expect("Switchyard reports the MAC it chose").to_string();
+    let r = lab
+        .ln
+        .create_endpoint(&net2, &ep2, "10.77.0.9/24", "", "")
+        .unwrap();
+    let mac = r["Interface"]["MacAddress"]
+        .as_str()
+        .expect("Switchyard reports the MAC it chose")
+        .to_string();
     let j = lab.ln.join(&net2, &ep2, "").unwrap();
     assert!(j.get("GatewayIPv6").is_none(), "{j}");
-    let d = lab.host.ip(&["-d", "link", "show", j["InterfaceName"]["SrcName"].as_str().unwrap()]);
+    let d = lab.host.ip(&[
+        "-d",
+        "link",
+        "show",
+        j["InterfaceName"]["SrcName"].as_str().unwrap(),
+    ]);
     assert!(d.contains("mtu 1450") && d.contains(&mac), "{d}");
     // Internal: no gateways at all.
     let net3 = random_id();
     lab.ln
-        .create_network(&net3, &[("backend", "macvlan"), ("parent", "tp0")], &[("10.78.0.0/24", Some("10.78.0.1"))], &[], true)
+        .create_network(
+            &net3,
+            &[("backend", "macvlan"), ("parent", "tp0")],
+            &[("10.78.0.0/24", Some("10.78.0.1"))],
+            &[],
+            true,
+        )
         .unwrap();
     let ep3 = random_id();
-    lab.ln.create_endpoint(&net3, &ep3, "10.78.0.2/24", "", "").unwrap();
+    lab.ln
+        .create_endpoint(&net3, &ep3, "10.78.0.2/24", "", "")
+        .unwrap();
     let j = lab.ln.join(&net3, &ep3, "").unwrap();
-    assert!(j.get("Gateway").is_none() && j.get("GatewayIPv6").is_none(), "{j}");
+    assert!(
+        j.get("Gateway").is_none() && j.get("GatewayIPv6").is_none(),
+        "{j}"
+    );
     // An MTU above the parent's is refused at create, naming the limit.
     let e = lab
         .ln
-        .create_network(&random_id(), &[("backend", "macvlan"), ("parent", "tp0"), ("com.docker.network.driver.mtu", "9000")], &[(SUBNET, None)], &[], false)
+        .create_network(
+            &random_id(),
+            &[
+                ("backend", "macvlan"),
+                ("parent", "tp0"),
+                ("com.docker.network.driver.mtu", "9000"),
+            ],
+            &[(SUBNET, None)],
+            &[],
+            false,
+        )
         .unwrap_err();
-    assert!(e.contains("larger than the MTU of parent tp0 (1450)"), "{e}");
+    assert!(
+        e.contains("larger than the MTU of parent tp0 (1450)"),
+        "{e}"
+    );
     for n in [&net, &net2, &net3] {
         lab.ln.delete_network(n).unwrap();
     }
@@ -168,7 +248,16 @@ fn hairpin_switch(host: &Netns) {
     host.ip(&["link", "add", "lan0", "type", "bridge"]);
     host.ip(&["link", "set", "tp1", "master", "lan0"]);
     host.ip(&["link", "set", "lan0", "up"]);
-    host.ip(&["link", "set", "dev", "tp1", "type", "bridge_slave", "hairpin", "on"]);
+    host.ip(&[
+        "link",
+        "set",
+        "dev",
+        "tp1",
+        "type",
+        "bridge_slave",
+        "hairpin",
+        "on",
+    ]);
 }
 
 #[test]
@@ -176,35 +265,69 @@ fn macvlan_modes_behave_as_the_kernel_defines_them() {
     // bridge: containers on one parent reach each other directly.
     // vepa: only through the switch (not with a plain peer; yes with hairpin).
     // private: never, not even with hairpin.
-    for (mode, plain, hairpin) in [("bridge", true, true), ("vepa", false, true), ("private", false, false)] {
+    for (mode, plain, hairpin) in [
+        ("bridge", true, true),
+        ("vepa", false, true),
+        ("private", false, false),
+    ] {
         let mut lab = Lab::new();
         let net = lab.network(mode);
         let (a, b) = (Netns::new("ma"), Netns::new("mb"));
         lab.attach(&net, &a, "10.77.0.2");
         lab.attach(&net, &b, "10.77.0.3");
-        assert!(a.ip(&["-d", "link", "show", "eth0"]).contains(&format!("macvlan mode {mode}")));
-        assert_eq!(a.ping("10.77.0.3"), plain, "{mode} without a hairpin switch");
+        assert!(
+            a.ip(&["-d", "link", "show", "eth0"])
+                .contains(&format!("macvlan mode {mode}"))
+        );
+        assert_eq!(
+            a.ping("10.77.0.3"),
+            plain,
+            "{mode} without a hairpin switch"
+        );
         hairpin_switch(&lab.host);
-        assert_eq!(a.ping("10.77.0.3"), hairpin, "{mode} behind a hairpin switch");
+        assert_eq!(
+            a.ping("10.77.0.3"),
+            hairpin,
+            "{mode} behind a hairpin switch"
+        );
     }
 }
 
 #[test]
 fn passthru_serves_one_container_and_says_so_to_the_second() {
     let mut lab = Lab::new();
-    lab.host.ip(&["addr", "add", "10.77.0.254/24", "dev", "tp1"]);
+    lab.host
+        .ip(&["addr", "add", "10.77.0.254/24", "dev", "tp1"]);
     let net = lab.network("passthru");
     let a = Netns::new("pa");
     let (ea, _) = lab.attach(&net, &a, "10.77.0.2");
-    assert!(a.ping("10.77.0.254"), "the passthru container reaches the LAN side");
-    let e = lab.ln.create_endpoint(&net, &random_id(), "10.77.0.3/24", "", "").unwrap_err();
-    assert!(e.contains("passthru") && e.contains("macvlan_mode=bridge"), "{e}");
+    assert!(
+        a.ping("10.77.0.254"),
+        "the passthru container reaches the LAN side"
+    );
+    let e = lab
+        .ln
+        .create_endpoint(&net, &random_id(), "10.77.0.3/24", "", "")
+        .unwrap_err();
+    assert!(
+        e.contains("passthru") && e.contains("macvlan_mode=bridge"),
+        "{e}"
+    );
     // A second network on a passthru parent is refused too.
     let e = lab
         .ln
-        .create_network(&random_id(), &[("backend", "macvlan"), ("parent", "tp0")], &[("10.79.0.0/24", None)], &[], false)
+        .create_network(
+            &random_id(),
+            &[("backend", "macvlan"), ("parent", "tp0")],
+            &[("10.79.0.0/24", None)],
+            &[],
+            false,
+        )
         .unwrap_err();
-    assert!(e.contains("parent \"tp0\" is already used") && e.contains("passthru"), "{e}");
+    assert!(
+        e.contains("parent \"tp0\" is already used") && e.contains("passthru"),
+        "{e}"
+    );
     let _ = ea;
 }
 
@@ -214,15 +337,37 @@ fn calls_are_idempotent_and_teardown_tolerates_the_unknown() {
     let net = lab.network("bridge");
     // CreateNetwork again with the same request: same answer.
     lab.ln
-        .create_network(&net, &[("backend", "macvlan"), ("parent", "tp0"), ("macvlan_mode", "bridge")], &[(SUBNET, Some("10.77.0.1"))], &[], false)
+        .create_network(
+            &net,
+            &[
+                ("backend", "macvlan"),
+                ("parent", "tp0"),
+                ("macvlan_mode", "bridge"),
+            ],
+            &[(SUBNET, Some("10.77.0.1"))],
+            &[],
+            false,
+        )
         .unwrap();
     let ep = random_id();
-    let first = lab.ln.create_endpoint(&net, &ep, "10.77.0.2/24", "", "").unwrap();
-    assert_eq!(lab.ln.create_endpoint(&net, &ep, "10.77.0.2/24", "", "").unwrap(), first);
+    let first = lab
+        .ln
+        .create_endpoint(&net, &ep, "10.77.0.2/24", "", "")
+        .unwrap();
+    assert_eq!(
+        lab.ln
+            .create_endpoint(&net, &ep, "10.77.0.2/24", "", "")
+            .unwrap(),
+        first
+    );
     let j1 = lab.ln.join(&net, &ep, "").unwrap();
     let j2 = lab.ln.join(&net, &ep, "").unwrap();
     assert_eq!(j1, j2);
-    assert_eq!(lab.host.marked_links().len(), 1, "a retried Join creates no second link");
+    assert_eq!(
+        lab.host.marked_links().len(),
+        1,
+        "a retried Join creates no second link"
+    );
     // Teardown of unknown things succeeds.
     let unknown = random_id();
     for m in ["Leave", "DeleteEndpoint", "RevokeExternalConnectivity"] {
@@ -230,11 +375,22 @@ fn calls_are_idempotent_and_teardown_tolerates_the_unknown() {
         lab.ln.endpoint_call(m, &net, &unknown).unwrap();
     }
     lab.ln.delete_network(&unknown).unwrap();
-    assert_eq!(lab.ln.endpoint_call("EndpointOperInfo", &unknown, &unknown).unwrap(), json!({"Value": {}}));
+    assert_eq!(
+        lab.ln
+            .endpoint_call("EndpointOperInfo", &unknown, &unknown)
+            .unwrap(),
+        json!({"Value": {}})
+    );
     // Join and CreateEndpoint on unknown objects fail clearly.
     let e = lab.ln.join(&net, &unknown, "").unwrap_err();
-    assert!(e.contains("is not known") && e.contains("CreateEndpoint before Join"), "{e}");
-    let e = lab.ln.create_endpoint(&unknown, &ep, "10.0.0.2/24", "", "").unwrap_err();
+    assert!(
+        e.contains("is not known") && e.contains("CreateEndpoint before Join"),
+        "{e}"
+    );
+    let e = lab
+        .ln
+        .create_endpoint(&unknown, &ep, "10.0.0.2/24", "", "")
+        .unwrap_err();
     assert!(e.contains("is not known to Switchyard"), "{e}");
     // Deleting the network with an endpoint still in it removes its link too.
     lab.ln.delete_network(&net).unwrap();
@@ -247,15 +403,31 @@ fn bad_options_create_nothing() {
     let mut lab = Lab::new();
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[("backend", "nope")], "backend \"nope\" is not known"),
-        (&[("backend", "macvlan"), ("parent", "tp0"), ("macvlan_mode", "x")], "macvlan_mode \"x\" is not valid"),
-        (&[("backend", "macvlan"), ("parent", "tp0"), ("foo", "bar")], "option \"foo\" is not known"),
+        (
+            &[
+                ("backend", "macvlan"),
+                ("parent", "tp0"),
+                ("macvlan_mode", "x"),
+            ],
+            "macvlan_mode \"x\" is not valid",
+        ),
+        (
+            &[("backend", "macvlan"), ("parent", "tp0"), ("foo", "bar")],
+            "option \"foo\" is not known",
+        ),
         (&[("backend", "macvlan")], "option \"parent\" is required"),
-        (&[("backend", "macvlan"), ("parent", "eth9")], "parent \"eth9\" does not exist on this host"),
-        (&[("backend", "ipvlan"), ("parent", "tp0")], "backend ipvlan is not available"),
+        (
+            &[("backend", "macvlan"), ("parent", "eth9")],
+            "parent \"eth9\" does not exist on this host",
+        ),
+        (&[("backend", "vxlan")], "backend vxlan is not available"),
     ];
     for (opts, want) in cases {
         let before = lab.host.links();
-        let e = lab.ln.create_network(&random_id(), opts, &[(SUBNET, None)], &[], false).unwrap_err();
+        let e = lab
+            .ln
+            .create_network(&random_id(), opts, &[(SUBNET, None)], &[], false)
+            .unwrap_err();
         assert!(e.contains(want), "{opts:?}: {e}");
         // Engine 28 asks GwAllocCheck first: the same error, before IPAM runs.
         let mut generic = serde_json::Map::new();
@@ -269,11 +441,32 @@ fn bad_options_create_nothing() {
         assert!(e.contains(want), "GwAllocCheck {opts:?}: {e}");
         assert_eq!(lab.host.links(), before, "a refused network created links");
     }
-    let status = lab.ln.client.call_raw("Switchyard.Status", b"").unwrap().json();
-    assert_eq!(status["networks"], json!([]), "a refused network was stored");
+    let status = lab
+        .ln
+        .client
+        .call_raw("Switchyard.Status", b"")
+        .unwrap()
+        .json();
+    assert_eq!(
+        status["networks"],
+        json!([]),
+        "a refused network was stored"
+    );
     lab.host.ip(&["link", "set", "tp0", "down"]);
-    let e = lab.ln.create_network(&random_id(), &[("backend", "macvlan"), ("parent", "tp0")], &[(SUBNET, None)], &[], false).unwrap_err();
-    assert!(e.contains("parent \"tp0\" is down") && e.contains("ip link set tp0 up"), "{e}");
+    let e = lab
+        .ln
+        .create_network(
+            &random_id(),
+            &[("backend", "macvlan"), ("parent", "tp0")],
+            &[(SUBNET, None)],
+            &[],
+            false,
+        )
+        .unwrap_err();
+    assert!(
+        e.contains("parent \"tp0\" is down") && e.contains("ip link set tp0 up"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -284,37 +477,68 @@ fn plugin_sigkill_and_restart_midway() {
     let (ea, ja) = lab.attach(&net, &a, "10.77.0.2");
     // Created and joined, link still on the host (20.10 moves it later).
     let ec = random_id();
-    lab.ln.create_endpoint(&net, &ec, "10.77.0.4/24", "", "").unwrap();
+    lab.ln
+        .create_endpoint(&net, &ec, "10.77.0.4/24", "", "")
+        .unwrap();
     let jc = lab.ln.join(&net, &ec, "").unwrap();
     let sc = jc["InterfaceName"]["SrcName"].as_str().unwrap().to_string();
     // Created, not joined yet.
     let eb = random_id();
-    lab.ln.create_endpoint(&net, &eb, "10.77.0.3/24", "", "").unwrap();
+    lab.ln
+        .create_endpoint(&net, &eb, "10.77.0.3/24", "", "")
+        .unwrap();
     // An orphan this instance left (endpoint unknown to the state), another
     // instance's link, and an operator's link: only the orphan may go.
     let name = lab.plugin.name.clone();
-    lab.host.ip(&["link", "add", "syorphan", "link", "tp0", "type", "macvlan"]);
-    lab.host.ip(&["link", "set", "syorphan", "alias", &format!("switchyard@{name}:{net}:deadbeef")]);
-    lab.host.ip(&["link", "add", "syother", "link", "tp0", "type", "macvlan"]);
-    lab.host.ip(&["link", "set", "syother", "alias", &format!("switchyard@another:{net}:deadbeef")]);
-    lab.host.ip(&["link", "add", "operator0", "link", "tp0", "type", "macvlan"]);
+    lab.host
+        .ip(&["link", "add", "syorphan", "link", "tp0", "type", "macvlan"]);
+    lab.host.ip(&[
+        "link",
+        "set",
+        "syorphan",
+        "alias",
+        &format!("switchyard@{name}:{net}:deadbeef"),
+    ]);
+    lab.host
+        .ip(&["link", "add", "syother", "link", "tp0", "type", "macvlan"]);
+    lab.host.ip(&[
+        "link",
+        "set",
+        "syother",
+        "alias",
+        &format!("switchyard@another:{net}:deadbeef"),
+    ]);
+    lab.host
+        .ip(&["link", "add", "operator0", "link", "tp0", "type", "macvlan"]);
 
     lab.plugin.restart(); // SIGKILL, then start again on the same state
     lab.ln = Libnetwork::new(lab.plugin.client());
     let links = lab.host.links();
-    assert!(!links.contains(&"syorphan".to_string()), "orphan not removed: {links:?}");
+    assert!(
+        !links.contains(&"syorphan".to_string()),
+        "orphan not removed: {links:?}"
+    );
     for keep in ["syother", "operator0", sc.as_str(), "tp0"] {
-        assert!(links.contains(&keep.to_string()), "{keep} must survive startup: {links:?}");
+        assert!(
+            links.contains(&keep.to_string()),
+            "{keep} must survive startup: {links:?}"
+        );
     }
     // Work goes on: join b, a and b talk, everything tears down.
     let jb = lab.ln.join(&net, &eb, b.path().to_str().unwrap()).unwrap();
     let sb = jb["InterfaceName"]["SrcName"].as_str().unwrap().to_string();
     lab.host.hand_over(&sb, &b, "eth0", &["10.77.0.3/24"]);
-    assert!(b.ping("10.77.0.2"), "a (joined before the crash) and b (after) cannot talk");
+    assert!(
+        b.ping("10.77.0.2"),
+        "a (joined before the crash) and b (after) cannot talk"
+    );
     let sa = ja["InterfaceName"]["SrcName"].as_str().unwrap().to_string();
     // Graceful stop and start between teardown calls, for good measure.
     assert!(lab.plugin.stop(), "SIGTERM did not end switchyard cleanly");
-    assert!(!lab.plugin.socket_path().exists(), "socket left after SIGTERM");
+    assert!(
+        !lab.plugin.socket_path().exists(),
+        "socket left after SIGTERM"
+    );
     lab.plugin.restart();
     lab.ln = Libnetwork::new(lab.plugin.client());
     lab.detach(&net, &ea, &a, &sa);
@@ -325,7 +549,11 @@ fn plugin_sigkill_and_restart_midway() {
         let m = lab.host.marked_links();
         (m == vec!["syother".to_string()]).then_some(())
     });
-    assert!(left.is_some(), "expected only the other instance's link, got {:?}", lab.host.marked_links());
+    assert!(
+        left.is_some(),
+        "expected only the other instance's link, got {:?}",
+        lab.host.marked_links()
+    );
     assert!(lab.host.links().contains(&"operator0".to_string()));
 }
 
@@ -334,7 +562,13 @@ fn serves_concurrent_lifecycles() {
     let lab = Lab::new();
     let net = random_id();
     Libnetwork::new(lab.plugin.client())
-        .create_network(&net, &[("backend", "macvlan"), ("parent", "tp0")], &[("10.80.0.0/16", Some("10.80.0.1"))], &[], false)
+        .create_network(
+            &net,
+            &[("backend", "macvlan"), ("parent", "tp0")],
+            &[("10.80.0.0/16", Some("10.80.0.1"))],
+            &[],
+            false,
+        )
         .unwrap();
     let threads: Vec<_> = (0..8)
         .map(|t| {
@@ -344,11 +578,17 @@ fn serves_concurrent_lifecycles() {
                 let mut ln = Libnetwork::new(client);
                 for i in 0..10 {
                     let ep = random_id();
-                    ln.create_endpoint(&net, &ep, &format!("10.80.{t}.{}/16", i + 2), "", "").unwrap();
+                    ln.create_endpoint(&net, &ep, &format!("10.80.{t}.{}/16", i + 2), "", "")
+                        .unwrap();
                     ln.join(&net, &ep, "").unwrap();
-                    ln.call("ProgramExternalConnectivity", json!({"NetworkID": net, "EndpointID": ep, "Options": {}})).unwrap();
+                    ln.call(
+                        "ProgramExternalConnectivity",
+                        json!({"NetworkID": net, "EndpointID": ep, "Options": {}}),
+                    )
+                    .unwrap();
                     ln.endpoint_call("EndpointOperInfo", &net, &ep).unwrap();
-                    ln.endpoint_call("RevokeExternalConnectivity", &net, &ep).unwrap();
+                    ln.endpoint_call("RevokeExternalConnectivity", &net, &ep)
+                        .unwrap();
                     ln.endpoint_call("Leave", &net, &ep).unwrap();
                     ln.endpoint_call("DeleteEndpoint", &net, &ep).unwrap();
                 }
@@ -369,23 +609,55 @@ fn http_surface_is_lenient_where_dockerd_needs_it() {
     let mut c = lab.plugin.client();
     let r = c.call_raw("NetworkDriver.GetCapabilities", b"").unwrap();
     assert_eq!(r.status, 200);
-    assert_eq!(r.content_type.as_deref(), Some("application/vnd.docker.plugins.v1.2+json"));
-    assert_eq!(r.json(), json!({"Scope": "local", "ConnectivityScope": "global", "GwAllocChecker": true}));
-    assert_eq!(c.call_raw("Plugin.Activate", b"\n").unwrap().json(), json!({"Implements": ["NetworkDriver"]}));
+    assert_eq!(
+        r.content_type.as_deref(),
+        Some("application/vnd.docker.plugins.v1.2+json")
+    );
+    assert_eq!(
+        r.json(),
+        json!({"Scope": "local", "ConnectivityScope": "global", "GwAllocChecker": true})
+    );
+    assert_eq!(
+        c.call_raw("Plugin.Activate", b"\n").unwrap().json(),
+        json!({"Implements": ["NetworkDriver"]})
+    );
     // Unknown fields are ignored; a trailing newline is fine.
     let r = c
-        .call_raw("NetworkDriver.Leave", b"{\"NetworkID\":\"a\",\"EndpointID\":\"b\",\"Future\":[1,2]}\n")
+        .call_raw(
+            "NetworkDriver.Leave",
+            b"{\"NetworkID\":\"a\",\"EndpointID\":\"b\",\"Future\":[1,2]}\n",
+        )
         .unwrap();
     assert_eq!((r.status, r.json()), (200, json!({})));
     let r = c.call_raw("NetworkDriver.NoSuchMethod", b"{}").unwrap();
     assert_eq!(r.status, 404);
-    assert!(r.json()["Err"].as_str().unwrap().contains("not implemented"));
-    let r = c.call_raw("NetworkDriver.CreateNetwork", b"{\"NetworkID\":").unwrap();
+    assert!(
+        r.json()["Err"]
+            .as_str()
+            .unwrap()
+            .contains("not implemented")
+    );
+    let r = c
+        .call_raw("NetworkDriver.CreateNetwork", b"{\"NetworkID\":")
+        .unwrap();
     assert_eq!(r.status, 400);
-    assert!(r.json()["Err"].as_str().unwrap().contains("not valid JSON"), "{}", r.text());
-    let r = c.call_raw("NetworkDriver.CreateNetwork", b"{\"NetworkID\": 5}").unwrap();
+    assert!(
+        r.json()["Err"].as_str().unwrap().contains("not valid JSON"),
+        "{}",
+        r.text()
+    );
+    let r = c
+        .call_raw("NetworkDriver.CreateNetwork", b"{\"NetworkID\": 5}")
+        .unwrap();
     assert_eq!(r.status, 400);
-    assert!(r.json()["Err"].as_str().unwrap().contains("does not match the protocol"), "{}", r.text());
+    assert!(
+        r.json()["Err"]
+            .as_str()
+            .unwrap()
+            .contains("does not match the protocol"),
+        "{}",
+        r.text()
+    );
     // A retried request whose body was lost arrives empty: 400, not a crash.
     let r = c.call_raw("NetworkDriver.Join", b"").unwrap();
     assert_eq!(r.status, 400, "{}", r.text());
@@ -394,7 +666,10 @@ fn http_surface_is_lenient_where_dockerd_needs_it() {
     // GET is not a plugin method.
     use std::io::{Read, Write};
     let mut s = std::os::unix::net::UnixStream::connect(lab.plugin.socket_path()).unwrap();
-    s.write_all(b"GET /NetworkDriver.GetCapabilities HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    s.write_all(
+        b"GET /NetworkDriver.GetCapabilities HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     assert!(out.starts_with("HTTP/1.1 405"), "{out}");
@@ -409,14 +684,24 @@ fn replays_every_recorded_dockerd_request() {
     let shared = switchyard_integration_tests::shared_dir();
     let mut n = 0;
     for engine in ["dockerd-20.10", "dockerd-28"] {
-        let text = std::fs::read_to_string(shared.join("fixtures").join(engine).join("calls.jsonl")).unwrap();
+        let text =
+            std::fs::read_to_string(shared.join("fixtures").join(engine).join("calls.jsonl"))
+                .unwrap();
         for line in text.lines() {
             let v: Value = serde_json::from_str(line).unwrap();
-            let (Some(path), Some(body)) = (v["path"].as_str(), v["body_raw"].as_str()) else { continue };
-            let r = c.call_raw(path.trim_start_matches('/'), body.as_bytes()).unwrap();
+            let (Some(path), Some(body)) = (v["path"].as_str(), v["body_raw"].as_str()) else {
+                continue;
+            };
+            let r = c
+                .call_raw(path.trim_start_matches('/'), body.as_bytes())
+                .unwrap();
             assert_ne!(r.status, 400, "{engine} {path} {body}: {}", r.text());
             if r.status != 200 {
-                assert!(r.json()["Err"].is_string(), "{path}: error without Err: {}", r.text());
+                assert!(
+                    r.json()["Err"].is_string(),
+                    "{path}: error without Err: {}",
+                    r.text()
+                );
             }
             n += 1;
         }
@@ -430,7 +715,9 @@ fn status_and_check_commands() {
     let mut lab = Lab::new();
     let net = lab.network("vepa");
     let ep = random_id();
-    lab.ln.create_endpoint(&net, &ep, "10.77.0.2/24", "", "").unwrap();
+    lab.ln
+        .create_endpoint(&net, &ep, "10.77.0.2/24", "", "")
+        .unwrap();
     let bin = switchyard_integration_tests::plugin::binary();
     let status = |lab: &Lab| {
         let out = std::process::Command::new(&bin)
@@ -439,23 +726,153 @@ fn status_and_check_commands() {
             .env("SWITCHYARD__PLUGIN__STATE_DIR", &lab.plugin.state_dir)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let live = status(&lab);
-    assert!(live.contains(&net[..12]) && live.contains(&ep[..12]), "{live}");
-    assert!(live.contains("parent=tp0 mode=vepa") && live.contains("10.77.0.2/24"), "{live}");
+    assert!(
+        live.contains(&net[..12]) && live.contains(&ep[..12]),
+        "{live}"
+    );
+    assert!(
+        live.contains("parent=tp0 mode=vepa") && live.contains("10.77.0.2/24"),
+        "{live}"
+    );
     lab.plugin.stop();
     let offline = status(&lab);
-    assert!(offline.contains(&ep[..12]), "status from the state file: {offline}");
+    assert!(
+        offline.contains(&ep[..12]),
+        "status from the state file: {offline}"
+    );
 
     let cfg = switchyard_integration_tests::workspace_root().join("configs/switchyard.toml");
-    let out = std::process::Command::new(&bin).args(["check", "--config"]).arg(&cfg).output().unwrap();
-    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
+    let out = std::process::Command::new(&bin)
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("configuration OK")
+    );
     let bad = lab.plugin.state_dir.join("bad.toml");
     std::fs::write(&bad, "[macvlan]\nmode = \"loud\"\n").unwrap();
-    let out = std::process::Command::new(&bin).args(["check", "--config"]).arg(&bad).output().unwrap();
+    let out = std::process::Command::new(&bin)
+        .args(["check", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("macvlan_mode \"loud\" is not valid") && err.contains("bad.toml"), "{err}");
+    assert!(
+        err.contains("macvlan_mode \"loud\" is not valid") && err.contains("bad.toml"),
+        "{err}"
+    );
+}
+
+/// On this host's kernel (no IPVLAN, no 802.1q): such requests fail with an
+/// error naming the missing kernel feature, and create nothing. On a kernel
+/// that has them they must simply work.
+#[test]
+fn missing_kernel_features_are_named() {
+    let mut lab = Lab::new();
+    let has = |args: &[&str]| {
+        let probe = Netns::new("probe");
+        probe.veth("p0", "p1");
+        let mut a = vec!["-n", probe.name(), "link", "add"];
+        a.extend_from_slice(args);
+        std::process::Command::new("ip")
+            .args(&a)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    let ipvlan = has(&["iv0", "link", "p0", "type", "ipvlan"]);
+    let vlan = has(&["link", "p0", "name", "p0.5", "type", "vlan", "id", "5"]);
+    let before = lab.host.links();
+    let r = lab.ln.create_network(
+        &random_id(),
+        &[("backend", "ipvlan"), ("parent", "tp0")],
+        &[(SUBNET, None)],
+        &[],
+        false,
+    );
+    match (ipvlan, r) {
+        (false, Err(e)) => assert!(
+            e.contains("kernel has no IPVLAN support") && e.contains("modprobe ipvlan"),
+            "{e}"
+        ),
+        (true, Ok(_)) => {}
+        (k, r) => panic!("kernel ipvlan={k}, CreateNetwork answered {r:?}"),
+    }
+    let r = lab.ln.create_network(
+        &random_id(),
+        &[("backend", "macvlan"), ("parent", "tp0.30")],
+        &[(SUBNET, None)],
+        &[],
+        false,
+    );
+    match (vlan, r) {
+        (false, Err(e)) => assert!(
+            e.contains("kernel has no 802.1q VLAN support") && e.contains("8021q"),
+            "{e}"
+        ),
+        (true, Ok(_)) => {}
+        (k, r) => panic!("kernel vlan={k}, CreateNetwork answered {r:?}"),
+    }
+    if !ipvlan && !vlan {
+        assert_eq!(lab.host.links(), before, "a refused network created links");
+    }
+}
+
+#[test]
+fn isolated_macvlan_network_on_a_private_parent() {
+    let mut lab = Lab::new();
+    // Not internal: refused, it would have no way out.
+    let e = lab
+        .ln
+        .create_network(
+            &random_id(),
+            &[("backend", "macvlan")],
+            &[(SUBNET, None)],
+            &[],
+            false,
+        )
+        .unwrap_err();
+    assert!(e.contains("unless the network is --internal"), "{e}");
+    let net = random_id();
+    lab.ln
+        .create_network(
+            &net,
+            &[("backend", "macvlan")],
+            &[(SUBNET, None)],
+            &[],
+            true,
+        )
+        .unwrap();
+    let parent = format!("sd{}", &net[..12]);
+    assert!(
+        lab.host.marked_links().contains(&parent),
+        "isolated parent {parent} missing: {:?}",
+        lab.host.links()
+    );
+    let (a, b) = (Netns::new("ia"), Netns::new("ib"));
+    lab.attach(&net, &a, "10.77.0.2");
+    lab.attach(&net, &b, "10.77.0.3");
+    assert!(
+        a.ping("10.77.0.3"),
+        "containers of an isolated network reach each other"
+    );
+    assert!(
+        a.ip(&["-d", "link", "show", "eth0"])
+            .contains(&format!("@if")),
+        "eth0 hangs off the private parent"
+    );
+    drop((a, b));
+    lab.ln.delete_network(&net).unwrap();
+    lab.assert_no_marked_links();
 }

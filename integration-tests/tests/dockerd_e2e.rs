@@ -1,0 +1,892 @@
+//! End to end with real dockerds: Debian's Engine 20.10 and Engine 28 each
+//! drive the real `switchyard` binary, and every scenario checks what the
+//! containers actually got (`ip addr/route/link` inside them, `ping`).
+//!
+//! Layout of every test: a network namespace with a veth pair tp0/tp1
+//! (tp0 is the macvlan parent, tp1 plays the LAN on the other side of it),
+//! the plugin and dockerd inside that namespace. Nothing touches the
+//! machine's own interfaces.
+//!
+//! Per engine there are two tests, each sharing one dockerd across its
+//! scenarios: `networking` (user story, built-in parity, MTU, internal,
+//! dual stack, MAC, bad options) and `restarts` (plugin SIGKILL/SIGTERM,
+//! dockerd restart). A failing scenario does not hide the others: each is
+//! run, its leftovers are removed, and the test fails at the end with the
+//! list of failed scenarios (their panics are printed as they happen).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+use switchyard_integration_tests::dockerd::{Dockerd, Engine, IMAGE};
+use switchyard_integration_tests::{Netns, Plugin, wait_for};
+
+/// The parent's MTU: not 1500, so that "the parent's MTU" is observable.
+const PARENT_MTU: u32 = 1450;
+
+/// One test's world. Fields drop in declaration order: dockerd first (its
+/// containers' endpoints are deleted while the plugin still runs), then the
+/// plugin, then the namespace.
+struct Lab {
+    d: Dockerd,
+    plugin: Plugin,
+    ns: Netns,
+}
+
+impl Lab {
+    fn new(engine: Engine) -> Lab {
+        let ns = Netns::new("dk");
+        ns.veth("tp0", "tp1");
+        for l in ["tp0", "tp1"] {
+            ns.ip(&["link", "set", l, "mtu", &PARENT_MTU.to_string()]);
+        }
+        let plugin = Plugin::start(&ns);
+        let d = Dockerd::start(engine, &ns);
+        Lab { d, plugin, ns }
+    }
+
+    fn engine(&self) -> Engine {
+        self.d.engine
+    }
+
+    fn v28(&self) -> bool {
+        self.engine() == Engine::V28
+    }
+
+    /// `docker ARGS`, panicking on failure; stdout.
+    fn docker(&self, args: &[&str]) -> String {
+        self.d.docker_out(args)
+    }
+
+    /// `docker network create -d <plugin> -o backend=macvlan -o parent=tp0 ARGS NAME`.
+    fn create(&self, name: &str, args: &[&str]) -> String {
+        let mut a = vec!["network", "create", "-d", &self.plugin.name];
+        a.extend(["-o", "backend=macvlan", "-o", "parent=tp0"]);
+        a.extend(args);
+        a.push(name);
+        self.docker(&a)
+    }
+
+    /// `docker run -d --name NAME --network NET EXTRA IMAGE sleep 600`.
+    fn run_d(&self, name: &str, net: &str, extra: &[&str]) {
+        let mut a = vec!["run", "-d", "--name", name, "--network", net];
+        a.extend(extra);
+        a.extend([IMAGE, "sleep", "600"]);
+        self.docker(&a);
+    }
+
+    /// `docker run --rm --network NET IMAGE CMD`: (success, output).
+    fn run_rm(&self, net: &str, cmd: &[&str]) -> (bool, String) {
+        let mut a = vec!["run", "--rm", "--network", net, IMAGE];
+        a.extend(cmd);
+        self.d.docker(&a)
+    }
+
+    fn exec(&self, c: &str, cmd: &[&str]) -> String {
+        let mut a = vec!["exec", c];
+        a.extend(cmd);
+        self.docker(&a)
+    }
+
+    fn try_exec(&self, c: &str, cmd: &[&str]) -> (bool, String) {
+        let mut a = vec!["exec", c];
+        a.extend(cmd);
+        self.d.docker(&a)
+    }
+
+    fn inspect(&self, obj: &str, format: &str) -> String {
+        self.docker(&["inspect", "-f", format, obj])
+    }
+
+    /// The IPv4 address IPAM gave container `c` on network `net`.
+    fn ip4(&self, c: &str, net: &str) -> String {
+        self.inspect(
+            c,
+            &format!(r#"{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}"#),
+        )
+    }
+
+    fn ip6(&self, c: &str, net: &str) -> String {
+        self.inspect(
+            c,
+            &format!(r#"{{{{(index .NetworkSettings.Networks "{net}").GlobalIPv6Address}}}}"#),
+        )
+    }
+
+    /// `ping -c1` from container `c`.
+    fn ping_from(&self, c: &str, addr: &str) -> (bool, String) {
+        let ping = if addr.contains(':') { "ping6" } else { "ping" };
+        self.try_exec(c, &[ping, "-c", "1", "-W", "3", addr])
+    }
+
+    fn assert_ping(&self, c: &str, addr: &str, what: &str) {
+        let (ok, out) = self.ping_from(c, addr);
+        assert!(ok, "{what}: ping {addr} from {c} failed:\n{out}");
+    }
+
+    /// Interface names inside container `c` (`eth0@if7` → `eth0`).
+    fn container_links(&self, c: &str) -> Vec<String> {
+        link_names(&self.exec(c, &["ip", "-o", "link", "show"]))
+    }
+
+    fn network_names(&self) -> Vec<String> {
+        self.docker(&["network", "ls", "--format", "{{.Name}}"])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Gives tp1, the LAN beyond the parent, an address.
+    fn lan_peer(&self, cidr: &str) {
+        self.ns.ip(&["addr", "add", cidr, "dev", "tp1"]);
+    }
+
+    /// Polls until the namespace holds no Switchyard link (marked, or
+    /// named `sy…`): endpoint links are deleted in the background.
+    fn assert_no_links(&self, after: &str) {
+        let clean = wait_for(10.0, || {
+            let stray: Vec<String> = self
+                .ns
+                .links()
+                .into_iter()
+                .filter(|l| l.starts_with("sy"))
+                .collect();
+            (self.ns.marked_links().is_empty() && stray.is_empty()).then_some(())
+        });
+        assert!(
+            clean.is_some(),
+            "after {after}, Switchyard links are still in the namespace 10 s later (marked: {:?}):\n{}",
+            self.ns.marked_links(),
+            self.ns.ip(&["-d", "link", "show"])
+        );
+    }
+
+    /// Removes every container and user network, so that the next scenario
+    /// starts clean whatever the last one left; then checks no link leaked.
+    fn reset(&mut self) {
+        if self.plugin.pid() == 0 {
+            self.plugin.restart();
+        }
+        let ids = self.docker(&["ps", "-aq"]);
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut a = vec!["rm", "-f"];
+            a.extend(ids);
+            self.docker(&a);
+        }
+        let nets: Vec<String> = self
+            .network_names()
+            .into_iter()
+            .filter(|n| !["bridge", "host", "none"].contains(&n.as_str()))
+            .collect();
+        if !nets.is_empty() {
+            let mut a = vec!["network", "rm"];
+            a.extend(nets.iter().map(String::as_str));
+            self.docker(&a);
+        }
+        self.assert_no_links("removing all containers and networks");
+    }
+}
+
+fn link_names(ip_o_link: &str) -> Vec<String> {
+    ip_o_link
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .collect()
+}
+
+/// `mtu N` from `ip link show` output.
+fn mtu(ip_link: &str) -> Option<u32> {
+    let mut words = ip_link.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "mtu" {
+            return words.next()?.parse().ok();
+        }
+    }
+    None
+}
+
+/// Route lines with their whitespace normalised (busybox pads with spaces).
+fn route_lines(out: &str) -> Vec<String> {
+    out.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+fn default_route(routes: &[String]) -> Option<&String> {
+    routes.iter().find(|r| r.starts_with("default"))
+}
+
+/// Runs named scenarios against one lab; collects failures.
+struct Scenarios {
+    engine: Engine,
+    failures: Vec<String>,
+}
+
+impl Scenarios {
+    fn new(engine: Engine) -> Scenarios {
+        Scenarios {
+            engine,
+            failures: Vec::new(),
+        }
+    }
+
+    fn run(&mut self, lab: &mut Lab, name: &str, f: impl FnOnce(&mut Lab)) {
+        let label = self.engine.label();
+        eprintln!("=== [Engine {label}] {name}");
+        let t = Instant::now();
+        let outcome = catch_unwind(AssertUnwindSafe(|| f(lab)));
+        let cleanup = catch_unwind(AssertUnwindSafe(|| lab.reset()));
+        match outcome {
+            Ok(()) => eprintln!(
+                "--- [Engine {label}] {name}: ok ({:.1} s)",
+                t.elapsed().as_secs_f64()
+            ),
+            Err(e) => {
+                eprintln!("--- [Engine {label}] {name}: FAILED");
+                self.failures.push(format!("{name}: {}", panic_text(&e)));
+            }
+        }
+        if let Err(e) = cleanup {
+            self.failures
+                .push(format!("{name} (cleanup afterwards): {}", panic_text(&e)));
+        }
+    }
+
+    fn finish(self, lab: &Lab) {
+        if !self.failures.is_empty() {
+            eprintln!("--- switchyard log ---\n{}", lab.plugin.log_text());
+        }
+        assert!(
+            self.failures.is_empty(),
+            "Engine {}: {} scenario(s) failed:\n- {}",
+            self.engine.label(),
+            self.failures.len(),
+            self.failures.join("\n- ")
+        );
+    }
+}
+
+fn panic_text(e: &Box<dyn std::any::Any + Send>) -> String {
+    e.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "(panic without a message)".into())
+}
+
+// ---------------------------------------------------------------- scenarios
+
+/// 1. The user story: a network on tp0, two containers that reach each
+/// other and the LAN, the IPAM address on eth0, the default route via the
+/// gateway, the parent's MTU, no docker_gwbridge, and nothing left after
+/// `docker network rm`.
+fn user_story(lab: &mut Lab) {
+    lab.lan_peer("10.77.0.254/24");
+    let id = lab.create(
+        "lan",
+        &["--subnet", "10.77.0.0/24", "--gateway", "10.77.0.1"],
+    );
+    assert_eq!(
+        lab.inspect(&id, "{{.Driver}}"),
+        lab.plugin.name,
+        "network lan is not served by the plugin"
+    );
+    lab.run_d("ca", "lan", &[]);
+    let ip = lab.ip4("ca", "lan");
+    assert!(ip.starts_with("10.77.0."), "IPAM address of ca: {ip:?}");
+
+    let addr = lab.exec("ca", &["ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert!(
+        addr.contains(&format!("inet {ip}/24")),
+        "ca's eth0 lacks {ip}/24:\n{addr}"
+    );
+    let routes = route_lines(&lab.exec("ca", &["ip", "route"]));
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.starts_with("default via 10.77.0.1 dev eth0")),
+        "no default route via the gateway in ca:\n{routes:#?}"
+    );
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.starts_with("10.77.0.0/24 dev eth0")),
+        "no connected route in ca:\n{routes:#?}"
+    );
+
+    let (ok, out) = lab.run_rm("lan", &["ping", "-c", "1", "-W", "3", &ip]);
+    assert!(ok, "a second container could not ping ca at {ip}:\n{out}");
+    lab.assert_ping("ca", "10.77.0.254", "the LAN beyond the parent (tp1)");
+
+    let link = lab.exec("ca", &["ip", "-o", "link", "show", "eth0"]);
+    assert_eq!(
+        mtu(&link),
+        Some(PARENT_MTU),
+        "without the MTU option eth0 has the parent's MTU:\n{link}"
+    );
+    assert_eq!(
+        lab.container_links("ca"),
+        ["lo", "eth0"],
+        "ca must have only lo and eth0 (no docker_gwbridge leg)"
+    );
+    assert!(
+        !lab.network_names().iter().any(|n| n == "docker_gwbridge"),
+        "dockerd created docker_gwbridge: {:?}",
+        lab.network_names()
+    );
+    let mut host_links = lab.ns.links();
+    host_links.sort();
+    assert_eq!(
+        host_links,
+        ["lo", "tp0", "tp1"],
+        "the endpoint link must be inside the container, nothing left beside the parent"
+    );
+
+    lab.create(
+        "lan1400",
+        &[
+            "-o",
+            "com.docker.network.driver.mtu=1400",
+            "--subnet",
+            "10.76.0.0/24",
+            "--gateway",
+            "10.76.0.1",
+        ],
+    );
+    let (ok, out) = lab.run_rm("lan1400", &["ip", "-o", "link", "show", "eth0"]);
+    assert!(
+        ok && mtu(&out) == Some(1400),
+        "with the MTU option eth0 must have mtu 1400:\n{out}"
+    );
+
+    lab.docker(&["stop", "-t", "0", "ca"]);
+    lab.docker(&["rm", "ca"]);
+    lab.docker(&["network", "rm", "lan", "lan1400"]);
+    let nets = lab.network_names();
+    assert!(
+        !nets.iter().any(|n| n == "lan" || n == "lan1400"),
+        "networks still listed: {nets:?}"
+    );
+    lab.assert_no_links("docker stop, docker rm and docker network rm");
+}
+
+/// What a container sees on one network: eth0's IPv4 address, its routes,
+/// eth0's MTU.
+#[derive(Debug, PartialEq)]
+struct View {
+    addr: Vec<String>,
+    routes: Vec<String>,
+    mtu: Option<u32>,
+}
+
+fn view(lab: &Lab, net: &str) -> View {
+    let (ok, out) = lab.run_rm(
+        net,
+        &[
+            "sh",
+            "-c",
+            "ip -o -4 addr show eth0; echo @@; ip route; echo @@; ip -o link show eth0",
+        ],
+    );
+    assert!(ok, "docker run on {net} failed:\n{out}");
+    let parts: Vec<&str> = out.split("@@").collect();
+    assert_eq!(parts.len(), 3, "unexpected output on {net}:\n{out}");
+    View {
+        addr: parts[0]
+            .split_whitespace()
+            .skip_while(|w| *w != "inet")
+            .nth(1)
+            .map(|a| vec![a.to_string()])
+            .unwrap_or_default(),
+        routes: route_lines(parts[1]),
+        mtu: mtu(parts[2]),
+    }
+}
+
+/// 1b. The same options on the same parent with Docker's built-in macvlan
+/// driver give the container the same address, routes and MTU — except on
+/// Engine 28 without --gateway (see below).
+fn builtin_parity(lab: &mut Lab) {
+    let cases: [(&str, &[&str]); 3] = [
+        ("without --gateway", &["--subnet", "10.75.0.0/24"]),
+        (
+            "with --gateway",
+            &["--subnet", "10.75.0.0/24", "--gateway", "10.75.0.1"],
+        ),
+        ("--internal", &["--internal", "--subnet", "10.75.0.0/24"]),
+    ];
+    for (case, args) in cases {
+        lab.create("pnet", args);
+        let plugin = view(lab, "pnet");
+        lab.docker(&["network", "rm", "pnet"]);
+        let mut a = vec!["network", "create", "-d", "macvlan", "-o", "parent=tp0"];
+        a.extend(args);
+        a.push("bnet");
+        lab.docker(&a);
+        let builtin = view(lab, "bnet");
+        lab.docker(&["network", "rm", "bnet"]);
+
+        if lab.v28() && case == "without --gateway" {
+            // Known divergence (reported): Switchyard answers GwAllocCheck
+            // with SkipIPv4/SkipIPv6 for every macvlan network, so IPAM
+            // reserves no gateway: no default route, and the first
+            // container gets .1. Engine 28.5's built-in macvlan skips only
+            // for --internal networks: it reserves .1 and routes via it.
+            // If this fails, one side changed: make the two agree and
+            // replace this branch with the equality below.
+            assert_eq!(
+                default_route(&plugin.routes),
+                None,
+                "Switchyard on 28 without --gateway: no default route expected: {plugin:#?}"
+            );
+            assert_eq!(plugin.addr, ["10.75.0.1/24"], "{plugin:#?}");
+            assert_eq!(
+                default_route(&builtin.routes).map(String::as_str),
+                Some("default via 10.75.0.1 dev eth0"),
+                "built-in macvlan on Engine 28 {case}: {builtin:#?}"
+            );
+            assert_eq!(builtin.addr, ["10.75.0.2/24"], "{builtin:#?}");
+            assert_eq!(
+                (plugin.mtu, builtin.mtu),
+                (Some(PARENT_MTU), Some(PARENT_MTU))
+            );
+            eprintln!(
+                "NOTE Engine 28 {case}: Switchyard {plugin:?} differs from built-in macvlan {builtin:?}"
+            );
+            continue;
+        }
+        assert_eq!(
+            plugin, builtin,
+            "{case}: a Switchyard container (left) differs from a built-in macvlan container (right)"
+        );
+        if case == "--internal" {
+            assert_eq!(default_route(&plugin.routes), None, "{case}: {plugin:#?}");
+        } else {
+            assert!(
+                default_route(&plugin.routes).is_some(),
+                "{case}: {plugin:#?}"
+            );
+        }
+    }
+    lab.assert_no_links("the parity networks were removed");
+}
+
+/// 2. --internal: an address and the connected route, but no default route;
+/// containers still reach each other.
+fn internal(lab: &mut Lab) {
+    lab.create("intl", &["--internal", "--subnet", "10.73.0.0/24"]);
+    lab.run_d("ci", "intl", &[]);
+    let ip = lab.ip4("ci", "intl");
+    let addr = lab.exec("ci", &["ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert!(
+        addr.contains(&format!("inet {ip}/24")),
+        "ci's eth0 lacks {ip}/24:\n{addr}"
+    );
+    let routes = route_lines(&lab.exec("ci", &["ip", "route"]));
+    assert_eq!(
+        default_route(&routes),
+        None,
+        "an internal network must give no default route: {routes:#?}"
+    );
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.starts_with("10.73.0.0/24 dev eth0")),
+        "{routes:#?}"
+    );
+    let routes6 = route_lines(&lab.exec("ci", &["ip", "-6", "route"]));
+    assert_eq!(default_route(&routes6), None, "{routes6:#?}");
+    assert_eq!(
+        lab.container_links("ci"),
+        ["lo", "eth0"],
+        "no docker_gwbridge leg on an internal network"
+    );
+    let (ok, out) = lab.run_rm("intl", &["ping", "-c", "1", "-W", "3", &ip]);
+    assert!(
+        ok,
+        "containers on an internal network must reach each other:\n{out}"
+    );
+}
+
+/// 3. Dual stack: the v6 address on eth0, a v6 default route via the v6
+/// gateway, v6 reachability. On 28 also IPv6-only networks.
+fn dual_stack(lab: &mut Lab) {
+    let mut args = vec![
+        "--ipv6",
+        "--subnet",
+        "10.72.0.0/24",
+        "--subnet",
+        "fd00:72::/64",
+    ];
+    if lab.v28() {
+        // Engine 28 reserves no gateway for Switchyard networks unless asked.
+        args.extend(["--gateway", "10.72.0.1", "--gateway", "fd00:72::1"]);
+    }
+    lab.create("ds", &args);
+    lab.run_d("cd", "ds", &[]);
+    let ip6 = lab.ip6("cd", "ds");
+    assert!(
+        ip6.starts_with("fd00:72::"),
+        "IPAM v6 address of cd: {ip6:?}"
+    );
+    let addr6 = lab.exec("cd", &["ip", "-o", "-6", "addr", "show", "eth0"]);
+    assert!(
+        addr6.contains(&format!("inet6 {ip6}/64")),
+        "cd's eth0 lacks {ip6}/64:\n{addr6}"
+    );
+    let ip4 = lab.ip4("cd", "ds");
+    let addr4 = lab.exec("cd", &["ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert!(
+        addr4.contains(&format!("inet {ip4}/24")),
+        "cd's eth0 lacks {ip4}/24:\n{addr4}"
+    );
+    let routes6 = route_lines(&lab.exec("cd", &["ip", "-6", "route"]));
+    assert!(
+        routes6
+            .iter()
+            .any(|r| r.starts_with("default via fd00:72::1 dev eth0")),
+        "no v6 default route via fd00:72::1: {routes6:#?}"
+    );
+    let routes = route_lines(&lab.exec("cd", &["ip", "route"]));
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.starts_with("default via 10.72.0.1 dev eth0")),
+        "no v4 default route via 10.72.0.1: {routes:#?}"
+    );
+    let (ok, out) = lab.run_rm("ds", &["ping6", "-c", "1", "-W", "3", &ip6]);
+    assert!(ok, "a second container could not ping6 cd at {ip6}:\n{out}");
+
+    if lab.v28() {
+        lab.create(
+            "v6only",
+            &[
+                "--ipv4=false",
+                "--ipv6",
+                "--subnet",
+                "fd00:70::/64",
+                "--gateway",
+                "fd00:70::1",
+            ],
+        );
+        lab.run_d("c6", "v6only", &[]);
+        let ip6 = lab.ip6("c6", "v6only");
+        assert!(
+            ip6.starts_with("fd00:70::"),
+            "IPAM v6 address of c6: {ip6:?}"
+        );
+        let addr = lab.exec("c6", &["ip", "-o", "addr", "show", "eth0"]);
+        assert!(
+            addr.contains(&format!("inet6 {ip6}/64")),
+            "c6's eth0 lacks {ip6}/64:\n{addr}"
+        );
+        assert!(
+            !addr.contains("inet "),
+            "an IPv6-only container must have no IPv4 address:\n{addr}"
+        );
+        let routes6 = route_lines(&lab.exec("c6", &["ip", "-6", "route"]));
+        assert!(
+            routes6
+                .iter()
+                .any(|r| r.starts_with("default via fd00:70::1 dev eth0")),
+            "no v6 default route via fd00:70::1: {routes6:#?}"
+        );
+        let routes4 = route_lines(&lab.exec("c6", &["ip", "route"]));
+        assert!(
+            routes4.is_empty(),
+            "an IPv6-only container must have no IPv4 routes: {routes4:#?}"
+        );
+        let (ok, out) = lab.run_rm("v6only", &["ping6", "-c", "1", "-W", "3", &ip6]);
+        assert!(ok, "a second container could not ping6 c6 at {ip6}:\n{out}");
+
+        // Without a v6 gateway there is none to route through.
+        lab.create(
+            "v6nogw",
+            &["--ipv4=false", "--ipv6", "--subnet", "fd00:69::/64"],
+        );
+        let (ok, out) = lab.run_rm("v6nogw", &["sh", "-c", "ip -o addr show eth0; ip -6 route"]);
+        assert!(
+            ok && out.contains("inet6 fd00:69::"),
+            "no v6 address on v6nogw:\n{out}"
+        );
+        assert!(
+            default_route(&route_lines(&out)).is_none(),
+            "no v6 gateway, yet a default route:\n{out}"
+        );
+    }
+}
+
+/// 4. --mac-address lands on eth0; without it, the MAC Switchyard picked is
+/// the one dockerd reports.
+fn mac_address(lab: &mut Lab) {
+    lab.create(
+        "macn",
+        &["--subnet", "10.71.0.0/24", "--gateway", "10.71.0.1"],
+    );
+    let mac = "02:42:aa:bb:cc:dd";
+    lab.run_d("cm", "macn", &["--mac-address", mac]);
+    let link = lab.exec("cm", &["ip", "-o", "link", "show", "eth0"]);
+    assert!(
+        link.contains(&format!("link/ether {mac}")),
+        "eth0 does not have {mac}:\n{link}"
+    );
+    let mac_of = |c: &str| {
+        lab.inspect(
+            c,
+            r#"{{(index .NetworkSettings.Networks "macn").MacAddress}}"#,
+        )
+    };
+    assert_eq!(mac_of("cm"), mac, "docker inspect MacAddress");
+    let ip = lab.ip4("cm", "macn");
+    let (ok, out) = lab.run_rm("macn", &["ping", "-c", "1", "-W", "3", &ip]);
+    assert!(ok, "cm with a user MAC is not reachable:\n{out}");
+
+    lab.run_d("cn", "macn", &[]);
+    let link = lab.exec("cn", &["ip", "-o", "link", "show", "eth0"]);
+    let reported = mac_of("cn");
+    assert!(
+        !reported.is_empty() && link.contains(&format!("link/ether {reported}")),
+        "docker inspect says MAC {reported:?} but eth0 is:\n{link}"
+    );
+}
+
+/// 5. Bad options: `docker network create` fails with the plugin's message,
+/// and neither a network nor a link is left behind.
+fn bad_options(lab: &mut Lab) {
+    let before = lab.ns.links();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["-o", "backend=nope", "-o", "parent=tp0"],
+            r#"backend "nope" is not known; use one of: macvlan, ipvlan, vxlan"#,
+        ),
+        (
+            &[
+                "-o",
+                "backend=macvlan",
+                "-o",
+                "parent=tp0",
+                "-o",
+                "macvlan_mode=x",
+            ],
+            r#"macvlan_mode "x" is not valid"#,
+        ),
+        (
+            &["-o", "backend=macvlan", "-o", "parent=tp0", "-o", "foo=bar"],
+            r#"option "foo" is not known; backend macvlan accepts:"#,
+        ),
+        (
+            &["-o", "backend=macvlan"],
+            r#"option "parent" is required for backend macvlan"#,
+        ),
+        (
+            &["-o", "backend=macvlan", "-o", "parent=eth9"],
+            r#"parent "eth9" does not exist on this host"#,
+        ),
+    ];
+    for (i, (opts, message)) in cases.iter().enumerate() {
+        let name = format!("bad{i}");
+        let mut a = vec!["network", "create", "-d", &lab.plugin.name];
+        a.extend(*opts);
+        a.extend(["--subnet", "10.66.0.0/24", &name]);
+        let (ok, out) = lab.d.docker(&a);
+        let shown = format!("docker {}", a.join(" "));
+        assert!(!ok, "{shown} succeeded:\n{out}");
+        assert!(
+            out.contains(message),
+            "{shown}: the output lacks the plugin's message {message:?}:\n{out}"
+        );
+        assert!(
+            !lab.network_names().contains(&name),
+            "{shown} failed but the network is listed: {:?}",
+            lab.network_names()
+        );
+        assert_eq!(
+            lab.ns.links(),
+            before,
+            "{shown} changed the namespace's links"
+        );
+        assert!(
+            lab.ns.marked_links().is_empty(),
+            "{shown} left marked links"
+        );
+    }
+    // The refusals poisoned nothing: a good network on the same subnet works.
+    lab.create(
+        "good",
+        &["--subnet", "10.66.0.0/24", "--gateway", "10.66.0.1"],
+    );
+    let (ok, out) = lab.run_rm("good", &["ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert!(
+        ok && out.contains("inet 10.66.0."),
+        "a good network after the refusals:\n{out}"
+    );
+}
+
+/// 6. The plugin restarts (SIGKILL, then SIGTERM) while containers run;
+/// disconnect, connect, run, stop and network rm all still work and leave
+/// no link.
+fn plugin_restart(lab: &mut Lab) {
+    lab.create(
+        "rs",
+        &["--subnet", "10.70.0.0/24", "--gateway", "10.70.0.1"],
+    );
+    lab.create(
+        "rs2",
+        &["--subnet", "10.69.0.0/24", "--gateway", "10.69.0.1"],
+    );
+    lab.run_d("r1", "rs", &[]);
+    lab.run_d("r2", "rs", &[]);
+    lab.docker(&["network", "connect", "rs2", "r1"]);
+    assert_eq!(lab.container_links("r1"), ["lo", "eth0", "eth1"]);
+    let ip2 = lab.ip4("r2", "rs");
+
+    lab.plugin.kill();
+    lab.assert_ping(
+        "r1",
+        &ip2,
+        "with the plugin killed (the dataplane is the kernel's)",
+    );
+    lab.plugin.restart();
+    lab.assert_ping("r1", &ip2, "after the plugin restarted from SIGKILL");
+
+    lab.docker(&["network", "disconnect", "rs2", "r1"]);
+    assert_eq!(
+        lab.container_links("r1"),
+        ["lo", "eth0"],
+        "eth1 must be gone after disconnect"
+    );
+    lab.assert_no_links("docker network disconnect after a plugin SIGKILL");
+    lab.run_d("r3", "rs", &[]);
+    let ip1 = lab.ip4("r1", "rs");
+    lab.assert_ping("r3", &ip1, "a container started after the plugin restart");
+    lab.docker(&["stop", "-t", "0", "r2"]);
+    lab.assert_no_links("docker stop after a plugin SIGKILL");
+
+    assert!(
+        lab.plugin.stop(),
+        "switchyard did not exit 0 on SIGTERM:\n{}",
+        lab.plugin.log_text()
+    );
+    lab.plugin.restart();
+    lab.docker(&["network", "connect", "rs2", "r3"]);
+    let addr = lab.exec("r3", &["ip", "-o", "-4", "addr", "show", "eth1"]);
+    let ip3b = lab.ip4("r3", "rs2");
+    assert!(
+        addr.contains(&format!("inet {ip3b}/24")),
+        "r3's eth1 after connect:\n{addr}"
+    );
+    lab.assert_ping("r3", &ip1, "after the plugin restarted from SIGTERM");
+    lab.docker(&["network", "disconnect", "rs2", "r3"]);
+    lab.docker(&["stop", "-t", "0", "r1", "r3"]);
+    lab.docker(&["rm", "r1", "r2", "r3"]);
+    lab.docker(&["network", "rm", "rs", "rs2"]);
+    let nets = lab.network_names();
+    assert!(
+        !nets.iter().any(|n| n == "rs" || n == "rs2"),
+        "networks still listed: {nets:?}"
+    );
+    lab.assert_no_links("teardown after two plugin restarts");
+}
+
+/// 7. dockerd restarts: a --restart=always container comes back running
+/// and connected (same --ip, gateway, LAN and container reachability);
+/// one without a restart policy stays stopped and leaks nothing.
+fn dockerd_restart(lab: &mut Lab) {
+    lab.lan_peer("10.68.0.254/24");
+    lab.create(
+        "rb",
+        &["--subnet", "10.68.0.0/24", "--gateway", "10.68.0.1"],
+    );
+    let keep = ["--stop-timeout", "1"];
+    lab.run_d(
+        "ra",
+        "rb",
+        &["--restart=always", "--ip", "10.68.0.10", keep[0], keep[1]],
+    );
+    lab.run_d("rn", "rb", &keep);
+    lab.assert_ping("ra", "10.68.0.254", "before the dockerd restart");
+
+    let old_pid = lab.d.pid();
+    lab.d.restart();
+    assert_ne!(lab.d.pid(), old_pid);
+    let running = wait_for(30.0, || {
+        (lab.inspect("ra", "{{.State.Running}}") == "true").then_some(())
+    });
+    assert!(
+        running.is_some(),
+        "the --restart=always container did not come back within 30 s: {}",
+        lab.inspect("ra", "{{json .State}}")
+    );
+    assert_eq!(
+        lab.inspect("rn", "{{.State.Running}}"),
+        "false",
+        "rn has no restart policy"
+    );
+    let addr = lab.exec("ra", &["ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert!(
+        addr.contains("inet 10.68.0.10/24"),
+        "ra lost its --ip after the restart:\n{addr}"
+    );
+    let routes = route_lines(&lab.exec("ra", &["ip", "route"]));
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.starts_with("default via 10.68.0.1 dev eth0")),
+        "ra has no default route after the restart: {routes:#?}"
+    );
+    assert_eq!(lab.container_links("ra"), ["lo", "eth0"]);
+    lab.assert_ping("ra", "10.68.0.254", "the LAN after the dockerd restart");
+    let (ok, out) = lab.run_rm("rb", &["ping", "-c", "1", "-W", "3", "10.68.0.10"]);
+    assert!(
+        ok,
+        "a new container could not ping ra after the restart:\n{out}"
+    );
+    lab.assert_no_links("the dockerd restart (old endpoints must be deleted)");
+
+    lab.docker(&["stop", "-t", "0", "ra"]);
+    lab.docker(&["rm", "ra", "rn"]);
+    lab.docker(&["network", "rm", "rb"]);
+    lab.assert_no_links("teardown after the dockerd restart");
+}
+
+// -------------------------------------------------------------------- tests
+
+fn networking(engine: Engine) {
+    let mut lab = Lab::new(engine);
+    let mut s = Scenarios::new(engine);
+    s.run(&mut lab, "1 user story", user_story);
+    s.run(&mut lab, "1b parity with built-in macvlan", builtin_parity);
+    s.run(&mut lab, "2 --internal", internal);
+    s.run(&mut lab, "3 dual stack", dual_stack);
+    s.run(&mut lab, "4 --mac-address", mac_address);
+    s.run(&mut lab, "5 bad options", bad_options);
+    s.finish(&lab);
+}
+
+fn restarts(engine: Engine) {
+    let mut lab = Lab::new(engine);
+    let mut s = Scenarios::new(engine);
+    s.run(&mut lab, "6 plugin restart", plugin_restart);
+    s.run(&mut lab, "7 dockerd restart", dockerd_restart);
+    s.finish(&lab);
+}
+
+#[test]
+fn engine_20_networking() {
+    networking(Engine::V20);
+}
+
+#[test]
+fn engine_20_restarts() {
+    restarts(Engine::V20);
+}
+
+#[test]
+fn engine_28_networking() {
+    networking(Engine::V28);
+}
+
+#[test]
+fn engine_28_restarts() {
+    restarts(Engine::V28);
+}

@@ -1,0 +1,428 @@
+//! IPVLAN, 802.1q sub-interfaces and dummy parents, tested for real in a
+//! kernel that has them. The build machines' kernel lacks all three, so each
+//! test re-runs itself inside a User-Mode Linux kernel through
+//! `../shared/tools/run-in-kernel.sh` (about 3 s to boot). If that tool or
+//! kernel is missing, the test fails; it never passes by skipping.
+
+use serde_json::Value;
+use std::process::Command;
+use switchyard_integration_tests::libnetwork::Libnetwork;
+use switchyard_integration_tests::{Netns, Plugin, plugin, random_id, shared_dir, wait_for};
+
+const IN_KERNEL: &str = "SWITCHYARD_IN_TEST_KERNEL";
+
+/// True when the test body should run here; otherwise runs `test` inside
+/// the UML kernel, asserts it passed there, and returns false.
+fn in_test_kernel(test: &str) -> bool {
+    if std::env::var_os(IN_KERNEL).is_some() {
+        return true;
+    }
+    let tool = shared_dir().join("tools/run-in-kernel.sh");
+    let bin = plugin::binary();
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(&tool)
+        .arg(&exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(IN_KERNEL, "1")
+        .env("SWITCHYARD_BIN", &bin)
+        .env("RIK_TIMEOUT", "600")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", tool.display()));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{test} failed inside the test kernel ({}):\n{text}",
+        out.status
+    );
+    assert!(
+        text.contains("1 passed"),
+        "{test} did not run inside the test kernel:\n{text}"
+    );
+    false
+}
+
+struct Lab {
+    plugin: Plugin,
+    host: Netns,
+    ln: Libnetwork,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let host = Netns::new("h");
+        host.veth("tp0", "tp1");
+        let plugin = Plugin::start(&host);
+        let ln = Libnetwork::new(plugin.client());
+        Lab { plugin, host, ln }
+    }
+
+    fn network(
+        &mut self,
+        opts: &[(&str, &str)],
+        subnet: &str,
+        internal: bool,
+    ) -> Result<String, String> {
+        let id = random_id();
+        self.ln
+            .create_network(&id, opts, &[(subnet, None)], &[], internal)?;
+        Ok(id)
+    }
+
+    fn attach(&mut self, net: &str, ctr: &Netns, cidr: &str) -> Value {
+        let ep = random_id();
+        self.ln
+            .create_endpoint(net, &ep, cidr, "", "")
+            .unwrap_or_else(|e| panic!("CreateEndpoint: {e}"));
+        let join = self
+            .ln
+            .join(net, &ep, ctr.path().to_str().unwrap())
+            .unwrap_or_else(|e| panic!("Join: {e}"));
+        let src = join["InterfaceName"]["SrcName"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.host.hand_over(&src, ctr, "eth0", &[cidr]);
+        // What libnetwork does with connected StaticRoutes.
+        for r in join["StaticRoutes"].as_array().into_iter().flatten() {
+            if r["RouteType"] == 1 {
+                ctr.ip(&[
+                    "route",
+                    "add",
+                    r["Destination"].as_str().unwrap(),
+                    "dev",
+                    "eth0",
+                ]);
+            }
+        }
+        join
+    }
+
+    fn link_alias(&self, name: &str) -> Option<String> {
+        let out = Command::new("ip")
+            .args(["-n", self.host.name(), "-d", "link", "show", name])
+            .output()
+            .unwrap();
+        out.status.success().then(|| {
+            let t = String::from_utf8_lossy(&out.stdout).into_owned();
+            t.lines()
+                .find_map(|l| l.trim().strip_prefix("alias ").map(str::to_string))
+                .unwrap_or_default()
+        })
+    }
+
+    fn gone(&self, name: &str) -> bool {
+        wait_for(5.0, || {
+            (!self.host.links().contains(&name.to_string())).then_some(())
+        })
+        .is_some()
+    }
+}
+
+#[test]
+fn ipvlan_modes_carry_traffic_between_two_containers() {
+    if !in_test_kernel("ipvlan_modes_carry_traffic_between_two_containers") {
+        return;
+    }
+    for mode in ["l2", "l3", "l3s"] {
+        let mut lab = Lab::new();
+        let net = lab
+            .network(
+                &[
+                    ("backend", "ipvlan"),
+                    ("parent", "tp0"),
+                    ("ipvlan_mode", mode),
+                ],
+                "10.30.0.0/24",
+                false,
+            )
+            .unwrap();
+        let (a, b) = (Netns::new("a"), Netns::new("b"));
+        let ja = lab.attach(&net, &a, "10.30.0.2/24");
+        lab.attach(&net, &b, "10.30.0.3/24");
+        let d = a.ip(&["-d", "link", "show", "eth0"]);
+        assert!(
+            d.contains(&format!("ipvlan  mode {mode} bridge")),
+            "{mode}: {d}"
+        );
+        assert!(
+            a.ping("10.30.0.3") && b.ping("10.30.0.2"),
+            "{mode}: containers cannot talk"
+        );
+        if mode == "l2" {
+            assert!(
+                ja.get("StaticRoutes").is_none() && ja.get("Gateway").is_none(),
+                "{ja}"
+            );
+        } else {
+            // L3: a default route through the container's own interface.
+            assert_eq!(ja["StaticRoutes"].as_array().unwrap().len(), 2, "{ja}");
+            assert_eq!(ja["DisableGatewayService"], true);
+            let route = a.ip(&["route", "get", "192.0.2.1"]);
+            assert!(route.contains("dev eth0"), "{mode}: {route}");
+        }
+        lab.ln.delete_network(&net).unwrap();
+    }
+}
+
+#[test]
+fn ipvlan_flags_behave_as_the_kernel_defines_them() {
+    if !in_test_kernel("ipvlan_flags_behave_as_the_kernel_defines_them") {
+        return;
+    }
+    for (flag, talk) in [("bridge", true), ("private", false), ("vepa", false)] {
+        let mut lab = Lab::new();
+        let net = lab
+            .network(
+                &[
+                    ("backend", "ipvlan"),
+                    ("parent", "tp0"),
+                    ("ipvlan_flag", flag),
+                ],
+                "10.31.0.0/24",
+                false,
+            )
+            .unwrap();
+        let (a, b) = (Netns::new("a"), Netns::new("b"));
+        lab.attach(&net, &a, "10.31.0.2/24");
+        lab.attach(&net, &b, "10.31.0.3/24");
+        assert!(
+            a.ip(&["-d", "link", "show", "eth0"])
+                .contains(&format!("mode l2 {flag}"))
+        );
+        assert_eq!(a.ping("10.31.0.3"), talk, "ipvlan_flag={flag}");
+        lab.ln.delete_network(&net).unwrap();
+    }
+}
+
+#[test]
+fn vlan_parents_are_created_shared_and_deleted_with_the_last_network() {
+    if !in_test_kernel("vlan_parents_are_created_shared_and_deleted_with_the_last_network") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let n1 = lab
+        .network(
+            &[("backend", "macvlan"), ("parent", "tp0.30")],
+            "10.30.0.0/24",
+            false,
+        )
+        .unwrap();
+    let alias = lab.link_alias("tp0.30").expect("tp0.30 created");
+    assert_eq!(alias, format!("switchyard@{}:parent", lab.plugin.name));
+    assert!(
+        lab.host
+            .ip(&["-d", "link", "show", "tp0.30"])
+            .contains("vlan protocol 802.1Q id 30")
+    );
+    let n2 = lab
+        .network(
+            &[
+                ("backend", "macvlan"),
+                ("parent", "tp0.30"),
+                ("macvlan_mode", "private"),
+            ],
+            "10.31.0.0/24",
+            false,
+        )
+        .unwrap();
+    // Both networks work on the shared sub-interface.
+    let (a, b) = (Netns::new("a"), Netns::new("b"));
+    lab.attach(&n1, &a, "10.30.0.2/24");
+    lab.attach(&n1, &b, "10.30.0.3/24");
+    assert!(a.ping("10.30.0.3"));
+    // macvlan and ipvlan cannot share it; the error says so.
+    let e = lab
+        .network(
+            &[("backend", "ipvlan"), ("parent", "tp0.30")],
+            "10.32.0.0/24",
+            false,
+        )
+        .unwrap_err();
+    assert!(
+        e.contains("cannot put ipvlan and macvlan links on one parent"),
+        "{e}"
+    );
+    drop((a, b));
+    lab.ln.delete_network(&n1).unwrap();
+    assert!(
+        lab.link_alias("tp0.30").is_some(),
+        "deleted while network 2 still uses it"
+    );
+    lab.ln.delete_network(&n2).unwrap();
+    assert!(lab.gone("tp0.30"), "tp0.30 left after the last network");
+
+    // A sub-interface the operator made is used, never deleted.
+    lab.host.ip(&[
+        "link", "add", "link", "tp0", "name", "tp0.40", "type", "vlan", "id", "40",
+    ]);
+    lab.host.ip(&["link", "set", "tp0.40", "up"]);
+    let n3 = lab
+        .network(
+            &[
+                ("backend", "ipvlan"),
+                ("parent", "tp0.40"),
+                ("ipvlan_mode", "l3"),
+            ],
+            "10.40.0.0/24",
+            false,
+        )
+        .unwrap();
+    let n4 = lab
+        .network(
+            &[
+                ("backend", "ipvlan"),
+                ("parent", "tp0.40"),
+                ("ipvlan_mode", "l3"),
+            ],
+            "10.41.0.0/24",
+            false,
+        )
+        .unwrap();
+    let e = lab
+        .network(
+            &[
+                ("backend", "ipvlan"),
+                ("parent", "tp0.40"),
+                ("ipvlan_mode", "l2"),
+            ],
+            "10.42.0.0/24",
+            false,
+        )
+        .unwrap_err();
+    assert!(
+        e.contains("ipvlan_mode=l3") && e.contains("share its mode"),
+        "{e}"
+    );
+    lab.ln.delete_network(&n3).unwrap();
+    lab.ln.delete_network(&n4).unwrap();
+    assert_eq!(
+        lab.link_alias("tp0.40").as_deref(),
+        Some(""),
+        "the operator's tp0.40 must stay, unmarked"
+    );
+    // A name that exists but is something else is refused.
+    lab.host.ip(&[
+        "link", "add", "tp0.50", "type", "veth", "peer", "name", "x50",
+    ]);
+    let e = lab
+        .network(
+            &[("backend", "macvlan"), ("parent", "tp0.50")],
+            "10.50.0.0/24",
+            false,
+        )
+        .unwrap_err();
+    assert!(e.contains("exists but is not VLAN 50 on tp0"), "{e}");
+}
+
+#[test]
+fn isolated_networks_for_both_backends() {
+    if !in_test_kernel("isolated_networks_for_both_backends") {
+        return;
+    }
+    for backend in ["macvlan", "ipvlan"] {
+        let mut lab = Lab::new();
+        let net = lab
+            .network(&[("backend", backend)], "10.60.0.0/24", true)
+            .unwrap();
+        let parent = format!("sd{}", &net[..12]);
+        let d = lab.host.ip(&["-d", "link", "show", &parent]);
+        assert!(
+            d.contains("dummy")
+                && d.contains(&format!("alias switchyard@{}:{net}", lab.plugin.name)),
+            "{backend}: {d}"
+        );
+        let (a, b) = (Netns::new("a"), Netns::new("b"));
+        let j = lab.attach(&net, &a, "10.60.0.2/24");
+        lab.attach(&net, &b, "10.60.0.3/24");
+        assert!(
+            j.get("Gateway").is_none() && j.get("StaticRoutes").is_none(),
+            "internal: no way out: {j}"
+        );
+        assert!(
+            a.ping("10.60.0.3"),
+            "{backend}: containers of an isolated network cannot talk"
+        );
+        drop((a, b));
+        lab.ln.delete_network(&net).unwrap();
+        assert!(lab.gone(&parent), "{backend}: isolated parent left behind");
+    }
+}
+
+#[test]
+fn plugin_sigkill_between_create_and_delete_keeps_parents_right() {
+    if !in_test_kernel("plugin_sigkill_between_create_and_delete_keeps_parents_right") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let n1 = lab
+        .network(
+            &[("backend", "ipvlan"), ("parent", "tp0.30")],
+            "10.30.0.0/24",
+            false,
+        )
+        .unwrap();
+    let n2 = lab
+        .network(
+            &[("backend", "ipvlan"), ("parent", "tp0.30")],
+            "10.31.0.0/24",
+            false,
+        )
+        .unwrap();
+    let iso = lab
+        .network(&[("backend", "macvlan")], "10.60.0.0/24", true)
+        .unwrap();
+    let iso_parent = format!("sd{}", &iso[..12]);
+    // An orphaned shared parent of this instance, and one whose network is gone.
+    let name = lab.plugin.name.clone();
+    lab.host.ip(&[
+        "link", "add", "link", "tp0", "name", "tp0.77", "type", "vlan", "id", "77",
+    ]);
+    lab.host.ip(&[
+        "link",
+        "set",
+        "tp0.77",
+        "alias",
+        &format!("switchyard@{name}:parent"),
+    ]);
+    lab.host.ip(&["link", "add", "sdorphan", "type", "dummy"]);
+    lab.host.ip(&[
+        "link",
+        "set",
+        "sdorphan",
+        "alias",
+        &format!("switchyard@{name}:{}", random_id()),
+    ]);
+    // The operator deletes a sub-interface Switchyard made, while the plugin is down.
+    lab.plugin.kill();
+    lab.host.ip(&["link", "del", "tp0.30"]);
+    lab.plugin.restart();
+    lab.ln = Libnetwork::new(lab.plugin.client());
+    let links = lab.host.links();
+    assert!(
+        !links.contains(&"tp0.77".to_string()) && !links.contains(&"sdorphan".to_string()),
+        "orphans kept: {links:?}"
+    );
+    assert!(
+        links.contains(&"tp0.30".to_string()),
+        "a missing parent of a stored network is re-created at start: {links:?}"
+    );
+    assert!(links.contains(&iso_parent), "{links:?}");
+    // The refcount survived: deleting one network keeps the shared parent.
+    lab.ln.delete_network(&n1).unwrap();
+    assert!(lab.link_alias("tp0.30").is_some());
+    let a = Netns::new("a");
+    lab.attach(&n2, &a, "10.31.0.2/24");
+    drop(a);
+    lab.ln.delete_network(&n2).unwrap();
+    lab.ln.delete_network(&iso).unwrap();
+    assert!(lab.gone("tp0.30") && lab.gone(&iso_parent));
+    assert!(
+        wait_for(5.0, || lab.host.marked_links().is_empty().then_some(())).is_some(),
+        "{:?}",
+        lab.host.marked_links()
+    );
+}
