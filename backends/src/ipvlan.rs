@@ -89,7 +89,7 @@ impl Backend for Ipvlan {
     fn endpoint_mac(
         &self,
         _net: &NetworkRecord,
-        _endpoint_id: &str,
+        _ep: &EndpointRecord,
         requested: Option<MacAddr>,
     ) -> Result<Option<MacAddr>> {
         match requested {
@@ -238,7 +238,7 @@ mod tests {
         let e = Ipvlan
             .endpoint_mac(
                 &net(IpvlanMode::L2, false),
-                "e1",
+                &ep(false),
                 Some("02:42:aa:bb:cc:dd".parse().unwrap()),
             )
             .unwrap_err()
@@ -249,7 +249,7 @@ mod tests {
         );
         assert_eq!(
             Ipvlan
-                .endpoint_mac(&net(IpvlanMode::L2, false), "e1", None)
+                .endpoint_mac(&net(IpvlanMode::L2, false), &ep(false), None)
                 .unwrap(),
             None
         );

@@ -9,9 +9,13 @@
 mod ipvlan;
 mod macvlan;
 pub mod parent;
+pub mod vxlan;
 
 pub use ipvlan::Ipvlan;
 pub use macvlan::Macvlan;
+pub use vxlan::Vxlan;
+
+use std::collections::BTreeMap;
 
 use enum_dispatch::enum_dispatch;
 use switchyard_core::Result;
@@ -55,6 +59,21 @@ pub trait Backend {
         others: &[NetworkRecord],
     ) -> Result<()>;
 
+    /// Fills in what the spec leaves to the backend (a VNI to allocate).
+    async fn resolve_network(
+        &self,
+        _ctx: &Ctx<'_>,
+        spec: NetworkSpec,
+        _others: &[NetworkRecord],
+    ) -> Result<NetworkSpec> {
+        Ok(spec)
+    }
+
+    /// Extra lines for `switchyard status`.
+    fn describe(&self, _net: &NetworkRecord) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+
     /// Creates what the network itself needs (nothing for macvlan: the
     /// parent belongs to the host).
     async fn setup_network(&self, ctx: &Ctx<'_>, net: &NetworkRecord) -> Result<()>;
@@ -68,11 +87,12 @@ pub trait Backend {
         remaining: &[NetworkRecord],
     ) -> Result<()>;
 
-    /// The MAC an endpoint's link gets, given what the user asked for.
+    /// The MAC an endpoint's link gets (`ep.mac` is not set yet), given
+    /// what the user asked for.
     fn endpoint_mac(
         &self,
         net: &NetworkRecord,
-        endpoint_id: &str,
+        ep: &EndpointRecord,
         requested: Option<MacAddr>,
     ) -> Result<Option<MacAddr>>;
 
@@ -125,19 +145,43 @@ pub trait Backend {
 pub enum AnyBackend {
     Macvlan(Macvlan),
     Ipvlan(Ipvlan),
+    Vxlan(Vxlan),
 }
 
-impl AnyBackend {
-    /// The backend serving networks of `spec`'s kind.
-    pub fn for_options(options: &BackendOptions) -> AnyBackend {
-        match options {
-            BackendOptions::Macvlan(_) => Macvlan.into(),
-            BackendOptions::Ipvlan(_) => Ipvlan.into(),
+/// The backends of one plugin instance: the factory the driver picks from
+/// by a network's options.
+pub struct Backends {
+    macvlan: AnyBackend,
+    ipvlan: AnyBackend,
+    vxlan: AnyBackend,
+    vxlan_state: Vxlan,
+}
+
+impl Backends {
+    pub fn new(vxlan: Vxlan) -> Backends {
+        Backends {
+            macvlan: Macvlan.into(),
+            ipvlan: Ipvlan.into(),
+            vxlan: vxlan.clone().into(),
+            vxlan_state: vxlan,
         }
     }
 
-    pub fn for_network(net: &NetworkRecord) -> AnyBackend {
-        Self::for_options(&net.spec.backend)
+    /// The backend serving networks with these options.
+    pub fn for_options(&self, options: &BackendOptions) -> &AnyBackend {
+        match options {
+            BackendOptions::Macvlan(_) => &self.macvlan,
+            BackendOptions::Ipvlan(_) => &self.ipvlan,
+            BackendOptions::Vxlan(_) => &self.vxlan,
+        }
+    }
+
+    pub fn for_network(&self, net: &NetworkRecord) -> &AnyBackend {
+        self.for_options(&net.spec.backend)
+    }
+
+    pub fn vxlan(&self) -> &Vxlan {
+        &self.vxlan_state
     }
 }
 

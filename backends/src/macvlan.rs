@@ -80,9 +80,10 @@ impl Backend for Macvlan {
     fn endpoint_mac(
         &self,
         net: &NetworkRecord,
-        endpoint_id: &str,
+        ep: &EndpointRecord,
         requested: Option<MacAddr>,
     ) -> Result<Option<MacAddr>> {
+        let endpoint_id = ep.id.as_str();
         Ok(match (requested, options(&net.spec).mode) {
             (Some(m), _) => Some(m),
             // A passthru link's MAC is its parent's; setting one would
@@ -228,7 +229,10 @@ mod tests {
     #[test]
     fn passthru_takes_one_endpoint_and_keeps_the_parent_mac() {
         let n = net(MacvlanMode::Passthru, false);
-        assert_eq!(Macvlan.endpoint_mac(&n, "e1", None).unwrap(), None);
+        assert_eq!(
+            Macvlan.endpoint_mac(&n, &ep("e1", false), None).unwrap(),
+            None
+        );
         let first = ep("e1", false);
         Macvlan.validate_endpoint(&n, &first, &[]).unwrap();
         let err = Macvlan
@@ -244,6 +248,11 @@ mod tests {
             .validate_endpoint(&n, &first, std::slice::from_ref(&first))
             .unwrap();
         let b = net(MacvlanMode::Bridge, false);
-        assert!(Macvlan.endpoint_mac(&b, "e1", None).unwrap().is_some());
+        assert!(
+            Macvlan
+                .endpoint_mac(&b, &ep("e1", false), None)
+                .unwrap()
+                .is_some()
+        );
     }
 }

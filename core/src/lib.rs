@@ -3,6 +3,7 @@
 //! link manager, and the embedded store.
 
 pub mod error;
+pub mod ipam;
 pub mod link;
 pub mod mac;
 pub mod mark;

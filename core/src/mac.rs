@@ -4,7 +4,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub struct MacAddr(pub [u8; 6]);
 
 impl MacAddr {
@@ -31,6 +31,22 @@ impl MacAddr {
             bytes[1..].copy_from_slice(&h.to_be_bytes()[..5]);
         }
         MacAddr(bytes)
+    }
+}
+
+impl MacAddr {
+    /// Docker's convention for addresses it derives: 02:42 + the IPv4
+    /// address, so an endpoint that moves keeps its MAC.
+    pub fn from_ip(ip: std::net::IpAddr) -> MacAddr {
+        let tail = match ip {
+            std::net::IpAddr::V4(a) => a.octets(),
+            std::net::IpAddr::V6(a) => {
+                let o = a.octets();
+                [o[12], o[13], o[14], o[15]]
+            }
+        };
+        let first = if ip.is_ipv4() { 0x42 } else { 0x43 };
+        MacAddr([0x02, first, tail[0], tail[1], tail[2], tail[3]])
     }
 }
 

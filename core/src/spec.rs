@@ -23,6 +23,10 @@ pub const OPT_MACVLAN_MODE: &str = "macvlan_mode";
 pub const OPT_IPVLAN_MODE: &str = "ipvlan_mode";
 pub const OPT_IPVLAN_FLAG: &str = "ipvlan_flag";
 pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
+pub const OPT_VNI: &str = "vni";
+pub const OPT_VXLANID_LIST: &str = "com.docker.network.driver.overlay.vxlanid_list";
+pub const OPT_PEERS: &str = "peers";
+pub const VNI_MAX: u32 = 16_777_215;
 
 /// Docker-reserved keys that libnetwork itself consumes or that reach every
 /// driver; they are accepted and ignored rather than refused as unknown.
@@ -63,12 +67,7 @@ impl BackendKind {
         match self {
             BackendKind::Macvlan => &[OPT_PARENT, OPT_MACVLAN_MODE, OPT_MTU],
             BackendKind::Ipvlan => &[OPT_PARENT, OPT_IPVLAN_MODE, OPT_IPVLAN_FLAG, OPT_MTU],
-            BackendKind::Vxlan => &[
-                "vni",
-                "com.docker.network.driver.overlay.vxlanid_list",
-                "peers",
-                OPT_MTU,
-            ],
+            BackendKind::Vxlan => &[OPT_VNI, OPT_VXLANID_LIST, OPT_PEERS, OPT_MTU],
         }
     }
 }
@@ -344,10 +343,20 @@ pub struct IpvlanOptions {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VxlanOptions {
+    /// `None` until CreateNetwork allocates one from the configured range.
+    pub vni: Option<u32>,
+    /// Static VTEPs (`-o peers=`): head-end replication with kernel learning,
+    /// for small setups without etcd.
+    pub peers: Vec<IpAddr>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "backend", rename_all = "lowercase")]
 pub enum BackendOptions {
     Macvlan(MacvlanOptions),
     Ipvlan(IpvlanOptions),
+    Vxlan(VxlanOptions),
 }
 
 impl BackendOptions {
@@ -355,6 +364,7 @@ impl BackendOptions {
         match self {
             BackendOptions::Macvlan(_) => BackendKind::Macvlan,
             BackendOptions::Ipvlan(_) => BackendKind::Ipvlan,
+            BackendOptions::Vxlan(_) => BackendKind::Vxlan,
         }
     }
 
@@ -363,6 +373,7 @@ impl BackendOptions {
         match self {
             BackendOptions::Macvlan(m) => Some(&m.parent),
             BackendOptions::Ipvlan(i) => Some(&i.parent),
+            BackendOptions::Vxlan(_) => None,
         }
     }
 
@@ -371,6 +382,10 @@ impl BackendOptions {
         match self {
             BackendOptions::Macvlan(m) => m.mode.to_string(),
             BackendOptions::Ipvlan(i) => format!("{} {}", i.mode, i.flag),
+            BackendOptions::Vxlan(v) => match v.vni {
+                Some(n) => format!("vni {n}"),
+                None => "vni (to allocate)".into(),
+            },
         }
     }
 }
@@ -486,13 +501,86 @@ pub fn parse_options(
                 None => policy.ipvlan_flag,
             },
         }),
-        BackendKind::Vxlan => {
-            return Err(Error::invalid(format!(
-                "backend {backend} is not available in this version of Switchyard yet; use -o backend=macvlan or -o backend=ipvlan"
-            )));
-        }
+        BackendKind::Vxlan => BackendOptions::Vxlan(VxlanOptions {
+            vni: parse_vni(generic)?,
+            peers: parse_peers(generic)?,
+        }),
     };
     Ok((options, mtu))
+}
+
+fn parse_one_vni(what: &str, s: &str) -> Result<u32> {
+    let n: u64 = s.trim().parse().map_err(|_| {
+        Error::invalid(format!(
+            "{what} \"{s}\" is not a number; use a VXLAN network identifier from 1 to {VNI_MAX}, e.g. -o vni=5001"
+        ))
+    })?;
+    if n == 0 || n > VNI_MAX as u64 {
+        return Err(Error::invalid(format!(
+            "{what} {n} is out of range; a VXLAN network identifier is 1 to {VNI_MAX}"
+        )));
+    }
+    Ok(n as u32)
+}
+
+fn parse_vni(generic: &BTreeMap<String, String>) -> Result<Option<u32>> {
+    let vni = generic
+        .get(OPT_VNI)
+        .map(|v| parse_one_vni("vni", v))
+        .transpose()?;
+    let list = match generic.get(OPT_VXLANID_LIST) {
+        None => None,
+        Some(l) => {
+            let ids: Vec<&str> = l
+                .split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .collect();
+            if ids.len() > 1 {
+                return Err(Error::invalid(format!(
+                    "{OPT_VXLANID_LIST} \"{l}\" names {} VNIs, but a Switchyard VXLAN network has one; give one VNI (and one IPv4 subnet)",
+                    ids.len()
+                )));
+            }
+            ids.first()
+                .map(|v| parse_one_vni(OPT_VXLANID_LIST, v))
+                .transpose()?
+        }
+    };
+    match (vni, list) {
+        (Some(a), Some(b)) if a != b => Err(Error::invalid(format!(
+            "vni {a} and {OPT_VXLANID_LIST} {b} disagree; give one of them"
+        ))),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+fn parse_peers(generic: &BTreeMap<String, String>) -> Result<Vec<IpAddr>> {
+    let Some(list) = generic.get(OPT_PEERS) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for p in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let ip: IpAddr = p.parse().map_err(|_| {
+            Error::invalid(format!(
+                "peers: \"{p}\" is not an IP address; list the other hosts' VTEP addresses, e.g. -o peers=192.0.2.11,192.0.2.12"
+            ))
+        })?;
+        if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
+            return Err(Error::invalid(format!(
+                "peers: {ip} cannot be a VTEP; list the other hosts' unicast underlay addresses"
+            )));
+        }
+        if !out.contains(&ip) {
+            out.push(ip);
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::invalid(
+            "peers is empty; list the other hosts' VTEP addresses, e.g. -o peers=192.0.2.11,192.0.2.12, or leave the option out",
+        ));
+    }
+    Ok(out)
 }
 
 fn parse_parent(

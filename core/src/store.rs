@@ -13,12 +13,18 @@ const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
 /// Keyed `<network-id>/<endpoint-id>`.
 const ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("endpoints");
 
+/// Local IPAM: pool id → reference count; `<claim key>|<address>` → "".
+const IPAM_POOLS: TableDefinition<&str, u64> = TableDefinition::new("ipam_pools");
+const IPAM_ADDRS: TableDefinition<&str, &str> = TableDefinition::new("ipam_addresses");
+
 pub const STATE_FILE: &str = "switchyard.redb";
 
 #[derive(Default, Clone)]
 struct Cache {
     networks: BTreeMap<String, NetworkRecord>,
     endpoints: BTreeMap<(String, String), EndpointRecord>,
+    pools: BTreeMap<String, u64>,
+    addresses: std::collections::BTreeSet<String>,
 }
 
 pub struct Store {
@@ -53,6 +59,8 @@ impl Store {
         {
             tx.open_table(NETWORKS).map_err(|e| err(&e))?;
             tx.open_table(ENDPOINTS).map_err(|e| err(&e))?;
+            tx.open_table(IPAM_POOLS).map_err(|e| err(&e))?;
+            tx.open_table(IPAM_ADDRS).map_err(|e| err(&e))?;
         }
         tx.commit().map_err(|e| err(&e))?;
         let cache = Self::load(&db, &path)?;
@@ -84,7 +92,82 @@ impl Store {
                 .endpoints
                 .insert((rec.network_id.clone(), rec.id.clone()), rec);
         }
+        let pools = tx.open_table(IPAM_POOLS).map_err(|e| err(&e))?;
+        for row in pools.iter().map_err(|e| err(&e))? {
+            let (k, v) = row.map_err(|e| err(&e))?;
+            cache.pools.insert(k.value().to_string(), v.value());
+        }
+        let addrs = tx.open_table(IPAM_ADDRS).map_err(|e| err(&e))?;
+        for row in addrs.iter().map_err(|e| err(&e))? {
+            let (k, _) = row.map_err(|e| err(&e))?;
+            cache.addresses.insert(k.value().to_string());
+        }
         Ok(cache)
+    }
+
+    /// Adds (`delta` = 1) or drops (-1) a reference to a local IPAM pool;
+    /// returns the new count.
+    pub fn ipam_pool_ref(&self, pool_id: &str, delta: i64) -> Result<u64> {
+        let err = store_err(&self.path);
+        let cur = self
+            .cache
+            .read()
+            .unwrap()
+            .pools
+            .get(pool_id)
+            .copied()
+            .unwrap_or(0);
+        let new = (cur as i64 + delta).max(0) as u64;
+        self.write(|tx| {
+            let mut t = tx.open_table(IPAM_POOLS).map_err(|e| err(&e))?;
+            if new == 0 {
+                t.remove(pool_id).map_err(|e| err(&e))?;
+            } else {
+                t.insert(pool_id, new).map_err(|e| err(&e))?;
+            }
+            Ok(())
+        })?;
+        let mut c = self.cache.write().unwrap();
+        if new == 0 {
+            c.pools.remove(pool_id);
+        } else {
+            c.pools.insert(pool_id.to_string(), new);
+        }
+        Ok(new)
+    }
+
+    /// Claims `key` (a pool's claim key and an address) locally; false if taken.
+    pub fn ipam_claim(&self, key: &str) -> Result<bool> {
+        if self.cache.read().unwrap().addresses.contains(key) {
+            return Ok(false);
+        }
+        let err = store_err(&self.path);
+        self.write(|tx| {
+            let mut t = tx.open_table(IPAM_ADDRS).map_err(|e| err(&e))?;
+            t.insert(key, "").map_err(|e| err(&e))?;
+            Ok(())
+        })?;
+        self.cache
+            .write()
+            .unwrap()
+            .addresses
+            .insert(key.to_string());
+        Ok(true)
+    }
+
+    pub fn ipam_claimed(&self, key: &str) -> bool {
+        self.cache.read().unwrap().addresses.contains(key)
+    }
+
+    pub fn ipam_release(&self, key: &str) -> Result<()> {
+        let err = store_err(&self.path);
+        self.write(|tx| {
+            let mut t = tx.open_table(IPAM_ADDRS).map_err(|e| err(&e))?;
+            t.remove(key).map_err(|e| err(&e))?;
+            Ok(())
+        })?;
+        self.cache.write().unwrap().addresses.remove(key);
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {

@@ -420,7 +420,10 @@ fn bad_options_create_nothing() {
             &[("backend", "macvlan"), ("parent", "eth9")],
             "parent \"eth9\" does not exist on this host",
         ),
-        (&[("backend", "vxlan")], "backend vxlan is not available"),
+        (
+            &[("backend", "vxlan"), ("vni", "0")],
+            "vni 0 is out of range",
+        ),
     ];
     for (opts, want) in cases {
         let before = lab.host.links();
@@ -619,7 +622,7 @@ fn http_surface_is_lenient_where_dockerd_needs_it() {
     );
     assert_eq!(
         c.call_raw("Plugin.Activate", b"\n").unwrap().json(),
-        json!({"Implements": ["NetworkDriver"]})
+        json!({"Implements": ["NetworkDriver", "IpamDriver"]})
     );
     // Unknown fields are ignored; a trailing newline is fine.
     let r = c

@@ -17,6 +17,7 @@ pub struct Settings {
     pub log: LogSection,
     pub macvlan: MacvlanSection,
     pub ipvlan: IpvlanSection,
+    pub vxlan: VxlanSection,
     pub parents: ParentsSection,
     pub cluster: ClusterSection,
 }
@@ -95,10 +96,50 @@ pub struct ParentsSection {
     pub allow: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, Default, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct VxlanSection {
+    pub underlay: String,
+    pub local_ip: String,
+    pub port: u16,
+    pub vni_min: u32,
+    pub vni_max: u32,
+}
+
+impl Default for VxlanSection {
+    fn default() -> Self {
+        VxlanSection {
+            underlay: String::new(),
+            local_ip: String::new(),
+            port: 4789,
+            vni_min: 10000,
+            vni_max: switchyard_core::spec::VNI_MAX,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterSection {
     pub etcd_endpoints: Vec<String>,
+    pub host_id: String,
+    pub prefix: String,
+    pub lease_ttl: u32,
+    pub gc_grace: u32,
+    pub resync_interval: u32,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        ClusterSection {
+            etcd_endpoints: Vec::new(),
+            host_id: String::new(),
+            prefix: "/switchyard/v1/".into(),
+            lease_ttl: 15,
+            gc_grace: 300,
+            resync_interval: 30,
+        }
+    }
 }
 
 /// Where the settings came from, for messages.
@@ -226,11 +267,56 @@ impl Settings {
                 validate_ifname("[parents] allow entry", name).map_err(|e| e.to_string())?;
             }
         }
-        if !self.cluster.etcd_endpoints.is_empty() {
+        for e in &self.cluster.etcd_endpoints {
+            let rest = e
+                .strip_prefix("http://")
+                .or_else(|| e.strip_prefix("https://"));
+            if !rest.is_some_and(|r| r.contains(':') && !r.ends_with(':')) {
+                return Err(format!(
+                    "[cluster] etcd_endpoints entry \"{e}\" is not an etcd URL; write it as http://HOST:PORT, e.g. \"http://10.0.0.1:2379\""
+                ));
+            }
+        }
+        if !self.cluster.prefix.starts_with('/') || !self.cluster.prefix.ends_with('/') {
+            return Err(format!(
+                "[cluster] prefix \"{}\" must start and end with '/', e.g. \"/switchyard/v1/\"",
+                self.cluster.prefix
+            ));
+        }
+        if self.cluster.lease_ttl < 2 || self.cluster.resync_interval == 0 {
             return Err(
-                "[cluster] etcd_endpoints is set, but multi-host VXLAN is not available in this version of Switchyard; leave it empty (etcd_endpoints = [])"
+                "[cluster] lease_ttl must be at least 2 seconds and resync_interval at least 1"
                     .into(),
             );
+        }
+        if self.cluster.gc_grace < self.cluster.lease_ttl {
+            return Err(format!(
+                "[cluster] gc_grace ({} s) must be at least lease_ttl ({} s): a host is only gone once its lease has expired",
+                self.cluster.gc_grace, self.cluster.lease_ttl
+            ));
+        }
+        if !self.vxlan.local_ip.is_empty()
+            && self.vxlan.local_ip.parse::<std::net::IpAddr>().is_err()
+        {
+            return Err(format!(
+                "[vxlan] local_ip \"{}\" is not an IP address",
+                self.vxlan.local_ip
+            ));
+        }
+        if !self.vxlan.underlay.is_empty() {
+            validate_ifname("[vxlan] underlay", &self.vxlan.underlay).map_err(|e| e.to_string())?;
+        }
+        let max = switchyard_core::spec::VNI_MAX;
+        if self.vxlan.vni_min == 0
+            || self.vxlan.vni_min > self.vxlan.vni_max
+            || self.vxlan.vni_max > max
+        {
+            return Err(format!(
+                "[vxlan] vni_min..vni_max must be a range within 1..{max}"
+            ));
+        }
+        if self.vxlan.port == 0 {
+            return Err("[vxlan] port must be a UDP port (1–65535), normally 4789".into());
         }
         Ok(())
     }
@@ -259,3 +345,23 @@ impl Settings {
 
 #[cfg(test)]
 mod tests;
+
+impl Settings {
+    /// This host's name in the cluster: `[cluster] host_id`, else
+    /// /etc/machine-id, else the hostname.
+    pub fn host_id(&self) -> String {
+        if !self.cluster.host_id.is_empty() {
+            return self.cluster.host_id.clone();
+        }
+        std::fs::read_to_string("/etc/machine-id")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .map(|s| s.trim().to_string())
+            })
+            .unwrap_or_else(|| "host".into())
+    }
+}

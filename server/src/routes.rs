@@ -85,12 +85,50 @@ macro_rules! call {
     };
 }
 
+/// IPAM answers carry their error as `Error` (protocol.md §3); with a
+/// non-200 status `Err` works too, so both are sent.
+fn ipam(o: Outcome) -> Outcome {
+    match (&o.ok, &o.message) {
+        (false, Some(m)) => Outcome {
+            response: reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({"Err": m, "Error": m}),
+            ),
+            ok: false,
+            message: o.message,
+        },
+        _ => o,
+    }
+}
+
 async fn dispatch(driver: &Driver, method: &str, body: &Value) -> Outcome {
     use switchyard_core::protocol as p;
     match method {
         "Plugin.Activate" => ok(&ActivateResponse {
-            implements: vec!["NetworkDriver".into()],
+            implements: vec!["NetworkDriver".into(), "IpamDriver".into()],
         }),
+        "IpamDriver.GetCapabilities" => ok(&driver.ipam_capabilities()),
+        "IpamDriver.GetDefaultAddressSpaces" => ok(&driver.ipam_address_spaces()),
+        "IpamDriver.RequestPool" => {
+            ipam(call!(method, body, crate::driver::ipam::RequestPool, |r| {
+                result(driver.ipam_request_pool(r).await)
+            }))
+        }
+        "IpamDriver.ReleasePool" => ipam(call!(method, body, crate::driver::ipam::PoolRef, |r| {
+            result(driver.ipam_release_pool(r).await)
+        })),
+        "IpamDriver.RequestAddress" => ipam(call!(
+            method,
+            body,
+            crate::driver::ipam::RequestAddress,
+            |r| result(driver.ipam_request_address(r).await)
+        )),
+        "IpamDriver.ReleaseAddress" => ipam(call!(
+            method,
+            body,
+            crate::driver::ipam::RequestAddress,
+            |r| result(driver.ipam_release_address(r).await)
+        )),
         "NetworkDriver.GetCapabilities" => ok(&driver.capabilities()),
         "NetworkDriver.GwAllocCheck" => {
             call!(method, body, p::GwAllocCheckRequest, |r| result(

@@ -7,6 +7,11 @@ use crate::{logging, routes};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
+use switchyard_backends::Backends;
+use switchyard_backends::vxlan::{
+    Cluster, ClusterConfig, NodeRecord, Underlay, Vxlan, VxlanConfig,
+};
 use switchyard_core::link::LinkManager;
 use switchyard_core::plugin_client::PluginClient;
 use switchyard_core::store::Store;
@@ -27,8 +32,26 @@ async fn serve(settings: Settings, path: Option<std::path::PathBuf>) -> Result<(
     let name = settings.driver_name();
     let store = Store::open(&settings.plugin.state_dir).map_err(|e| e.to_string())?;
     let links = LinkManager::new().map_err(|e| format!("cannot open a netlink socket: {e}"))?;
-    let driver = Arc::new(Driver::new(name.clone(), store, links, settings.policy()));
+    let vxlan = vxlan_backend(&settings, &links).await?;
+    let driver = Arc::new(Driver::new(
+        name.clone(),
+        store,
+        links.clone(),
+        settings.policy(),
+        Backends::new(vxlan.clone()),
+    ));
+    driver.restore_backends();
     let report = driver.reconcile().await;
+    // The control plane and the kernel reconcile run beside the socket;
+    // neither delays serving (dockerd must get answers at boot).
+    if let Some(c) = vxlan.cluster() {
+        tokio::spawn(c.clone().run());
+    }
+    tokio::spawn(vxlan.clone().run_reconciler(
+        links,
+        name.clone(),
+        Duration::from_secs(settings.cluster.resync_interval as u64),
+    ));
     info!(
         removed = report.removed_links.len(),
         problems = report.problems.len(),
@@ -80,6 +103,50 @@ async fn serve(settings: Settings, path: Option<std::path::PathBuf>) -> Result<(
     Ok(())
 }
 
+async fn vxlan_backend(settings: &Settings, links: &LinkManager) -> Result<Vxlan, String> {
+    let v = &settings.vxlan;
+    let underlay = Underlay::discover(
+        links,
+        Some(v.underlay.as_str()).filter(|u| !u.is_empty()),
+        v.local_ip.parse().ok(),
+    )
+    .await?;
+    info!(
+        underlay = underlay.ifname.as_deref().unwrap_or("-"),
+        vtep = %underlay.vtep.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+        mtu = underlay.mtu,
+        "VXLAN underlay"
+    );
+    let c = &settings.cluster;
+    let cluster = (!c.etcd_endpoints.is_empty()).then(|| {
+        Cluster::new(
+            ClusterConfig {
+                endpoints: c.etcd_endpoints.clone(),
+                host_id: settings.host_id(),
+                prefix: c.prefix.clone(),
+                lease_ttl: c.lease_ttl as i64,
+                gc_grace: Duration::from_secs(c.gc_grace as u64),
+                resync: Duration::from_secs(c.resync_interval as u64),
+            },
+            NodeRecord {
+                vtep: underlay
+                    .vtep
+                    .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+                underlay_mtu: underlay.mtu,
+            },
+        )
+    });
+    Ok(Vxlan::new(
+        VxlanConfig {
+            port: v.port,
+            vni_min: v.vni_min,
+            vni_max: v.vni_max,
+        },
+        underlay,
+        cluster,
+    ))
+}
+
 pub fn check(settings: &Settings, path: Option<&Path>) -> Result<(), String> {
     println!("configuration OK ({})", describe_source(path));
     println!(
@@ -126,6 +193,29 @@ pub fn check(settings: &Settings, path: Option<&Path>) -> Result<(), String> {
         settings.ipvlan.mode,
         settings.ipvlan.flag
     );
+    println!(
+        "  vxlan         underlay {}, UDP port {}, VNIs {}–{}",
+        if settings.vxlan.underlay.is_empty() {
+            "discovered at start"
+        } else {
+            &settings.vxlan.underlay
+        },
+        settings.vxlan.port,
+        settings.vxlan.vni_min,
+        settings.vxlan.vni_max
+    );
+    if settings.cluster.etcd_endpoints.is_empty() {
+        println!("  cluster       none: VXLAN networks are single-host (or -o peers=…)");
+    } else {
+        println!(
+            "  cluster       etcd {} as host {} (prefix {}, lease {} s, GC after {} s)",
+            settings.cluster.etcd_endpoints.join(","),
+            settings.host_id(),
+            settings.cluster.prefix,
+            settings.cluster.lease_ttl,
+            settings.cluster.gc_grace
+        );
+    }
     println!(
         "  parents       {}",
         if settings.parents.allow.is_empty() {

@@ -6,11 +6,13 @@
 //! is an ordinary answer, never an error.
 
 pub mod error;
+mod neigh;
 mod netns;
 mod plan;
 mod reaper;
 
 pub use error::LinkError;
+pub use neigh::{FdbEntry, Neighbour};
 pub use plan::{LinkKind, LinkPlan, VxlanLink};
 
 use crate::mac::MacAddr;
@@ -29,7 +31,7 @@ use rtnetlink::{
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-type LinkResult<T> = std::result::Result<T, LinkError>;
+pub(crate) type LinkResult<T> = std::result::Result<T, LinkError>;
 
 /// A link as the kernel reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -202,7 +204,7 @@ impl LinkManager {
         Ok(out)
     }
 
-    async fn require(&self, name: &str, role: &str) -> LinkResult<Link> {
+    pub(crate) async fn require(&self, name: &str, role: &str) -> LinkResult<Link> {
         self.get(name).await?.ok_or_else(|| {
             LinkError::new(
                 format!("looking up {role} {name}"),
@@ -428,6 +430,15 @@ impl LinkManager {
     pub async fn set_mark(&self, name: &str, mark: &Mark) -> LinkResult<()> {
         let m = mark.to_string();
         self.set(name, "marking", |b| b.alias(m)).await
+    }
+
+    /// Enslaves `name` to `bridge`.
+    pub async fn set_controller(&self, name: &str, bridge: &str) -> LinkResult<()> {
+        let ci = self.require(bridge, "bridge").await?.index;
+        self.set(name, &format!("enslaving to {bridge}:"), |b| {
+            b.controller(ci)
+        })
+        .await
     }
 
     pub async fn set_mtu(&self, name: &str, mtu: u32) -> LinkResult<()> {

@@ -38,6 +38,8 @@ pub struct VxlanLink {
     /// The underlay interface.
     pub dev: Option<String>,
     pub learning: bool,
+    /// Answer ARP/ND from the neighbour table instead of flooding.
+    pub proxy: bool,
 }
 
 impl LinkKind {

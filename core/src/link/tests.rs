@@ -133,6 +133,7 @@ fn creates_each_link_kind_this_kernel_offers_with_marks() {
                 local: None,
                 dev: Some("tp0".into()),
                 learning: false,
+                proxy: true,
             }),
             Mark::network("switchyard", "net3"),
         )

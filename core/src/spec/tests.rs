@@ -138,8 +138,36 @@ fn every_option_error_names_the_problem_and_the_fix() {
             &["70000 is out of range"],
         ),
         (
-            json!({"backend": "vxlan"}),
-            &["backend vxlan is not available in this version"],
+            json!({"backend": "vxlan", "vni": "0"}),
+            &["vni 0 is out of range", "1 to 16777215"],
+        ),
+        (
+            json!({"backend": "vxlan", "vni": "16777216"}),
+            &["vni 16777216 is out of range"],
+        ),
+        (
+            json!({"backend": "vxlan", "vni": "x"}),
+            &["vni \"x\" is not a number"],
+        ),
+        (
+            json!({"backend": "vxlan", "vni": "5", OPT_VXLANID_LIST: "6"}),
+            &["disagree"],
+        ),
+        (
+            json!({"backend": "vxlan", OPT_VXLANID_LIST: "5,6"}),
+            &["names 2 VNIs"],
+        ),
+        (
+            json!({"backend": "vxlan", "peers": "10.0.0.1,nope"}),
+            &["peers: \"nope\" is not an IP address"],
+        ),
+        (
+            json!({"backend": "vxlan", "peers": "127.0.0.1"}),
+            &["cannot be a VTEP"],
+        ),
+        (
+            json!({"backend": "vxlan", "parent": "eth0"}),
+            &["\"parent\" belongs to backend macvlan"],
         ),
     ];
     for (generic, wants) in cases {
@@ -299,4 +327,41 @@ fn parents_vlans_and_isolated_networks() {
         &p2,
     )
     .unwrap();
+}
+
+#[test]
+fn vxlan_options() {
+    let p = Policy::default();
+    let s = parse_network(
+        &req(json!({"backend": "vxlan", "vni": "5001", "peers": "192.0.2.2, 192.0.2.3"})),
+        &p,
+    )
+    .unwrap();
+    assert_eq!(
+        s.backend,
+        BackendOptions::Vxlan(VxlanOptions {
+            vni: Some(5001),
+            peers: vec!["192.0.2.2".parse().unwrap(), "192.0.2.3".parse().unwrap()]
+        })
+    );
+    let s = parse_network(
+        &req(json!({"backend": "vxlan", OPT_VXLANID_LIST: "4097"})),
+        &p,
+    )
+    .unwrap();
+    assert_eq!(
+        s.backend,
+        BackendOptions::Vxlan(VxlanOptions {
+            vni: Some(4097),
+            peers: vec![]
+        })
+    );
+    let s = parse_network(&req(json!({"backend": "vxlan"})), &p).unwrap();
+    assert_eq!(
+        s.backend,
+        BackendOptions::Vxlan(VxlanOptions {
+            vni: None,
+            peers: vec![]
+        })
+    );
 }

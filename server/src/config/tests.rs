@@ -132,9 +132,22 @@ fn errors_name_the_key_and_the_fix() {
             &["not in [parents] allow"],
         ),
         (
-            "[cluster]\netcd_endpoints = [\"http://127.0.0.1:2379\"]\n",
-            &["multi-host VXLAN is not available"],
+            "[cluster]\netcd_endpoints = [\"127.0.0.1:2379\"]\n",
+            &["is not an etcd URL", "http://HOST:PORT"],
         ),
+        (
+            "[cluster]\nprefix = \"sy\"\n",
+            &["must start and end with '/'"],
+        ),
+        (
+            "[cluster]\ngc_grace = 1\n",
+            &["gc_grace (1 s) must be at least lease_ttl"],
+        ),
+        (
+            "[vxlan]\nlocal_ip = \"x\"\n",
+            &["[vxlan] local_ip \"x\" is not an IP address"],
+        ),
+        ("[vxlan]\nvni_min = 0\n", &["vni_min..vni_max"]),
         ("[plugin\n", &["TOML parse error"]),
         ("[parents]\nallow = 5\n", &["invalid type"]),
     ];

@@ -3,7 +3,7 @@
 use super::Driver;
 use ipnet::IpNet;
 use serde_json::{Map, Value, json};
-use switchyard_backends::{AnyBackend, Backend};
+use switchyard_backends::Backend;
 use switchyard_core::mac::MacAddr;
 use switchyard_core::model::{EndpointRecord, endpoint_link_name, now};
 use switchyard_core::protocol::{
@@ -60,19 +60,19 @@ impl Driver {
             "" => None,
             s => Some(s.parse::<MacAddr>().map_err(Error::Invalid)?),
         };
-        let backend = AnyBackend::for_network(&net);
-        let mac = backend.endpoint_mac(&net, &req.endpoint_id, requested)?;
-        let ep = EndpointRecord {
+        let backend = self.backends.for_network(&net);
+        let mut ep = EndpointRecord {
             network_id: req.network_id.clone(),
             id: req.endpoint_id.clone(),
             ipv4: parse_addr("Address", &req.interface.address, false)?,
             ipv6: parse_addr("AddressIPv6", &req.interface.address_ipv6, true)?,
-            mac,
+            mac: None,
             mac_from_user: requested.is_some(),
             link_name: endpoint_link_name(&req.endpoint_id),
             sandbox_key: None,
             created_at: now(),
         };
+        ep.mac = backend.endpoint_mac(&net, &ep, requested)?;
         backend.validate_endpoint(&net, &ep, &self.store.endpoints(&net.id))?;
         self.store.put_endpoint(&ep)?;
         Ok(response(&ep))
@@ -90,7 +90,9 @@ impl Driver {
                 // Forget first: if the process dies before the link is gone,
                 // startup reconciliation removes it as an orphan.
                 self.store.delete_endpoint(&ep.network_id, &ep.id)?;
-                AnyBackend::for_network(&net).delete_endpoint_link_later(&ctx, &net, &ep);
+                self.backends
+                    .for_network(&net)
+                    .delete_endpoint_link_later(&ctx, &net, &ep);
             }
             _ => {
                 // Not in the state (already deleted, or never created here):

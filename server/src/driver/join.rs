@@ -3,7 +3,7 @@
 //! enters the sandbox: on Engine ≤ 27 it does not exist yet.
 
 use super::Driver;
-use switchyard_backends::{AnyBackend, Backend};
+use switchyard_backends::Backend;
 use switchyard_core::Error;
 use switchyard_core::Result;
 use switchyard_core::protocol::{EndpointRequest, JoinRequest, JoinResponse, short_id};
@@ -22,7 +22,7 @@ impl Driver {
                     short_id(&req.network_id)
                 ))
             })?;
-        let backend = AnyBackend::for_network(&net);
+        let backend = self.backends.for_network(&net);
         let ctx = self.ctx();
         backend.create_endpoint_link(&ctx, &net, &ep).await?;
         let sandbox = Some(req.sandbox_key.clone()).filter(|s| !s.is_empty());

@@ -8,6 +8,7 @@
 //! `join.rs` (Join/Leave), `reconcile.rs` (startup), `status.rs`.
 
 mod endpoint;
+pub mod ipam;
 mod join;
 mod locks;
 mod network;
@@ -17,7 +18,9 @@ mod status;
 pub use status::{StatusReport, network_status};
 
 use locks::NetworkLocks;
-use switchyard_backends::Ctx;
+use std::sync::Arc;
+use switchyard_backends::vxlan::Cluster;
+use switchyard_backends::{Backends, Ctx};
 use switchyard_core::link::LinkManager;
 use switchyard_core::model::NetworkRecord;
 use switchyard_core::protocol::{CapabilitiesResponse, short_id};
@@ -32,17 +35,37 @@ pub struct Driver {
     links: LinkManager,
     policy: Policy,
     locks: NetworkLocks,
+    backends: Backends,
+    /// The etcd control plane, when `[cluster] etcd_endpoints` is set.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl Driver {
-    pub fn new(instance: String, store: Store, links: LinkManager, policy: Policy) -> Driver {
+    pub fn new(
+        instance: String,
+        store: Store,
+        links: LinkManager,
+        policy: Policy,
+        backends: Backends,
+    ) -> Driver {
+        let cluster = backends.vxlan().cluster().cloned();
         Driver {
             instance,
             store,
             links,
             policy,
             locks: NetworkLocks::default(),
+            backends,
+            cluster,
         }
+    }
+
+    /// Hands the VXLAN backend what the state holds, after a restart.
+    pub fn restore_backends(&self) {
+        let nets = self.store.networks();
+        self.backends
+            .vxlan()
+            .restore(&nets, &self.store.all_endpoints());
     }
 
     fn ctx(&self) -> Ctx<'_> {

@@ -1,7 +1,7 @@
 //! GwAllocCheck, CreateNetwork, DeleteNetwork.
 
 use super::Driver;
-use switchyard_backends::{AnyBackend, Backend};
+use switchyard_backends::Backend;
 use switchyard_core::link::Deleted;
 use switchyard_core::model::{NetworkRecord, now};
 use switchyard_core::protocol::{
@@ -17,7 +17,7 @@ impl Driver {
     pub async fn gw_alloc_check(&self, req: GwAllocCheckRequest) -> Result<GwAllocCheckResponse> {
         let opts = RequestOptions::new(&req.options)?;
         let (backend_opts, mtu) = parse_options(&opts, &self.policy)?;
-        let backend = AnyBackend::for_options(&backend_opts);
+        let backend = self.backends.for_options(&backend_opts);
         // The host checks too, so a missing parent fails before IPAM runs;
         // CreateNetwork checks again with the subnets.
         let spec = NetworkSpec {
@@ -49,7 +49,7 @@ impl Driver {
                 )));
             }
         }
-        let backend = AnyBackend::for_options(&spec.backend);
+        let backend = self.backends.for_options(&spec.backend);
         let others: Vec<NetworkRecord> = self
             .store
             .networks()
@@ -58,6 +58,7 @@ impl Driver {
             .collect();
         let ctx = self.ctx();
         backend.validate_network(&ctx, &spec, &others).await?;
+        let spec = backend.resolve_network(&ctx, spec, &others).await?;
         let rec = NetworkRecord {
             id: req.network_id.clone(),
             spec,
@@ -87,7 +88,7 @@ impl Driver {
         let ctx = self.ctx();
         let net = self.store.network(network_id);
         if let Some(net) = &net {
-            let backend = AnyBackend::for_network(net);
+            let backend = self.backends.for_network(net);
             for ep in self.store.endpoints(network_id) {
                 match backend.delete_endpoint_link(&ctx, net, &ep).await {
                     Ok(Deleted::Deleted) => {
@@ -108,7 +109,8 @@ impl Driver {
             // networks, and this one no longer is one.
             self.store.delete_network(network_id)?;
             let remaining = self.store.networks();
-            AnyBackend::for_network(net)
+            self.backends
+                .for_network(net)
                 .teardown_network(&ctx, net, &remaining)
                 .await?;
             info!(network = short_id(network_id), "network deleted");

@@ -25,6 +25,9 @@ pub struct NetworkStatus {
     pub mtu: Option<u32>,
     pub subnets: Vec<String>,
     pub problem: Option<String>,
+    /// Backend-specific facts (VXLAN: VTEP, peers, remote endpoints).
+    #[serde(default)]
+    pub details: std::collections::BTreeMap<String, String>,
     pub endpoints: Vec<EndpointStatus>,
 }
 
@@ -75,6 +78,7 @@ pub fn network_status(
             })
             .collect(),
         problem,
+        details: Default::default(),
         endpoints: eps
             .iter()
             .map(|e| EndpointStatus {
@@ -110,7 +114,12 @@ impl Driver {
                 .store
                 .networks()
                 .iter()
-                .map(|n| network_status(n, &self.store.endpoints(&n.id), &present))
+                .map(|n| {
+                    let mut s = network_status(n, &self.store.endpoints(&n.id), &present);
+                    s.details =
+                        switchyard_backends::Backend::describe(self.backends.for_network(n), n);
+                    s
+                })
                 .collect(),
         }
     }
@@ -147,6 +156,10 @@ impl StatusReport {
             );
             if !n.subnets.is_empty() {
                 let _ = writeln!(s, "  subnets: {}", n.subnets.join(", "));
+            }
+            if !n.details.is_empty() {
+                let d: Vec<String> = n.details.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let _ = writeln!(s, "  {}", d.join("  "));
             }
             if let Some(p) = &n.problem {
                 let _ = writeln!(s, "  PROBLEM: {p}");

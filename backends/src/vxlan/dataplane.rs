@@ -1,0 +1,146 @@
+//! Names, link plans and the underlay.
+
+use std::net::IpAddr;
+use switchyard_core::link::{Link, LinkKind, LinkManager, LinkPlan, VxlanLink};
+use switchyard_core::mark::Mark;
+use switchyard_core::model::NetworkRecord;
+
+pub fn bridge_name(vni: u32) -> String {
+    format!("sybr{vni}")
+}
+
+pub fn vxlan_name(vni: u32) -> String {
+    format!("syvx{vni}")
+}
+
+/// The host end of an endpoint's veth pair (the other end is `sy…`).
+pub fn host_peer_name(link_name: &str) -> String {
+    format!("sh{}", link_name.trim_start_matches("sy"))
+}
+
+/// The interface towards the other hosts and this host's VTEP address on it.
+#[derive(Clone, Debug, Default)]
+pub struct Underlay {
+    pub ifname: Option<String>,
+    pub vtep: Option<IpAddr>,
+    pub mtu: u32,
+}
+
+impl Underlay {
+    /// VXLAN's encapsulation: inner Ethernet 14 + VXLAN 8 + UDP 8 + outer IP
+    /// (20 over IPv4, 40 over IPv6).
+    pub fn overhead(&self) -> u32 {
+        match self.vtep {
+            Some(IpAddr::V6(_)) => 70,
+            _ => 50,
+        }
+    }
+
+    /// The MTU every link of a network gets unless the user names one.
+    pub fn default_mtu(&self) -> u32 {
+        self.mtu.saturating_sub(self.overhead())
+    }
+
+    /// Finds the underlay: the named interface, else the first up,
+    /// non-loopback interface with an IPv4 address that Switchyard did not
+    /// make; the VTEP is `local_ip` if given, else that interface's first
+    /// IPv4 (else IPv6) address.
+    pub async fn discover(
+        links: &LinkManager,
+        ifname: Option<&str>,
+        local_ip: Option<IpAddr>,
+    ) -> Result<Underlay, String> {
+        let pick = |l: &Link| l.name != "lo" && l.up && l.mark().is_none();
+        let link = match ifname {
+            Some(n) => Some(
+                links
+                    .get(n)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("[vxlan] underlay \"{n}\" does not exist on this host; name the interface that reaches the other hosts"))?,
+            ),
+            None => {
+                let mut found = None;
+                for l in links.list().await.map_err(|e| e.to_string())?.into_iter().filter(pick) {
+                    let addrs = links.addresses(&l.name).await.unwrap_or_default();
+                    if addrs.iter().any(|a| a.addr().is_ipv4() && !a.addr().is_loopback()) {
+                        found = Some(l);
+                        break;
+                    }
+                }
+                found
+            }
+        };
+        let Some(link) = link else {
+            return Ok(Underlay {
+                ifname: None,
+                vtep: local_ip,
+                mtu: 1500,
+            });
+        };
+        let vtep = match local_ip {
+            Some(ip) => Some(ip),
+            None => {
+                let addrs = links
+                    .addresses(&link.name)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                addrs
+                    .iter()
+                    .map(|a| a.addr())
+                    .find(|a| a.is_ipv4())
+                    .or_else(|| {
+                        addrs
+                            .iter()
+                            .map(|a| a.addr())
+                            .find(|a| a.is_ipv6() && !is_link_local(a))
+                    })
+            }
+        };
+        Ok(Underlay {
+            ifname: Some(link.name),
+            vtep,
+            mtu: link.mtu,
+        })
+    }
+}
+
+fn is_link_local(a: &IpAddr) -> bool {
+    matches!(a, IpAddr::V6(v) if (v.segments()[0] & 0xffc0) == 0xfe80)
+}
+
+pub fn bridge_plan(instance: &str, net: &NetworkRecord, vni: u32, mtu: u32) -> LinkPlan {
+    LinkPlan::new(
+        bridge_name(vni),
+        LinkKind::Bridge,
+        Mark::network(instance, &net.id),
+    )
+    .mtu(Some(mtu))
+    .up()
+}
+
+pub fn vxlan_plan(
+    instance: &str,
+    net: &NetworkRecord,
+    vni: u32,
+    mtu: u32,
+    port: u16,
+    underlay: &Underlay,
+    learning: bool,
+) -> LinkPlan {
+    LinkPlan::new(
+        vxlan_name(vni),
+        LinkKind::Vxlan(VxlanLink {
+            vni,
+            port,
+            local: underlay.vtep,
+            dev: underlay.ifname.clone(),
+            learning,
+            proxy: !learning,
+        }),
+        Mark::network(instance, &net.id),
+    )
+    .mtu(Some(mtu))
+    .controller(bridge_name(vni))
+    .up()
+}

@@ -1,0 +1,263 @@
+//! VXLAN: one bridge (`sybr<vni>`) and one VXLAN device (`syvx<vni>`) per
+//! network on each host; each endpoint a veth pair whose host end sits in
+//! the bridge. Learning is off and ARP is answered by proxy from permanent
+//! neighbour entries: every remote endpoint is programmed as a neighbour
+//! (IP → MAC, the MAC derived from the IP) and a forwarding entry
+//! (MAC → the remote host's VTEP), from the etcd control plane
+//! (`cluster.rs`) by a level-triggered reconcile (`reconcile.rs`).
+//!
+//! Without etcd a network is single-host, or uses `-o peers=` for static
+//! head-end replication with kernel learning.
+//!
+//! Split as libnetwork's drivers are: `network.rs` (validate, setup,
+//! teardown), `endpoint.rs` (links and join), `dataplane.rs` (names, plans,
+//! the underlay), `cluster.rs`, `reconcile.rs`.
+
+pub mod cluster;
+mod dataplane;
+mod endpoint;
+mod network;
+mod reconcile;
+
+pub use cluster::{Cluster, ClusterConfig, NodeRecord};
+pub use dataplane::{Underlay, bridge_name, host_peer_name, vxlan_name};
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+use switchyard_core::model::NetworkRecord;
+use switchyard_core::spec::{BackendOptions, NetworkSpec, VxlanOptions};
+
+#[derive(Clone, Debug)]
+pub struct VxlanConfig {
+    pub port: u16,
+    pub vni_min: u32,
+    pub vni_max: u32,
+}
+
+impl Default for VxlanConfig {
+    fn default() -> Self {
+        VxlanConfig {
+            port: 4789,
+            vni_min: 10000,
+            vni_max: switchyard_core::spec::VNI_MAX,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Vxlan {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cfg: VxlanConfig,
+    underlay: Underlay,
+    cluster: Option<Arc<Cluster>>,
+    /// The VXLAN networks of this host, by VNI, for the reconcile loop.
+    networks: RwLock<BTreeMap<u32, NetworkRecord>>,
+    /// Remote endpoints programmed per VNI at the last reconcile.
+    programmed: RwLock<BTreeMap<u32, usize>>,
+}
+
+impl Vxlan {
+    pub fn new(cfg: VxlanConfig, underlay: Underlay, cluster: Option<Arc<Cluster>>) -> Vxlan {
+        Vxlan {
+            inner: Arc::new(Inner {
+                cfg,
+                underlay,
+                cluster,
+                networks: RwLock::new(BTreeMap::new()),
+                programmed: RwLock::new(BTreeMap::new()),
+            }),
+        }
+    }
+
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.inner.cluster.as_ref()
+    }
+
+    pub fn underlay(&self) -> &Underlay {
+        &self.inner.underlay
+    }
+
+    /// What `status` shows for one VXLAN network.
+    pub fn describe(&self, net: &NetworkRecord) -> BTreeMap<String, String> {
+        let mut d = BTreeMap::new();
+        let Some(vni) = vni_of(&net.spec) else {
+            return d;
+        };
+        d.insert("vni".into(), vni.to_string());
+        d.insert(
+            "local_vtep".into(),
+            self.inner
+                .underlay
+                .vtep
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "none (single host)".into()),
+        );
+        let peers: Vec<String> = match (&self.inner.cluster, options(&net.spec)) {
+            (Some(c), _) => c
+                .peers(vni)
+                .into_iter()
+                .map(|(h, ip)| format!("{h}={ip}"))
+                .collect(),
+            (None, o) => o.peers.iter().map(IpAddr::to_string).collect(),
+        };
+        d.insert(
+            "peers".into(),
+            if peers.is_empty() {
+                "-".into()
+            } else {
+                peers.join(",")
+            },
+        );
+        let n = self
+            .inner
+            .programmed
+            .read()
+            .unwrap()
+            .get(&vni)
+            .copied()
+            .unwrap_or(0);
+        d.insert("remote_endpoints".into(), n.to_string());
+        d
+    }
+}
+
+fn options(spec: &NetworkSpec) -> &VxlanOptions {
+    match &spec.backend {
+        BackendOptions::Vxlan(v) => v,
+        other => unreachable!("vxlan backend given a {} network", other.kind()),
+    }
+}
+
+pub fn vni_of(spec: &NetworkSpec) -> Option<u32> {
+    match &spec.backend {
+        BackendOptions::Vxlan(v) => v.vni,
+        _ => None,
+    }
+}
+
+impl crate::Backend for Vxlan {
+    fn kind(&self) -> switchyard_core::spec::BackendKind {
+        switchyard_core::spec::BackendKind::Vxlan
+    }
+
+    /// No gateway address is used (docker_gwbridge is the way out).
+    fn gateway_allocation(&self) -> switchyard_core::protocol::GwAllocCheckResponse {
+        switchyard_core::protocol::GwAllocCheckResponse {
+            skip_ipv4: true,
+            skip_ipv6: true,
+        }
+    }
+
+    async fn validate_network(
+        &self,
+        _ctx: &crate::Ctx<'_>,
+        spec: &NetworkSpec,
+        others: &[NetworkRecord],
+    ) -> switchyard_core::Result<()> {
+        self.validate(spec, others).await
+    }
+
+    async fn resolve_network(
+        &self,
+        _ctx: &crate::Ctx<'_>,
+        spec: NetworkSpec,
+        others: &[NetworkRecord],
+    ) -> switchyard_core::Result<NetworkSpec> {
+        self.resolve(spec, others)
+    }
+
+    fn describe(&self, net: &NetworkRecord) -> BTreeMap<String, String> {
+        Vxlan::describe(self, net)
+    }
+
+    async fn setup_network(
+        &self,
+        ctx: &crate::Ctx<'_>,
+        net: &NetworkRecord,
+    ) -> switchyard_core::Result<()> {
+        self.setup(ctx, net).await
+    }
+
+    async fn teardown_network(
+        &self,
+        ctx: &crate::Ctx<'_>,
+        net: &NetworkRecord,
+        _remaining: &[NetworkRecord],
+    ) -> switchyard_core::Result<()> {
+        self.teardown(ctx, net).await
+    }
+
+    fn endpoint_mac(
+        &self,
+        _net: &NetworkRecord,
+        ep: &switchyard_core::model::EndpointRecord,
+        requested: Option<switchyard_core::mac::MacAddr>,
+    ) -> switchyard_core::Result<Option<switchyard_core::mac::MacAddr>> {
+        Ok(Some(requested.unwrap_or_else(|| {
+            Vxlan::mac(ep.ipv4.map(|a| a.addr()), ep.ipv6.map(|a| a.addr()), &ep.id)
+        })))
+    }
+
+    fn validate_endpoint(
+        &self,
+        _net: &NetworkRecord,
+        _ep: &switchyard_core::model::EndpointRecord,
+        _others: &[switchyard_core::model::EndpointRecord],
+    ) -> switchyard_core::Result<()> {
+        Ok(())
+    }
+
+    fn endpoint_link(
+        &self,
+        ctx: &crate::Ctx<'_>,
+        net: &NetworkRecord,
+        ep: &switchyard_core::model::EndpointRecord,
+    ) -> switchyard_core::link::LinkPlan {
+        let peer = host_peer_name(&ep.link_name);
+        switchyard_core::link::LinkPlan::new(
+            ep.link_name.clone(),
+            switchyard_core::link::LinkKind::Veth { peer },
+            ctx.endpoint_mark(ep),
+        )
+        .mtu(Some(self.mtu(&net.spec)))
+    }
+
+    fn join_answer(
+        &self,
+        _net: &NetworkRecord,
+        ep: &switchyard_core::model::EndpointRecord,
+    ) -> switchyard_core::protocol::JoinResponse {
+        self.answer(ep)
+    }
+
+    async fn create_endpoint_link(
+        &self,
+        ctx: &crate::Ctx<'_>,
+        net: &NetworkRecord,
+        ep: &switchyard_core::model::EndpointRecord,
+    ) -> switchyard_core::Result<switchyard_core::link::Link> {
+        self.create_link(ctx, net, ep).await
+    }
+
+    async fn delete_endpoint_link(
+        &self,
+        ctx: &crate::Ctx<'_>,
+        net: &NetworkRecord,
+        ep: &switchyard_core::model::EndpointRecord,
+    ) -> switchyard_core::Result<switchyard_core::link::Deleted> {
+        self.delete_link(ctx, net, ep).await
+    }
+
+    fn delete_endpoint_link_later(
+        &self,
+        ctx: &crate::Ctx<'_>,
+        net: &NetworkRecord,
+        ep: &switchyard_core::model::EndpointRecord,
+    ) {
+        self.delete_link_later(ctx, net, ep)
+    }
+}

@@ -1,0 +1,170 @@
+//! The IPAM driver on the same socket (`--ipam-driver <name>`). Addresses
+//! are claimed in etcd when a cluster is configured — unique across every
+//! host — and in the embedded store otherwise.
+
+use super::Driver;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::net::IpAddr;
+use switchyard_core::ipam::{GLOBAL_SPACE, LOCAL_SPACE, Pool};
+use switchyard_core::{Error, Result};
+
+fn null_default<'de, D: serde::Deserializer<'de>, T: Default + Deserialize<'de>>(
+    d: D,
+) -> std::result::Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+#[derive(Deserialize, Default)]
+pub struct RequestPool {
+    #[serde(rename = "AddressSpace", default, deserialize_with = "null_default")]
+    pub address_space: String,
+    #[serde(rename = "Pool", default, deserialize_with = "null_default")]
+    pub pool: String,
+    #[serde(rename = "SubPool", default, deserialize_with = "null_default")]
+    pub sub_pool: String,
+    #[serde(rename = "Options", default, deserialize_with = "null_default")]
+    pub options: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct PoolRef {
+    #[serde(rename = "PoolID", default)]
+    pub pool_id: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct RequestAddress {
+    #[serde(rename = "PoolID", default)]
+    pub pool_id: String,
+    #[serde(rename = "Address", default, deserialize_with = "null_default")]
+    pub address: String,
+}
+
+impl Driver {
+    pub fn ipam_capabilities(&self) -> Value {
+        json!({"RequiresMACAddress": false, "RequiresRequestReplay": false})
+    }
+
+    pub fn ipam_address_spaces(&self) -> Value {
+        json!({"LocalDefaultAddressSpace": LOCAL_SPACE, "GlobalDefaultAddressSpace": GLOBAL_SPACE})
+    }
+
+    pub async fn ipam_request_pool(&self, req: RequestPool) -> Result<Value> {
+        let wants_cluster = req.address_space == GLOBAL_SPACE
+            || req
+                .options
+                .get("scope")
+                .is_some_and(|s| s == "cluster" || s == "global");
+        if wants_cluster && self.cluster.is_none() {
+            return Err(Error::invalid(
+                "cluster-wide address allocation needs etcd: set [cluster] etcd_endpoints in this host's Switchyard config, or drop the cluster scope for a single-host network",
+            ));
+        }
+        let space = if req.address_space.is_empty() {
+            LOCAL_SPACE
+        } else {
+            &req.address_space
+        };
+        let pool = Pool::parse(space, &req.pool, &req.sub_pool)?;
+        self.store.ipam_pool_ref(&pool.id(), 1)?;
+        Ok(json!({"PoolID": pool.id(), "Pool": pool.pool.to_string(), "Data": {}}))
+    }
+
+    pub async fn ipam_release_pool(&self, req: PoolRef) -> Result<Value> {
+        if Pool::from_id(&req.pool_id).is_ok() {
+            self.store.ipam_pool_ref(&req.pool_id, -1)?;
+        }
+        Ok(json!({}))
+    }
+
+    async fn claim(&self, pool: &Pool, ip: IpAddr) -> Result<bool> {
+        match &self.cluster {
+            Some(c) => c.claim(&pool.claim_key(), ip).await,
+            None => self.store.ipam_claim(&format!("{}|{ip}", pool.claim_key())),
+        }
+    }
+
+    fn known_taken(&self, pool: &Pool, ip: IpAddr) -> bool {
+        match &self.cluster {
+            Some(c) => c.claimed_by(&pool.claim_key(), ip).is_some(),
+            None => self
+                .store
+                .ipam_claimed(&format!("{}|{ip}", pool.claim_key())),
+        }
+    }
+
+    pub async fn ipam_request_address(&self, req: RequestAddress) -> Result<Value> {
+        let pool = Pool::from_id(&req.pool_id)?;
+        let ip = if req.address.is_empty() {
+            let mut got = None;
+            for ip in pool.candidates() {
+                if self.known_taken(&pool, ip) {
+                    continue;
+                }
+                if self.claim(&pool, ip).await? {
+                    got = Some(ip);
+                    break;
+                }
+            }
+            got.ok_or_else(|| {
+                Error::conflict(format!(
+                    "no free address left in {}",
+                    pool.range.unwrap_or(pool.pool)
+                ))
+            })?
+        } else {
+            let ip: IpAddr = req
+                .address
+                .split('/')
+                .next()
+                .unwrap_or("")
+                .parse()
+                .map_err(|_| {
+                    Error::invalid(format!("address \"{}\" is not an IP address", req.address))
+                })?;
+            if !pool.contains(ip) {
+                return Err(Error::invalid(format!(
+                    "address {ip} is outside the pool {}",
+                    pool.pool
+                )));
+            }
+            if !self.claim(&pool, ip).await? {
+                let holder = self
+                    .cluster
+                    .as_ref()
+                    .and_then(|c| c.claimed_by(&pool.claim_key(), ip))
+                    .map(|h| format!(" (held by host {h})"))
+                    .unwrap_or_default();
+                return Err(Error::conflict(format!(
+                    "address {ip} is already in use in {}{holder}; choose another --ip or leave it out",
+                    pool.pool
+                )));
+            }
+            ip
+        };
+        Ok(json!({"Address": pool.cidr(ip), "Data": {}}))
+    }
+
+    pub async fn ipam_release_address(&self, req: RequestAddress) -> Result<Value> {
+        let Ok(pool) = Pool::from_id(&req.pool_id) else {
+            return Ok(json!({}));
+        };
+        let Ok(ip) = req
+            .address
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .parse::<IpAddr>()
+        else {
+            return Ok(json!({}));
+        };
+        match &self.cluster {
+            Some(c) => c.release(&pool.claim_key(), ip).await?,
+            None => self
+                .store
+                .ipam_release(&format!("{}|{ip}", pool.claim_key()))?,
+        }
+        Ok(json!({}))
+    }
+}
