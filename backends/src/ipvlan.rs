@@ -2,14 +2,14 @@
 //! the parent's MAC. Modes and flags as Docker's built-in ipvlan driver.
 //!
 //! In l2 the container's way out is the subnet's gateway, as with macvlan.
-//! In l3/l3s the parent routes for the container, so the container gets a
-//! default route through its own interface. The route is answered as two
-//! connected halves (0.0.0.0/1 + 128.0.0.0/1, ::/1 + 8000::/1): Engine
-//! 20.10 refuses a connected 0.0.0.0/0 without a gateway (it then tries to
-//! add its own default route and fails with "file exists"), while the two
-//! halves cover every destination on every engine. `DisableGatewayService`
-//! keeps dockerd from adding docker_gwbridge, which connected routes would
-//! not prevent on their own.
+//! In l3/l3s the parent routes for the container, so everything leaves
+//! through the container's own interface. That is answered as connected
+//! routes covering every routable destination (`V4_DEFAULT_COVER`): a
+//! connected 0.0.0.0/0 is refused by Engine 20.10 ("failed to set gateway:
+//! file exists") and a route starting at 0.0.0.0 is dropped by Engine 28,
+//! while this cover works on both (tests/dockerd_backends.rs).
+//! `DisableGatewayService` keeps dockerd from adding docker_gwbridge, which
+//! connected routes would not prevent on their own.
 
 use crate::macvlan::check_mtu;
 use crate::{Backend, Ctx, l2_join_answer, parent};
@@ -39,21 +39,37 @@ fn options(spec: &NetworkSpec) -> &IpvlanOptions {
     }
 }
 
-/// The connected routes that together make an L3 default route.
-pub const V4_DEFAULT_HALVES: [&str; 2] = ["0.0.0.0/1", "128.0.0.0/1"];
-pub const V6_DEFAULT_HALVES: [&str; 2] = ["::/1", "8000::/1"];
+/// Connected routes that together cover every routable destination: all of
+/// IPv4 but 0.0.0.0/8 ("this network", never a destination), all of IPv6
+/// but ::/8 (unspecified, loopback, IPv4-mapped). No route may start at the
+/// unspecified address: Engine 20.10 rejects a connected 0.0.0.0/0 without
+/// a gateway, and Engine 28 silently drops a 0.0.0.0/1 (both measured).
+pub const V4_DEFAULT_COVER: [&str; 8] = [
+    "1.0.0.0/8",
+    "2.0.0.0/7",
+    "4.0.0.0/6",
+    "8.0.0.0/5",
+    "16.0.0.0/4",
+    "32.0.0.0/3",
+    "64.0.0.0/2",
+    "128.0.0.0/1",
+];
+pub const V6_DEFAULT_COVER: [&str; 8] = [
+    "100::/8", "200::/7", "400::/6", "800::/5", "1000::/4", "2000::/3", "4000::/2", "8000::/1",
+];
 
 impl Backend for Ipvlan {
     fn kind(&self) -> BackendKind {
         BackendKind::Ipvlan
     }
 
-    /// As Docker's built-in ipvlan on Engine 28: no gateway is reserved
-    /// unless the user names one.
-    fn gateway_allocation(&self) -> GwAllocCheckResponse {
+    /// As the macvlan backend (measured against Engine 28.5.2's built-in
+    /// macvlan): IPAM reserves the subnet's gateway unless the network is
+    /// `--internal`. In l3/l3s the gateway address is simply not used.
+    fn gateway_allocation(&self, internal: bool) -> GwAllocCheckResponse {
         GwAllocCheckResponse {
-            skip_ipv4: true,
-            skip_ipv6: true,
+            skip_ipv4: internal,
+            skip_ipv6: internal,
         }
     }
 
@@ -137,9 +153,9 @@ impl Backend for Ipvlan {
         if !net.spec.internal {
             let halves = ep
                 .ipv4
-                .map(|_| V4_DEFAULT_HALVES)
+                .map(|_| V4_DEFAULT_COVER)
                 .into_iter()
-                .chain(ep.ipv6.map(|_| V6_DEFAULT_HALVES))
+                .chain(ep.ipv6.map(|_| V6_DEFAULT_COVER))
                 .flatten();
             answer.static_routes = halves
                 .map(|d| StaticRoute {
@@ -219,7 +235,17 @@ mod tests {
                 .iter()
                 .map(|r| r.destination.as_str())
                 .collect();
-            assert_eq!(dests, ["0.0.0.0/1", "128.0.0.0/1", "::/1", "8000::/1"]);
+            let want: Vec<&str> = V4_DEFAULT_COVER
+                .iter()
+                .chain(&V6_DEFAULT_COVER)
+                .copied()
+                .collect();
+            assert_eq!(dests, want);
+            assert!(
+                dests
+                    .iter()
+                    .all(|d| !d.starts_with("0.0.0.0") && !d.starts_with("::/"))
+            );
             assert!(
                 a.static_routes
                     .iter()
@@ -228,7 +254,7 @@ mod tests {
             assert!(a.disable_gateway_service);
         }
         let v4 = Ipvlan.join_answer(&net(IpvlanMode::L3, false), &ep(false));
-        assert_eq!(v4.static_routes.len(), 2);
+        assert_eq!(v4.static_routes.len(), 8);
         let internal = Ipvlan.join_answer(&net(IpvlanMode::L3, true), &ep(true));
         assert!(internal.static_routes.is_empty() && internal.gateway.is_none());
     }

@@ -48,7 +48,7 @@ pub trait Backend {
     fn kind(&self) -> BackendKind;
 
     /// The answer to `GwAllocCheck` for networks of this backend.
-    fn gateway_allocation(&self) -> GwAllocCheckResponse;
+    fn gateway_allocation(&self, internal: bool) -> GwAllocCheckResponse;
 
     /// Checks a parsed spec against the host and against the networks
     /// already accepted. Creates nothing.

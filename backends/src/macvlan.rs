@@ -44,13 +44,14 @@ impl Backend for Macvlan {
         BackendKind::Macvlan
     }
 
-    /// Docker's built-in macvlan (Engine 28) asks IPAM to reserve no
-    /// gateway: the gateway is an external router, used only when the user
-    /// names one with --gateway.
-    fn gateway_allocation(&self) -> GwAllocCheckResponse {
+    /// As Docker's built-in macvlan on Engine 28.5: IPAM reserves the
+    /// subnet's gateway (the LAN's router) unless the network is
+    /// `--internal`, which has none. (Newer engine sources skip always;
+    /// 28.5.2 was measured, see the dockerd tests.)
+    fn gateway_allocation(&self, internal: bool) -> GwAllocCheckResponse {
         GwAllocCheckResponse {
-            skip_ipv4: true,
-            skip_ipv6: true,
+            skip_ipv4: internal,
+            skip_ipv6: internal,
         }
     }
 

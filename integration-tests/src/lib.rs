@@ -6,7 +6,9 @@
 //! that are missing (root, a command) fail the test with a message saying
 //! what to install; they never turn into a silent skip.
 
+pub mod dockerd;
 pub mod libnetwork;
+pub mod multihost;
 pub mod netns;
 pub mod plugin;
 pub mod prereq;
@@ -60,7 +62,10 @@ impl Drop for TempDir {
 
 /// The workspace root (where `target/` is).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 /// `../shared` beside the repository: fixtures and tools.

@@ -50,8 +50,10 @@ impl Libnetwork {
                 })
                 .collect()
         };
-        let generic: serde_json::Map<String, Value> =
-            generic.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        let generic: serde_json::Map<String, Value> = generic
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
         let mut options = json!({
             "com.docker.network.enable_ipv4": true,
             "com.docker.network.enable_ipv6": !v6.is_empty(),
@@ -66,7 +68,14 @@ impl Libnetwork {
         )
     }
 
-    pub fn create_endpoint(&mut self, net: &str, ep: &str, v4: &str, v6: &str, mac: &str) -> Answer {
+    pub fn create_endpoint(
+        &mut self,
+        net: &str,
+        ep: &str,
+        v4: &str,
+        v6: &str,
+        mac: &str,
+    ) -> Answer {
         self.call(
             "CreateEndpoint",
             json!({"NetworkID": net, "EndpointID": ep,

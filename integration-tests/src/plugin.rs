@@ -60,7 +60,10 @@ impl Plugin {
             state_dir: dir.path().join("state"),
             log: dir.path().join("switchyard.log"),
             netns: ns.name().to_string(),
-            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             _dir: Some(dir),
         };
         p.spawn();
@@ -93,14 +96,20 @@ impl Plugin {
             if let Ok(Some(st)) = child.try_wait() {
                 return Some(Err(st));
             }
-            std::os::unix::net::UnixStream::connect(&sock).ok().map(|_| Ok(()))
+            std::os::unix::net::UnixStream::connect(&sock)
+                .ok()
+                .map(|_| Ok(()))
         });
         match up {
             Some(Ok(())) => {}
             Some(Err(st)) => panic!("switchyard exited ({st}) at start:\n{}", self.log_text()),
             None => {
                 let _ = child.kill();
-                panic!("switchyard did not listen on {} within 20 s:\n{}", sock.display(), self.log_text())
+                panic!(
+                    "switchyard did not listen on {} within 20 s:\n{}",
+                    sock.display(),
+                    self.log_text()
+                )
             }
         }
         self.child = Some(child);
@@ -156,7 +165,11 @@ impl Drop for Plugin {
         self.kill();
         let _ = std::fs::remove_file(&self.socket);
         if std::thread::panicking() {
-            eprintln!("--- switchyard log ({}) ---\n{}", self.name, self.log_text());
+            eprintln!(
+                "--- switchyard log ({}) ---\n{}",
+                self.name,
+                self.log_text()
+            );
         }
     }
 }

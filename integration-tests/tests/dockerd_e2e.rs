@@ -17,6 +17,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 use switchyard_integration_tests::dockerd::{Dockerd, Engine, IMAGE};
+use switchyard_integration_tests::prereq::try_run;
 use switchyard_integration_tests::{Netns, Plugin, wait_for};
 
 /// The parent's MTU: not 1500, so that "the parent's MTU" is observable.
@@ -125,6 +126,26 @@ impl Lab {
     /// Interface names inside container `c` (`eth0@if7` → `eth0`).
     fn container_links(&self, c: &str) -> Vec<String> {
         link_names(&self.exec(c, &["ip", "-o", "link", "show"]))
+    }
+
+    /// `ip -d link show eth0` run by the host's iproute2 in container `c`'s
+    /// network namespace (busybox `ip` does not show aliases).
+    fn eth0_details(&self, c: &str) -> String {
+        let sandbox = self.inspect(c, "{{.NetworkSettings.SandboxKey}}");
+        let (ok, out) = try_run(
+            "nsenter",
+            &[
+                &format!("--net={sandbox}"),
+                "ip",
+                "-d",
+                "-o",
+                "link",
+                "show",
+                "eth0",
+            ],
+        );
+        assert!(ok, "ip -d link in {c}'s namespace {sandbox}:\n{out}");
+        out
     }
 
     fn network_names(&self) -> Vec<String> {
@@ -253,10 +274,9 @@ impl Scenarios {
         }
     }
 
-    fn finish(self, lab: &Lab) {
-        if !self.failures.is_empty() {
-            eprintln!("--- switchyard log ---\n{}", lab.plugin.log_text());
-        }
+    /// Fails the test if a scenario failed (the plugin's and dockerd's
+    /// logs are printed as the lab drops).
+    fn finish(self) {
         assert!(
             self.failures.is_empty(),
             "Engine {}: {} scenario(s) failed:\n- {}",
@@ -276,7 +296,7 @@ fn panic_text(e: &Box<dyn std::any::Any + Send>) -> String {
 
 // ---------------------------------------------------------------- scenarios
 
-/// 1. The user story: a network on tp0, two containers that reach each
+/// Scenario 1: the user story: a network on tp0, two containers that reach each
 /// other and the LAN, the IPAM address on eth0, the default route via the
 /// gateway, the parent's MTU, no docker_gwbridge, and nothing left after
 /// `docker network rm`.
@@ -333,6 +353,19 @@ fn user_story(lab: &mut Lab) {
         !lab.network_names().iter().any(|n| n == "docker_gwbridge"),
         "dockerd created docker_gwbridge: {:?}",
         lab.network_names()
+    );
+    let ep = lab.inspect(
+        "ca",
+        r#"{{(index .NetworkSettings.Networks "lan").EndpointID}}"#,
+    );
+    let details = lab.eth0_details("ca");
+    assert!(
+        details.contains(&format!("alias switchyard@{}:{id}:{ep}", lab.plugin.name)),
+        "ca's eth0 must be Switchyard's link, marked with its driver name, network {id} and endpoint {ep}:\n{details}"
+    );
+    assert!(
+        details.contains(" macvlan mode bridge "),
+        "ca's eth0 must be a macvlan link in bridge mode:\n{details}"
     );
     let mut host_links = lab.ns.links();
     host_links.sort();
@@ -403,9 +436,10 @@ fn view(lab: &Lab, net: &str) -> View {
     }
 }
 
-/// 1b. The same options on the same parent with Docker's built-in macvlan
-/// driver give the container the same address, routes and MTU — except on
-/// Engine 28 without --gateway (see below).
+/// Scenario 1b: the same options on the same parent with Docker's built-in macvlan
+/// driver give the container the same address, routes and MTU, on both
+/// engines (on 28 this covers the GwAllocCheck answer: a gateway is reserved
+/// unless the network is --internal, as Engine 28.5's built-in driver does).
 fn builtin_parity(lab: &mut Lab) {
     let cases: [(&str, &[&str]); 3] = [
         ("without --gateway", &["--subnet", "10.75.0.0/24"]),
@@ -426,35 +460,6 @@ fn builtin_parity(lab: &mut Lab) {
         let builtin = view(lab, "bnet");
         lab.docker(&["network", "rm", "bnet"]);
 
-        if lab.v28() && case == "without --gateway" {
-            // Known divergence (reported): Switchyard answers GwAllocCheck
-            // with SkipIPv4/SkipIPv6 for every macvlan network, so IPAM
-            // reserves no gateway: no default route, and the first
-            // container gets .1. Engine 28.5's built-in macvlan skips only
-            // for --internal networks: it reserves .1 and routes via it.
-            // If this fails, one side changed: make the two agree and
-            // replace this branch with the equality below.
-            assert_eq!(
-                default_route(&plugin.routes),
-                None,
-                "Switchyard on 28 without --gateway: no default route expected: {plugin:#?}"
-            );
-            assert_eq!(plugin.addr, ["10.75.0.1/24"], "{plugin:#?}");
-            assert_eq!(
-                default_route(&builtin.routes).map(String::as_str),
-                Some("default via 10.75.0.1 dev eth0"),
-                "built-in macvlan on Engine 28 {case}: {builtin:#?}"
-            );
-            assert_eq!(builtin.addr, ["10.75.0.2/24"], "{builtin:#?}");
-            assert_eq!(
-                (plugin.mtu, builtin.mtu),
-                (Some(PARENT_MTU), Some(PARENT_MTU))
-            );
-            eprintln!(
-                "NOTE Engine 28 {case}: Switchyard {plugin:?} differs from built-in macvlan {builtin:?}"
-            );
-            continue;
-        }
         assert_eq!(
             plugin, builtin,
             "{case}: a Switchyard container (left) differs from a built-in macvlan container (right)"
@@ -471,7 +476,7 @@ fn builtin_parity(lab: &mut Lab) {
     lab.assert_no_links("the parity networks were removed");
 }
 
-/// 2. --internal: an address and the connected route, but no default route;
+/// Scenario 2: --internal: an address and the connected route, but no default route;
 /// containers still reach each other.
 fn internal(lab: &mut Lab) {
     lab.create("intl", &["--internal", "--subnet", "10.73.0.0/24"]);
@@ -508,7 +513,7 @@ fn internal(lab: &mut Lab) {
     );
 }
 
-/// 3. Dual stack: the v6 address on eth0, a v6 default route via the v6
+/// Scenario 3: dual stack: the v6 address on eth0, a v6 default route via the v6
 /// gateway, v6 reachability. On 28 also IPv6-only networks.
 fn dual_stack(lab: &mut Lab) {
     let mut args = vec![
@@ -616,7 +621,7 @@ fn dual_stack(lab: &mut Lab) {
     }
 }
 
-/// 4. --mac-address lands on eth0; without it, the MAC Switchyard picked is
+/// Scenario 4: --mac-address lands on eth0; without it, the MAC Switchyard picked is
 /// the one dockerd reports.
 fn mac_address(lab: &mut Lab) {
     lab.create(
@@ -650,7 +655,7 @@ fn mac_address(lab: &mut Lab) {
     );
 }
 
-/// 5. Bad options: `docker network create` fails with the plugin's message,
+/// Scenario 5: bad options: `docker network create` fails with the plugin's message,
 /// and neither a network nor a link is left behind.
 fn bad_options(lab: &mut Lab) {
     let before = lab.ns.links();
@@ -722,7 +727,7 @@ fn bad_options(lab: &mut Lab) {
     );
 }
 
-/// 6. The plugin restarts (SIGKILL, then SIGTERM) while containers run;
+/// Scenario 6: the plugin restarts (SIGKILL, then SIGTERM) while containers run;
 /// disconnect, connect, run, stop and network rm all still work and leave
 /// no link.
 fn plugin_restart(lab: &mut Lab) {
@@ -788,7 +793,7 @@ fn plugin_restart(lab: &mut Lab) {
     lab.assert_no_links("teardown after two plugin restarts");
 }
 
-/// 7. dockerd restarts: a --restart=always container comes back running
+/// Scenario 7: dockerd restarts: a --restart=always container comes back running
 /// and connected (same --ip, gateway, LAN and container reachability);
 /// one without a restart policy stays stopped and leaks nothing.
 fn dockerd_restart(lab: &mut Lab) {
@@ -860,7 +865,7 @@ fn networking(engine: Engine) {
     s.run(&mut lab, "3 dual stack", dual_stack);
     s.run(&mut lab, "4 --mac-address", mac_address);
     s.run(&mut lab, "5 bad options", bad_options);
-    s.finish(&lab);
+    s.finish();
 }
 
 fn restarts(engine: Engine) {
@@ -868,7 +873,7 @@ fn restarts(engine: Engine) {
     let mut s = Scenarios::new(engine);
     s.run(&mut lab, "6 plugin restart", plugin_restart);
     s.run(&mut lab, "7 dockerd restart", dockerd_restart);
-    s.finish(&lab);
+    s.finish();
 }
 
 #[test]

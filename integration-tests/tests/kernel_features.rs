@@ -159,7 +159,7 @@ fn ipvlan_modes_carry_traffic_between_two_containers() {
             );
         } else {
             // L3: a default route through the container's own interface.
-            assert_eq!(ja["StaticRoutes"].as_array().unwrap().len(), 2, "{ja}");
+            assert_eq!(ja["StaticRoutes"].as_array().unwrap().len(), 8, "{ja}");
             assert_eq!(ja["DisableGatewayService"], true);
             let route = a.ip(&["route", "get", "192.0.2.1"]);
             assert!(route.contains("dev eth0"), "{mode}: {route}");

@@ -871,8 +871,7 @@ fn isolated_macvlan_network_on_a_private_parent() {
         "containers of an isolated network reach each other"
     );
     assert!(
-        a.ip(&["-d", "link", "show", "eth0"])
-            .contains(&format!("@if")),
+        a.ip(&["-d", "link", "show", "eth0"]).contains("@if"),
         "eth0 hangs off the private parent"
     );
     drop((a, b));

@@ -65,14 +65,14 @@ fn result<T: Serialize>(r: switchyard_core::Result<T>) -> Outcome {
     }
 }
 
-fn decode<T: DeserializeOwned>(method: &str, body: &Value) -> Result<T, Outcome> {
+fn decode<T: DeserializeOwned>(method: &str, body: &Value) -> Result<T, Box<Outcome>> {
     serde_json::from_value(body.clone()).map_err(|e| {
         let msg = format!("{method}: the request body does not match the protocol: {e}");
-        Outcome {
+        Box::new(Outcome {
             response: err_reply(StatusCode::BAD_REQUEST, msg.clone()),
             ok: false,
             message: Some(msg),
-        }
+        })
     })
 }
 
@@ -80,7 +80,7 @@ macro_rules! call {
     ($method:expr, $body:expr, $req:ty, |$r:ident| $e:expr) => {
         match decode::<$req>($method, $body) {
             Ok($r) => $e,
-            Err(o) => o,
+            Err(o) => *o,
         }
     };
 }

@@ -145,7 +145,10 @@ impl crate::Backend for Vxlan {
     }
 
     /// No gateway address is used (docker_gwbridge is the way out).
-    fn gateway_allocation(&self) -> switchyard_core::protocol::GwAllocCheckResponse {
+    fn gateway_allocation(
+        &self,
+        _internal: bool,
+    ) -> switchyard_core::protocol::GwAllocCheckResponse {
         switchyard_core::protocol::GwAllocCheckResponse {
             skip_ipv4: true,
             skip_ipv6: true,

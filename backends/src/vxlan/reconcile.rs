@@ -28,10 +28,7 @@ impl Vxlan {
                 if let Some(c) = &self.inner.cluster {
                     // Membership is re-asserted by the agent.
                     c.rejoin(vni);
-                    for ep in endpoints
-                        .iter()
-                        .filter(|e| e.network_id == n.id && e.sandbox_key.is_some())
-                    {
+                    for ep in endpoints.iter().filter(|e| e.network_id == n.id) {
                         if let Some(mac) = ep.mac {
                             c.assert_endpoint(
                                 vni,

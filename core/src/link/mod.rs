@@ -260,7 +260,7 @@ impl LinkManager {
                 e,
             ));
         }
-        Ok(self.require(&plan.name, "new link").await?)
+        self.require(&plan.name, "new link").await
     }
 
     async fn build(&self, plan: &LinkPlan) -> LinkResult<LinkMessage> {
@@ -307,7 +307,8 @@ impl LinkManager {
             LinkKind::Vxlan(v) => {
                 let mut b = LinkVxlan::new(name, v.vni)
                     .port(v.port)
-                    .learning(v.learning);
+                    .learning(v.learning)
+                    .proxy(v.proxy);
                 if let Some(i) = parent_index {
                     b = b.dev(i);
                 }

@@ -44,6 +44,15 @@ fn parse(m: &NeighbourMessage) -> (Option<IpAddr>, Option<MacAddr>) {
             NeighbourAttribute::Destination(NeighbourAddress::Inet6(v)) => {
                 ip = Some(IpAddr::V6(*v))
             }
+            // In AF_BRIDGE messages the crate cannot tell the family of the
+            // destination and leaves the raw bytes.
+            NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => {
+                ip = match b.len() {
+                    4 => <[u8; 4]>::try_from(b.as_slice()).ok().map(IpAddr::from),
+                    16 => <[u8; 16]>::try_from(b.as_slice()).ok().map(IpAddr::from),
+                    _ => None,
+                }
+            }
             NeighbourAttribute::LinkLayerAddress(b) if b.len() == 6 => {
                 let mut x = [0u8; 6];
                 x.copy_from_slice(b);

@@ -142,9 +142,48 @@ fn creates_each_link_kind_this_kernel_offers_with_marks() {
         assert_eq!(x.controller, Some(b.index));
         let d = ns.ip(&["-d", "link", "show", "syvx0"]);
         assert!(
-            d.contains("vxlan id 4242") && d.contains("nolearning"),
+            d.contains("vxlan id 4242") && d.contains("nolearning") && d.contains("proxy"),
             "{d}"
         );
+        // Remote endpoints: permanent neighbours and forwarding entries,
+        // replace is idempotent, deletes of missing entries are fine.
+        let n = Neighbour {
+            ip: "10.20.0.5".parse().unwrap(),
+            mac: "02:42:0a:14:00:05".parse().unwrap(),
+        };
+        let f = FdbEntry {
+            mac: n.mac,
+            dst: "192.168.88.2".parse().unwrap(),
+        };
+        lm.set_up("tp0", true).await.unwrap();
+        for _ in 0..2 {
+            lm.neighbour_replace("syvx0", n).await.unwrap();
+            lm.fdb_replace("syvx0", f).await.unwrap();
+        }
+        assert_eq!(lm.neighbours("syvx0").await.unwrap(), vec![n]);
+        assert_eq!(lm.fdb("syvx0").await.unwrap(), vec![f]);
+        let zero = FdbEntry {
+            mac: crate::mac::MacAddr([0; 6]),
+            dst: "192.168.88.3".parse().unwrap(),
+        };
+        let zero2 = FdbEntry {
+            dst: "192.168.88.4".parse().unwrap(),
+            ..zero
+        };
+        lm.fdb_append("syvx0", zero).await.unwrap();
+        lm.fdb_append("syvx0", zero2).await.unwrap();
+        lm.fdb_append("syvx0", zero2).await.unwrap();
+        assert_eq!(
+            lm.fdb("syvx0").await.unwrap().len(),
+            3,
+            "head-end list of two plus one entry"
+        );
+        lm.neighbour_del("syvx0", n).await.unwrap();
+        lm.neighbour_del("syvx0", n).await.unwrap();
+        lm.fdb_del("syvx0", f).await.unwrap();
+        lm.fdb_del("syvx0", f).await.unwrap();
+        assert!(lm.neighbours("syvx0").await.unwrap().is_empty());
+        assert_eq!(lm.fdb("syvx0").await.unwrap().len(), 2);
 
         let names: Vec<String> = lm
             .list()

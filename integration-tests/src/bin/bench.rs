@@ -1,1 +1,231 @@
-fn main() {}
+//! `switchyard-bench`: what the plugin costs a container, on this machine.
+//!
+//! 1. The plugin's time for one container lifecycle over its socket (the
+//!    eight calls dockerd makes, with real macvlan links), per call and in
+//!    total, plus the deferred kernel work of deleting the links.
+//! 2. The plugin's resident memory idle, with 1,000 endpoints and after.
+//! 3. `docker run --rm` on a Switchyard macvlan network vs Docker's built-in
+//!    macvlan driver on the same parent, interleaved, on a real dockerd.
+//!
+//! Everything runs in network namespaces the bench creates and removes;
+//! the host's interfaces, routes and firewall are never touched. Prints
+//! markdown tables on stdout (progress on stderr); `--out FILE` appends the
+//! same tables to FILE.
+//!
+//! ```text
+//! cargo run --release -p switchyard-integration-tests --bin switchyard-bench -- \
+//!     [--lifecycles N] [--endpoints N] [--pairs N] [--engine 20.10|28] [--skip-docker] [--out FILE]
+//! ```
+
+#[path = "bench/docker.rs"]
+mod docker;
+#[path = "bench/interrupt.rs"]
+mod interrupt;
+#[path = "bench/lifecycle.rs"]
+mod lifecycle;
+#[path = "bench/machine.rs"]
+mod machine;
+#[path = "bench/nsthread.rs"]
+mod nsthread;
+#[path = "bench/pluginlog.rs"]
+mod pluginlog;
+#[path = "bench/stats.rs"]
+mod stats;
+#[path = "bench/wire.rs"]
+mod wire;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command;
+
+const USAGE: &str = "usage: switchyard-bench [--lifecycles N] [--endpoints N] [--block N] [--pairs N] [--engine 20.10|28] [--skip-docker] [--out FILE]
+
+  --lifecycles N   container lifecycles per mode (paced and back-to-back), default 1000
+  --endpoints N    endpoints alive at once for the memory part, default 1000
+  --block N        lifecycles per interleaved block, default 50
+  --pairs N        docker run pairs (Switchyard, built-in macvlan), default 30
+  --engine V       dockerd for part 3: 20.10 (default, Debian's docker.io) or 28
+  --skip-docker    leave out part 3
+  --out FILE       also append the tables to FILE
+Runs as root; needs iproute2, and for part 3 docker.io, containerd, runc, busybox-static.";
+
+pub struct Args {
+    pub lifecycles: usize,
+    pub endpoints: usize,
+    pub block: usize,
+    pub pairs: usize,
+    pub engine28: bool,
+    pub skip_docker: bool,
+    pub out: Option<PathBuf>,
+}
+
+impl Args {
+    fn parse() -> Args {
+        let mut a = Args {
+            lifecycles: 1000,
+            endpoints: 1000,
+            block: 50,
+            pairs: 30,
+            engine28: false,
+            skip_docker: false,
+            out: None,
+        };
+        let mut it = std::env::args().skip(1);
+        let fail = |m: String| -> ! {
+            eprintln!("switchyard-bench: {m}\n{USAGE}");
+            std::process::exit(2)
+        };
+        while let Some(arg) = it.next() {
+            let mut value = |name: &str| {
+                it.next()
+                    .unwrap_or_else(|| fail(format!("{name} needs a value")))
+            };
+            let mut number = |name: &str| -> usize {
+                let v = value(name);
+                v.parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .unwrap_or_else(|| fail(format!("{name}: {v:?} is not a positive number")))
+            };
+            match arg.as_str() {
+                "--lifecycles" => a.lifecycles = number("--lifecycles"),
+                "--endpoints" => a.endpoints = number("--endpoints"),
+                "--block" => a.block = number("--block"),
+                "--pairs" => a.pairs = number("--pairs"),
+                "--engine" => {
+                    a.engine28 = match value("--engine").as_str() {
+                        "20.10" | "20" => false,
+                        "28" => true,
+                        v => fail(format!("--engine: {v:?}; use 20.10 or 28")),
+                    }
+                }
+                "--skip-docker" => a.skip_docker = true,
+                "--out" => a.out = Some(PathBuf::from(value("--out"))),
+                "-h" | "--help" => {
+                    println!("{USAGE}");
+                    std::process::exit(0)
+                }
+                other => fail(format!("unknown argument {other:?}")),
+            }
+        }
+        a
+    }
+}
+
+/// Where the tables go: stdout, and appended to `--out`.
+pub struct Report {
+    out: Option<PathBuf>,
+}
+
+impl Report {
+    pub fn emit(&mut self, text: &str) {
+        println!("{text}");
+        let _ = std::io::stdout().flush();
+        if let Some(p) = &self.out {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .unwrap_or_else(|e| panic!("open --out {}: {e}", p.display()));
+            writeln!(f, "{text}").unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
+        }
+    }
+}
+
+/// The release build of the plugin, freshly built; exported as
+/// SWITCHYARD_BIN for the harness. An explicit SWITCHYARD_BIN is respected.
+fn release_binary() -> (PathBuf, String) {
+    if let Ok(p) = std::env::var("SWITCHYARD_BIN") {
+        eprintln!("[bench] using SWITCHYARD_BIN={p}");
+        let desc = format!("`{p}` (given by SWITCHYARD_BIN)");
+        return (PathBuf::from(p), desc);
+    }
+    let root = switchyard_integration_tests::workspace_root();
+    eprintln!("[bench] cargo build --release -p switchyard --bin switchyard");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let st = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "-q",
+            "-p",
+            "switchyard",
+            "--bin",
+            "switchyard",
+        ])
+        .current_dir(&root)
+        .status()
+        .expect("run cargo build");
+    assert!(
+        st.success(),
+        "building the release switchyard binary failed"
+    );
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    let bin = target.join("release/switchyard");
+    assert!(bin.is_file(), "{} missing after the build", bin.display());
+    // SAFETY: single-threaded here; nothing else reads the environment yet.
+    unsafe { std::env::set_var("SWITCHYARD_BIN", &bin) };
+    let desc = format!(
+        "`{}`, release build of the work tree at commit {}",
+        bin.display(),
+        machine::workspace_commit()
+    );
+    (bin, desc)
+}
+
+fn main() {
+    let args = Args::parse();
+    switchyard_integration_tests::prereq::require_root();
+    interrupt::install();
+    let (_bin, plugin_desc) = release_binary();
+    // The plugin's log filter is set by the bench, not inherited.
+    // SAFETY: still single-threaded.
+    unsafe { std::env::remove_var("RUST_LOG") };
+    let mut report = Report {
+        out: args.out.clone(),
+    };
+    let state_fs = machine::fs_type(&std::env::temp_dir());
+    let mut flags = String::new();
+    for (flag, v, default) in [
+        ("--lifecycles", args.lifecycles, 1000),
+        ("--endpoints", args.endpoints, 1000),
+        ("--block", args.block, 50),
+        ("--pairs", args.pairs, 30),
+    ] {
+        if v != default {
+            flags += &format!(" {flag} {v}");
+        }
+    }
+    if args.engine28 {
+        flags += " --engine 28";
+    }
+    if args.skip_docker {
+        flags += " --skip-docker";
+    }
+    let flags = if flags.is_empty() {
+        flags
+    } else {
+        format!(" --{flags}")
+    };
+    report.emit(&format!(
+        "# Switchyard benchmark\n\n`cargo run --release -p switchyard-integration-tests --bin switchyard-bench{flags}`\n\n{}",
+        machine::facts(&state_fs, &plugin_desc),
+    ));
+    let p1 = lifecycle::part1(&args, &mut report);
+    lifecycle::part2(&args, &mut report, p1.memory_rows);
+    if !args.skip_docker {
+        docker::part3(&args, &mut report);
+    }
+    let [paced, b2b, tmpfs] = p1.p50;
+    let verdict = |v: f64| if v < 2.0 { "met" } else { "NOT met" };
+    report.emit(&format!(
+        "**Target (issue): lifecycle p50 < 2 ms.** Paced: {paced:.3} ms ({}); back-to-back: {b2b:.3} ms ({}); \
+         paced with state on tmpfs: {tmpfs:.3} ms ({}). Load average at the end: {}.\n",
+        verdict(paced),
+        verdict(b2b),
+        verdict(tmpfs),
+        machine::loadavg()
+    ));
+}

@@ -31,7 +31,7 @@ impl Driver {
         backend
             .validate_network(&self.ctx(), &spec, &self.store.networks())
             .await?;
-        Ok(backend.gateway_allocation())
+        Ok(backend.gateway_allocation(spec.internal))
     }
 
     pub async fn create_network(&self, req: CreateNetworkRequest) -> Result<()> {

@@ -170,8 +170,8 @@ impl StatusReport {
             }
             let _ = writeln!(
                 s,
-                "  {:<12}  {:<13}  {:<18}  {:<24}  {:<17}  {}",
-                "ENDPOINT", "LINK", "IPV4", "IPV6", "MAC", "WHERE"
+                "  {:<12}  {:<13}  {:<18}  {:<24}  {:<17}  WHERE",
+                "ENDPOINT", "LINK", "IPV4", "IPV6", "MAC"
             );
             for e in &n.endpoints {
                 let _ = writeln!(
