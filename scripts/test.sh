@@ -2,9 +2,10 @@
 # Runs every Switchyard test on this machine, as root, on a fresh Debian 12:
 # installs what the tests need (Debian packages, the Docker Engine 28 used
 # beside Debian's 20.10), builds, checks formatting and lints, and runs the
-# whole suite (unit, kernel, protocol and real-dockerd tests). The dockerds
-# the tests need are started by the tests themselves, each inside a network
-# namespace the test made, and stopped by them.
+# whole suite (unit, kernel, UML-kernel, protocol, multi-host and
+# real-dockerd tests). The dockerds and etcds the tests need are started by
+# the tests themselves, each inside a network namespace the test made, and
+# stopped by them.
 #
 #   sudo scripts/test.sh            # everything
 #   sudo scripts/test.sh -E 'test(ping)'   # extra args go to cargo nextest
@@ -22,6 +23,12 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v nsenter >/dev/null || need+=(util-linux)
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v etcdctl >/dev/null || need+=(etcd-client)
+command -v iptables >/dev/null || need+=(iptables)
+command -v protoc >/dev/null || need+=(protobuf-compiler)
+[ -e /usr/include/google/protobuf/descriptor.proto ] || need+=(libprotobuf-dev)
+[ -x /usr/bin/linux.uml ] || need+=(user-mode-linux)
 [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || need+=(busybox-static)
 if ((${#need[@]})); then
     echo "scripts/test.sh: installing ${need[*]}" >&2

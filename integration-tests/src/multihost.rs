@@ -371,7 +371,11 @@ impl Host {
         require_command("iptables", "iptables");
         let rules: [&[&str]; 2] = [
             &["OUTPUT", "-p", "tcp", "-d", ETCD_IP, "--dport", "2379"],
-            &["INPUT", "-p", "tcp", "-s", ETCD_IP, "--sport", "2379"],
+            // Only from the wire: the RST that REJECT sends back to the local
+            // socket comes in on lo and must pass.
+            &[
+                "INPUT", "-i", "uplink", "-p", "tcp", "-s", ETCD_IP, "--sport", "2379",
+            ],
         ];
         for rule in rules {
             let mut args = vec!["iptables", op];

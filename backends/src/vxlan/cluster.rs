@@ -275,6 +275,34 @@ impl Cluster {
         Ok(r.succeeded())
     }
 
+    /// Claims `ip` as the gateway of `pool`: shared by every host (each
+    /// host's dockerd asks for the same gateway), never collected.
+    pub async fn claim_shared(&self, pool: &str, ip: IpAddr) -> Result<bool> {
+        let mut c = self.client().await?;
+        let key = self.key(&format!("ipam/{}/{ip}", pool.replace('/', "_")));
+        let shared = ser(&ClaimEntry {
+            host: String::new(),
+        });
+        let txn = Txn::new()
+            .when(vec![Compare::create_revision(
+                key.clone(),
+                CompareOp::Equal,
+                0,
+            )])
+            .and_then(vec![TxnOp::put(key.clone(), shared.clone(), None)])
+            .or_else(vec![TxnOp::get(key.clone(), None)]);
+        let r = c
+            .txn(txn)
+            .await
+            .map_err(|e| etcd_err(&self.cfg, "claiming a gateway address", e))?;
+        if r.succeeded() {
+            return Ok(true);
+        }
+        Ok(r.op_responses().iter().any(|op| {
+            matches!(op, etcd_client::TxnOpResponse::Get(g) if g.kvs().first().is_some_and(|kv| kv.value() == shared.as_slice()))
+        }))
+    }
+
     /// Who holds `ip` in `pool`, as far as the cache knows.
     pub fn claimed_by(&self, pool: &str, ip: IpAddr) -> Option<String> {
         let key = self.key(&format!("ipam/{}/{ip}", pool.replace('/', "_")));
@@ -590,6 +618,9 @@ impl Cluster {
                         .get("host")?
                         .as_str()?
                         .to_string();
+                    if host.is_empty() {
+                        return None; // shared (a gateway): owned by no host
+                    }
                     Some((k.clone(), host, *rev))
                 })
                 .collect()

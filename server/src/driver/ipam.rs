@@ -39,7 +39,11 @@ pub struct RequestAddress {
     pub pool_id: String,
     #[serde(rename = "Address", default, deserialize_with = "null_default")]
     pub address: String,
+    #[serde(rename = "Options", default, deserialize_with = "null_default")]
+    pub options: std::collections::BTreeMap<String, String>,
 }
+
+const GATEWAY_REQUEST: &str = "com.docker.network.gateway";
 
 impl Driver {
     pub fn ipam_capabilities(&self) -> Value {
@@ -96,54 +100,82 @@ impl Driver {
 
     pub async fn ipam_request_address(&self, req: RequestAddress) -> Result<Value> {
         let pool = Pool::from_id(&req.pool_id)?;
-        let ip = if req.address.is_empty() {
-            let mut got = None;
-            for ip in pool.candidates() {
-                if self.known_taken(&pool, ip) {
-                    continue;
-                }
-                if self.claim(&pool, ip).await? {
-                    got = Some(ip);
-                    break;
-                }
-            }
-            got.ok_or_else(|| {
-                Error::conflict(format!(
-                    "no free address left in {}",
-                    pool.range.unwrap_or(pool.pool)
-                ))
-            })?
-        } else {
-            let ip: IpAddr = req
-                .address
-                .split('/')
-                .next()
-                .unwrap_or("")
-                .parse()
-                .map_err(|_| {
+        let gateway = req
+            .options
+            .get("RequestAddressType")
+            .is_some_and(|t| t == GATEWAY_REQUEST);
+        let wanted = match req.address.split('/').next().unwrap_or("") {
+            "" => None,
+            a => {
+                let ip: IpAddr = a.parse().map_err(|_| {
                     Error::invalid(format!("address \"{}\" is not an IP address", req.address))
                 })?;
-            if !pool.contains(ip) {
-                return Err(Error::invalid(format!(
-                    "address {ip} is outside the pool {}",
-                    pool.pool
-                )));
+                if !pool.contains(ip) {
+                    return Err(Error::invalid(format!(
+                        "address {ip} is outside the pool {}",
+                        pool.pool
+                    )));
+                }
+                Some(ip)
             }
-            if !self.claim(&pool, ip).await? {
-                let holder = self
-                    .cluster
-                    .as_ref()
-                    .and_then(|c| c.claimed_by(&pool.claim_key(), ip))
-                    .map(|h| format!(" (held by host {h})"))
-                    .unwrap_or_default();
-                return Err(Error::conflict(format!(
-                    "address {ip} is already in use in {}{holder}; choose another --ip or leave it out",
-                    pool.pool
-                )));
+        };
+        if let (Some(c), true) = (&self.cluster, gateway) {
+            // Every host's dockerd asks for the gateway of the same subnet:
+            // one address, shared, the first of the pool unless named.
+            let ip = wanted
+                .or_else(|| pool.candidates().next())
+                .ok_or_else(|| Error::conflict(format!("{} has no addresses", pool.pool)))?;
+            if c.claim_shared(&pool.claim_key(), ip).await? {
+                return Ok(json!({"Address": pool.cidr(ip), "Data": {}}));
             }
-            ip
+            return Err(self.taken(&pool, ip));
+        }
+        let ip = match wanted {
+            Some(ip) => {
+                if !self.claim(&pool, ip).await? {
+                    return Err(self.taken(&pool, ip));
+                }
+                ip
+            }
+            None => {
+                let mut got = None;
+                for ip in pool.candidates() {
+                    if self.known_taken(&pool, ip) {
+                        continue;
+                    }
+                    if self.claim(&pool, ip).await? {
+                        got = Some(ip);
+                        break;
+                    }
+                }
+                got.ok_or_else(|| {
+                    Error::conflict(format!(
+                        "no free address left in {}",
+                        pool.range.unwrap_or(pool.pool)
+                    ))
+                })?
+            }
         };
         Ok(json!({"Address": pool.cidr(ip), "Data": {}}))
+    }
+
+    fn taken(&self, pool: &Pool, ip: IpAddr) -> Error {
+        let holder = self
+            .cluster
+            .as_ref()
+            .and_then(|c| c.claimed_by(&pool.claim_key(), ip))
+            .map(|h| {
+                if h.is_empty() {
+                    " (as the gateway)".to_string()
+                } else {
+                    format!(" (held by host {h})")
+                }
+            })
+            .unwrap_or_default();
+        Error::conflict(format!(
+            "address {ip} is already in use in {}{holder}; choose another --ip or leave it out",
+            pool.pool
+        ))
     }
 
     pub async fn ipam_release_address(&self, req: RequestAddress) -> Result<Value> {
