@@ -424,6 +424,42 @@ fn bad_options_create_nothing() {
             &[("backend", "vxlan"), ("vni", "0")],
             "vni 0 is out of range",
         ),
+        (
+            &[("backend", "vxlan"), ("vni", "16777216")],
+            "vni 16777216 is out of range",
+        ),
+        (
+            &[("backend", "vxlan"), ("peers", "10.0.0.1,host2")],
+            "peers: \"host2\" is not an IP address",
+        ),
+        (
+            &[
+                ("backend", "ipvlan"),
+                ("parent", "tp0"),
+                ("ipvlan_mode", "l4"),
+            ],
+            "ipvlan_mode \"l4\" is not valid",
+        ),
+        (
+            &[
+                ("backend", "ipvlan"),
+                ("parent", "tp0"),
+                ("ipvlan_flag", "x"),
+            ],
+            "ipvlan_flag \"x\" is not valid",
+        ),
+        (
+            &[("backend", "macvlan"), ("parent", "tp0.5000")],
+            "VLAN 5000, which is outside 1–4094",
+        ),
+        (
+            &[("backend", "macvlan"), ("parent", "averyveryverylongname")],
+            "at most 15 bytes",
+        ),
+        (
+            &[("backend", "macvlan"), ("parent", "tp 0")],
+            "which Linux rejects",
+        ),
     ];
     for (opts, want) in cases {
         let before = lab.host.links();
@@ -877,4 +913,145 @@ fn isolated_macvlan_network_on_a_private_parent() {
     drop((a, b));
     lab.ln.delete_network(&net).unwrap();
     lab.assert_no_marked_links();
+}
+
+#[test]
+fn allow_list_and_cluster_scope_errors_create_nothing() {
+    let host = Netns::new("al");
+    host.veth("tp0", "tp1");
+    host.veth("tp2", "tp3");
+    let plugin = Plugin::start_with(&host, &[("SWITCHYARD__PARENTS__ALLOW", "tp0")]);
+    let mut ln = Libnetwork::new(plugin.client());
+    let before = host.links();
+    let e = ln
+        .create_network(
+            &random_id(),
+            &[("backend", "macvlan"), ("parent", "tp2")],
+            &[(SUBNET, None)],
+            &[],
+            false,
+        )
+        .unwrap_err();
+    assert!(
+        e.contains("parent \"tp2\" is not allowed") && e.contains("allowed parents: tp0"),
+        "{e}"
+    );
+    // A VLAN of an allowed interface is allowed (and fails here only for the kernel).
+    ln.create_network(
+        &random_id(),
+        &[("backend", "macvlan"), ("parent", "tp0")],
+        &[(SUBNET, None)],
+        &[],
+        false,
+    )
+    .unwrap();
+    // Cluster-wide addresses need etcd, which this instance has not.
+    let r = ln
+        .client
+        .call(
+            "IpamDriver.RequestPool",
+            &json!({"AddressSpace": "switchyard-global", "Pool": "10.20.0.0/16", "SubPool": "", "Options": {}, "V6": false}),
+        )
+        .unwrap();
+    assert_eq!(r.status, 500);
+    let body = r.json();
+    let msg = body["Error"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("needs etcd") && msg.contains("[cluster] etcd_endpoints"),
+        "{body}"
+    );
+    assert_eq!(body["Err"], body["Error"], "IPAM errors carry both fields");
+    assert_eq!(host.links(), before, "a refused request created links");
+}
+
+#[test]
+fn local_ipam_hands_out_unique_addresses_and_takes_them_back() {
+    let lab = Lab::new();
+    let mut c = lab.plugin.client();
+    let pool = c
+        .call("IpamDriver.RequestPool", &json!({"AddressSpace": "", "Pool": "10.30.0.0/30", "SubPool": "", "Options": null, "V6": false}))
+        .unwrap()
+        .json();
+    let id = pool["PoolID"].as_str().unwrap().to_string();
+    let mut req = |addr: &str| {
+        c.call(
+            "IpamDriver.RequestAddress",
+            &json!({"PoolID": id, "Address": addr, "Options": {}}),
+        )
+        .unwrap()
+        .json()
+    };
+    assert_eq!(req("")["Address"], "10.30.0.1/30");
+    assert_eq!(req("")["Address"], "10.30.0.2/30");
+    let full = req("");
+    assert!(
+        full["Error"]
+            .as_str()
+            .unwrap()
+            .contains("no free address left"),
+        "{full}"
+    );
+    let taken = req("10.30.0.1");
+    assert!(
+        taken["Error"].as_str().unwrap().contains("already in use"),
+        "{taken}"
+    );
+    let mut c = lab.plugin.client();
+    c.call(
+        "IpamDriver.ReleaseAddress",
+        &json!({"PoolID": id, "Address": "10.30.0.1"}),
+    )
+    .unwrap();
+    let again = c
+        .call(
+            "IpamDriver.RequestAddress",
+            &json!({"PoolID": id, "Address": "", "Options": {}}),
+        )
+        .unwrap()
+        .json();
+    assert_eq!(
+        again["Address"], "10.30.0.1/30",
+        "a released address is handed out again"
+    );
+    assert_eq!(
+        c.call("IpamDriver.ReleasePool", &json!({"PoolID": id}))
+            .unwrap()
+            .status,
+        200
+    );
+}
+
+#[test]
+fn a_vanished_parent_is_reported_not_fatal() {
+    let mut lab = Lab::new();
+    let net = lab.network("bridge");
+    lab.host.ip(&["link", "del", "tp0"]);
+    let status = lab
+        .ln
+        .client
+        .call_raw("Switchyard.Status", b"")
+        .unwrap()
+        .json();
+    let problem = status["networks"][0]["problem"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(problem.contains("parent tp0 does not exist"), "{status}");
+    let ep = random_id();
+    lab.ln
+        .create_endpoint(&net, &ep, "10.77.0.3/24", "", "")
+        .unwrap();
+    let e = lab.ln.join(&net, &ep, "").unwrap_err();
+    assert!(e.contains("parent \"tp0\" does not exist"), "{e}");
+    // Restarted, the plugin reports it at start and keeps serving.
+    lab.plugin.restart();
+    assert!(
+        lab.plugin
+            .log_text()
+            .contains("parent \"tp0\" no longer exists"),
+        "{}",
+        lab.plugin.log_text()
+    );
+    lab.ln = Libnetwork::new(lab.plugin.client());
+    lab.ln.delete_network(&net).unwrap();
 }
