@@ -11,7 +11,6 @@
 //! `DisableGatewayService` keeps dockerd from adding docker_gwbridge, which
 //! connected routes would not prevent on their own.
 
-use crate::macvlan::check_mtu;
 use crate::{Backend, Ctx, l2_join_answer, parent};
 use switchyard_core::link::{LinkKind, LinkPlan};
 use switchyard_core::mac::MacAddr;
@@ -63,14 +62,9 @@ impl Backend for Ipvlan {
         BackendKind::Ipvlan
     }
 
-    /// As the macvlan backend (measured against Engine 28.5.2's built-in
-    /// macvlan): IPAM reserves the subnet's gateway unless the network is
-    /// `--internal`. In l3/l3s the gateway address is simply not used.
+    /// In l3/l3s the reserved gateway address is simply not used.
     fn gateway_allocation(&self, internal: bool) -> GwAllocCheckResponse {
-        GwAllocCheckResponse {
-            skip_ipv4: internal,
-            skip_ipv6: internal,
-        }
+        parent::gateway_allocation(internal)
     }
 
     async fn validate_network(
@@ -86,7 +80,7 @@ impl Backend for Ipvlan {
                 .into());
         }
         let limit = parent::validate(ctx, spec, others).await?;
-        check_mtu(spec, limit, "ipvlan")
+        parent::check_mtu(spec, limit, "ipvlan")
     }
 
     async fn setup_network(&self, ctx: &Ctx<'_>, net: &NetworkRecord) -> Result<()> {

@@ -8,7 +8,7 @@ use switchyard_core::mac::MacAddr;
 use switchyard_core::model::{EndpointRecord, NetworkRecord};
 use switchyard_core::protocol::{GwAllocCheckResponse, JoinResponse, short_id};
 use switchyard_core::spec::{
-    BackendKind, BackendOptions, MacvlanMode, MacvlanOptions, NetworkSpec, OPT_MTU,
+    BackendKind, BackendOptions, MacvlanMode, MacvlanOptions, NetworkSpec,
 };
 use switchyard_core::{Error, Result};
 
@@ -22,37 +22,13 @@ fn options(spec: &NetworkSpec) -> &MacvlanOptions {
     }
 }
 
-/// A child link cannot have a larger MTU than its parent.
-pub(crate) fn check_mtu(spec: &NetworkSpec, limit: Option<u32>, kind: &str) -> Result<()> {
-    if let (Some(mtu), Some(limit)) = (spec.mtu, limit)
-        && mtu > limit
-    {
-        let parent = spec
-            .backend
-            .parent()
-            .map(|p| p.link_name(""))
-            .unwrap_or_default();
-        return Err(Error::invalid(format!(
-            "{OPT_MTU} {mtu} is larger than the MTU of parent {parent} ({limit}); a {kind} link cannot exceed its parent's MTU: use at most {limit}"
-        )));
-    }
-    Ok(())
-}
-
 impl Backend for Macvlan {
     fn kind(&self) -> BackendKind {
         BackendKind::Macvlan
     }
 
-    /// As Docker's built-in macvlan on Engine 28.5: IPAM reserves the
-    /// subnet's gateway (the LAN's router) unless the network is
-    /// `--internal`, which has none. (Newer engine sources skip always;
-    /// 28.5.2 was measured, see the dockerd tests.)
     fn gateway_allocation(&self, internal: bool) -> GwAllocCheckResponse {
-        GwAllocCheckResponse {
-            skip_ipv4: internal,
-            skip_ipv6: internal,
-        }
+        parent::gateway_allocation(internal)
     }
 
     async fn validate_network(
@@ -62,7 +38,7 @@ impl Backend for Macvlan {
         others: &[NetworkRecord],
     ) -> Result<()> {
         let limit = parent::validate(ctx, spec, others).await?;
-        check_mtu(spec, limit, "macvlan")
+        parent::check_mtu(spec, limit, "macvlan")
     }
 
     async fn setup_network(&self, ctx: &Ctx<'_>, net: &NetworkRecord) -> Result<()> {

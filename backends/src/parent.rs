@@ -12,8 +12,8 @@ use crate::Ctx;
 use switchyard_core::link::{Deleted, LinkKind, LinkPlan, error::EOPNOTSUPP};
 use switchyard_core::mark::Mark;
 use switchyard_core::model::NetworkRecord;
-use switchyard_core::protocol::short_id;
-use switchyard_core::spec::{BackendOptions, MacvlanMode, NetworkSpec, Parent};
+use switchyard_core::protocol::{GwAllocCheckResponse, short_id};
+use switchyard_core::spec::{BackendOptions, MacvlanMode, NetworkSpec, OPT_MTU, Parent};
 use switchyard_core::{Error, Result};
 use tracing::info;
 
@@ -236,4 +236,32 @@ pub fn in_use(link_name: &str, networks: &[NetworkRecord]) -> bool {
     networks
         .iter()
         .any(|n| self::link_name(n).as_deref() == Some(link_name))
+}
+
+/// A child link cannot have a larger MTU than its parent.
+pub fn check_mtu(spec: &NetworkSpec, limit: Option<u32>, kind: &str) -> Result<()> {
+    if let (Some(mtu), Some(limit)) = (spec.mtu, limit)
+        && mtu > limit
+    {
+        let parent = spec
+            .backend
+            .parent()
+            .map(|p| p.link_name(""))
+            .unwrap_or_default();
+        return Err(Error::invalid(format!(
+            "{OPT_MTU} {mtu} is larger than the MTU of parent {parent} ({limit}); a {kind} link cannot exceed its parent's MTU: use at most {limit}"
+        )));
+    }
+    Ok(())
+}
+
+/// `GwAllocCheck` for networks on a parent, as Docker's built-in macvlan on
+/// Engine 28.5 answers it (measured, tests/dockerd_e2e.rs): IPAM reserves
+/// the subnet's gateway (the LAN's router) unless the network is
+/// `--internal`, which has none. (Newer engine sources skip always.)
+pub fn gateway_allocation(internal: bool) -> GwAllocCheckResponse {
+    GwAllocCheckResponse {
+        skip_ipv4: internal,
+        skip_ipv6: internal,
+    }
 }

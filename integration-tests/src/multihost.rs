@@ -516,8 +516,18 @@ pub fn link_mtu(ns: &Netns, link: &str) -> u32 {
 pub struct Net {
     pub vni: u32,
     pub subnet: String,
-    /// Per host index: (docker network id, IPAM pool id) where created.
-    pub on: Vec<Option<(String, String)>>,
+    /// Per host index, where created.
+    pub on: Vec<Option<OnHost>>,
+}
+
+/// A network as one host's dockerd created it.
+#[derive(Debug, Clone)]
+pub struct OnHost {
+    /// Docker's network ID on that host.
+    pub id: String,
+    pub pool_id: String,
+    /// The gateway IPAM gave that dockerd (CIDR), if it asked for one.
+    pub gateway: Option<String>,
 }
 
 impl Net {
@@ -525,10 +535,10 @@ impl Net {
         &self.on[host]
             .as_ref()
             .unwrap_or_else(|| panic!("network VNI {} not created on host {host}", self.vni))
-            .0
+            .id
     }
     pub fn pool_on(&self, host: usize) -> &str {
-        &self.on[host].as_ref().expect("network on host").1
+        &self.on[host].as_ref().expect("network on host").pool_id
     }
     pub fn prefix_len(&self) -> &str {
         self.subnet.split('/').nth(1).unwrap_or("24")
@@ -667,7 +677,7 @@ impl Cluster {
         vni: &str,
         subnet: &str,
         opts: &[(&str, &str)],
-    ) -> Result<(String, String), String> {
+    ) -> Result<OnHost, String> {
         let h = &self.hosts[host];
         let spaces = h
             .ipam("GetDefaultAddressSpaces", json!({}))
@@ -690,6 +700,24 @@ impl Cluster {
         if pool["Pool"].as_str() != Some(subnet) {
             return Err(format!("RequestPool {subnet} answered {pool}"));
         }
+        // As dockerd before Engine 28 (no GwAllocCheck): the gateway comes
+        // from the pool's Data or from a gateway RequestAddress.
+        let gateway = match pool["Data"]["com.docker.network.gateway"].as_str() {
+            Some(g) => g.to_string(),
+            None => {
+                let g = h
+                    .ipam(
+                        "RequestAddress",
+                        json!({"PoolID": pool_id, "Address": "",
+                               "Options": {"RequestAddressType": "com.docker.network.gateway"}}),
+                    )
+                    .map_err(|e| format!("gateway RequestAddress on {}: {e}", h.id))?;
+                g["Address"]
+                    .as_str()
+                    .ok_or_else(|| format!("gateway RequestAddress answered {g}"))?
+                    .to_string()
+            }
+        };
         let id = random_id();
         let mut generic = serde_json::Map::new();
         generic.insert("backend".into(), json!("vxlan"));
@@ -704,17 +732,44 @@ impl Cluster {
                 "com.docker.network.enable_ipv6": false,
                 "com.docker.network.generic": generic,
             },
-            "IPv4Data": [{"AddressSpace": space, "Pool": subnet}],
+            "IPv4Data": [{"AddressSpace": space, "Pool": subnet, "Gateway": gateway}],
             "IPv6Data": [],
         });
         match h.ln().call("CreateNetwork", body) {
-            Ok(_) => Ok((id, pool_id)),
+            Ok(_) => Ok(OnHost {
+                id,
+                pool_id,
+                gateway: Some(gateway),
+            }),
             Err(e) => {
-                // dockerd releases the pool when the driver refuses.
+                // dockerd releases the gateway and the pool when the driver refuses.
+                let gw = gateway.split('/').next().unwrap_or("");
+                let _ = h.ipam("ReleaseAddress", json!({"PoolID": pool_id, "Address": gw}));
                 let _ = h.ipam("ReleasePool", json!({"PoolID": pool_id}));
                 Err(e)
             }
         }
+    }
+
+    /// What dockerd does on `docker network rm` on one host: DeleteNetwork,
+    /// then release the gateway and the pool.
+    pub fn delete_network_on(&self, host: usize, net: &Net) -> Result<(), String> {
+        let h = &self.hosts[host];
+        let on = net.on[host].as_ref().expect("network on host");
+        h.ln()
+            .delete_network(&on.id)
+            .map_err(|e| format!("DeleteNetwork on {}: {e}", h.id))?;
+        if let Some(g) = &on.gateway {
+            let gw = g.split('/').next().unwrap_or("");
+            h.ipam(
+                "ReleaseAddress",
+                json!({"PoolID": on.pool_id, "Address": gw}),
+            )
+            .map_err(|e| format!("ReleaseAddress gateway {gw} on {}: {e}", h.id))?;
+        }
+        h.ipam("ReleasePool", json!({"PoolID": on.pool_id}))
+            .map_err(|e| format!("ReleasePool on {}: {e}", h.id))?;
+        Ok(())
     }
 
     /// Creates the network on every host; panics on any refusal.

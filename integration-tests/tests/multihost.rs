@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use switchyard_integration_tests::multihost::{
-    Cluster, GC_GRACE, LEASE_TTL, Monitor, PingLoop, RESYNC_INTERVAL, link_mtu, mac_of, short,
+    Cluster, GC_GRACE, LEASE_TTL, Monitor, OnHost, PingLoop, RESYNC_INTERVAL, link_mtu, mac_of,
+    short,
 };
 use switchyard_integration_tests::wait_for;
 
@@ -160,6 +161,19 @@ fn ping_mesh_three_hosts() {
     }
     let ips: BTreeSet<&str> = c.eps.iter().map(|e| e.ip.as_str()).collect();
     assert_eq!(ips.len(), 6, "IPAM handed out duplicates across hosts");
+    // Every dockerd asked for the gateway of the same subnet: one answer,
+    // never handed to a container.
+    let gws: BTreeSet<String> = net
+        .on
+        .iter()
+        .map(|o| o.as_ref().unwrap().gateway.clone().unwrap())
+        .collect();
+    assert_eq!(gws.len(), 1, "gateways per host: {gws:?}");
+    let gw = gws.first().unwrap().split('/').next().unwrap().to_string();
+    assert!(
+        !ips.contains(gw.as_str()),
+        "gateway {gw} given to a container: {ips:?}"
+    );
     for e in &c.eps {
         assert_eq!(
             e.mac,
@@ -363,7 +377,7 @@ fn duplicate_vni_and_ip_refused() {
     assert_eq!(nets.len(), 1, "networks in the store: {nets:?}");
 
     // Concurrent creates of VNI 5002 with three different subnets.
-    let results: Vec<Result<(String, String), String>> = std::thread::scope(|s| {
+    let results: Vec<Result<OnHost, String>> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..3)
             .map(|i| {
                 let c = &c;
@@ -516,6 +530,24 @@ fn dead_host_garbage_collected() {
         st.sent
     );
     assert!(c.ping(e1, e2) && c.ping(e2, e1));
+    // h3 comes back: its plugin re-asserts its endpoint (the IP is still
+    // free), the peers program it again, traffic flows.
+    c.hosts[2].ns.ip(&["link", "set", "uplink", "up"]);
+    c.hosts[2].restart_plugin();
+    let t1 = Instant::now();
+    ok_or_logs(&c, c.wait_all_kernels(VNI, 10.0), "h3 back");
+    ok_or_logs(&c, c.wait_ping(e1, e3, 5.0), "h1 → h3 after its return");
+    eprintln!(
+        "h3 re-asserted and reachable {:.1} s after its return",
+        t1.elapsed().as_secs_f64()
+    );
+    assert!(
+        c.keys(&format!("endpoints/{VNI}/"))
+            .iter()
+            .any(|k| k.ends_with(&e3_id)),
+        "h3's endpoint not re-asserted: {:?}",
+        c.keys("")
+    );
 }
 
 /// Case 6: A control-plane-only partition of one host, longer than the lease TTL
@@ -1000,6 +1032,212 @@ fn start_while_etcd_down() {
         "{} missing",
         short(&c.eps[e1].id)
     );
+}
+
+/// Case 6b: A control-plane partition longer than TTL + grace: the peers
+/// collect the host's endpoints (traffic to it breaks — by design, that is
+/// the grace's trade-off), and after healing it re-asserts them and traffic
+/// comes back within a few seconds.
+#[test]
+fn control_plane_partition_longer_than_grace_heals() {
+    let mut c = Cluster::new(2);
+    let net = c.create_network(VNI, SUBNET, &[]);
+    let e1 = c.attach(0, &net);
+    let e2 = c.attach(1, &net);
+    ok_or_logs(&c, c.wait_all_kernels(VNI, 10.0), "kernel");
+    ok_or_logs(&c, c.wait_ping(e1, e2, 5.0), "ping");
+    c.hosts[0].partition();
+    let limit = (LEASE_TTL + GC_GRACE + 2 * RESYNC_INTERVAL + 3) as f64;
+    ok_or_logs(
+        &c,
+        c.wait_kernel(&[1], VNI, &[0], limit),
+        "h2 collects h1's endpoint",
+    );
+    // h1 itself keeps what it had (etcd unreachable: nothing is flushed).
+    assert_eq!(c.hosts[0].kernel(VNI).unwrap(), c.desired(0, VNI, &[]));
+    c.hosts[0].heal();
+    let t0 = Instant::now();
+    ok_or_logs(&c, c.wait_all_kernels(VNI, 10.0), "after healing");
+    ok_or_logs(&c, c.wait_ping(e2, e1, 5.0), "after healing");
+    eprintln!(
+        "re-asserted and reachable {:.1} s after healing",
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        c.keys(&format!("endpoints/{VNI}/")).len(),
+        2,
+        "{:?}",
+        c.keys("")
+    );
+}
+
+/// Network removal on every host: links gone, endpoints and claims gone from
+/// the store, and the VNI is free again (another subnet is accepted).
+#[test]
+fn network_delete_frees_vni() {
+    let mut c = Cluster::new(2);
+    let net = c.create_network(VNI, SUBNET, &[]);
+    let e1 = c.attach(0, &net);
+    let e2 = c.attach(1, &net);
+    ok_or_logs(&c, c.wait_ping(e1, e2, 5.0), "ping");
+    c.detach(1);
+    c.detach(0);
+    ok_or_logs(&c, c.wait_all_kernels(VNI, 5.0), "no remote entries left");
+    // Delete on h1 only: h2 keeps its devices.
+    ok_or_logs(&c, c.delete_network_on(0, &net), "delete on h1");
+    assert!(!c.hosts[0].has_link("syvx5001") && !c.hosts[0].has_link("sybr5001"));
+    assert!(
+        c.hosts[0].ns.marked_links().is_empty(),
+        "{:?}",
+        c.hosts[0].ns.marked_links()
+    );
+    assert!(
+        c.hosts[1].has_link("syvx5001"),
+        "h2 lost its device when h1 deleted"
+    );
+    let refused = c.create_network_on(0, "5001", "10.30.0.0/16", &[]);
+    assert!(
+        refused.is_err(),
+        "VNI 5001 still used by h2, yet another subnet was accepted"
+    );
+    ok_or_logs(&c, c.delete_network_on(1, &net), "delete on h2");
+    assert!(
+        c.hosts[1].ns.marked_links().is_empty(),
+        "{:?}",
+        c.hosts[1].ns.marked_links()
+    );
+    let left: Vec<String> = c
+        .keys("")
+        .into_iter()
+        .filter(|k| k.contains("/endpoints/") || k.contains("10.20."))
+        .collect();
+    // The gateway claim is shared by every host and deliberately never
+    // collected (see the report); endpoint claims must be gone.
+    let gw = net.on[0].as_ref().unwrap().gateway.clone().unwrap();
+    let gw = gw.split('/').next().unwrap();
+    let (gw_left, left): (Vec<String>, Vec<String>) = left
+        .into_iter()
+        .partition(|k| k.ends_with(&format!("/{gw}")));
+    eprintln!("gateway claims left after removal everywhere: {gw_left:?}");
+    assert!(
+        left.is_empty(),
+        "endpoints/claims left in the store: {left:?}"
+    );
+    // The VNI is free: its record goes (allow the agents a moment), and
+    // another subnet is accepted, on both hosts.
+    let freed = wait_for(5.0, || {
+        c.keys(&format!("networks/{VNI}")).is_empty().then_some(())
+    });
+    assert!(
+        freed.is_some(),
+        "networks/{VNI} still in the store 5 s after every host deleted the network: {:?}",
+        c.etcd.get_prefix(&c.prefix)
+    );
+    let n2 = c.create_network(VNI, "10.30.0.0/16", &[]);
+    let a = c.attach(0, &n2);
+    let b = c.attach(1, &n2);
+    assert!(c.eps[a].ip.starts_with("10.30."), "{}", c.eps[a].ip);
+    ok_or_logs(
+        &c,
+        c.wait_ping(a, b, 5.0),
+        "the VNI reused with another subnet",
+    );
+}
+
+/// The MTU follows the underlay: a 9000-byte uplink gives 8950 on every hop.
+#[test]
+fn mtu_follows_jumbo_underlay() {
+    let mut c = Cluster::without_plugins(2);
+    for (i, h) in c.hosts.iter().enumerate() {
+        c.ul.ip(&["link", "set", &format!("ulp{}", i + 1), "mtu", "9000"]);
+        h.ns.ip(&["link", "set", "uplink", "mtu", "9000"]);
+    }
+    for h in &mut c.hosts {
+        h.start_plugin();
+    }
+    let net = c.create_network(VNI, SUBNET, &[]);
+    let a = c.attach(0, &net);
+    let b = c.attach(1, &net);
+    ok_or_logs(&c, c.wait_ping(a, b, 5.0), "ping");
+    for h in &c.hosts {
+        assert_eq!(h.mtu("syvx5001"), 8950, "{}", h.id);
+        assert_eq!(h.mtu("sybr5001"), 8950, "{}", h.id);
+    }
+    assert_eq!(link_mtu(&c.eps[a].ctr, "eth0"), 8950);
+    let (ok, out) = df_ping(&c, a, b, 8950 - 28);
+    assert!(ok, "DF ping of 8922 bytes lost:\n{out}");
+    let (ok, out) = df_ping(&c, a, b, 8950 - 27);
+    assert!(!ok, "DF ping of 8923 bytes passed an MTU of 8950:\n{out}");
+}
+
+/// Case 5b: A dead host's IP is taken by another host after the grace; when
+/// the dead host returns, its stale endpoint must not be re-asserted over
+/// the new owner: the store keeps one endpoint for that IP (the new one),
+/// and every peer forwards that IP to the new owner's VTEP.
+#[test]
+fn returning_host_loses_reused_ip() {
+    let mut c = Cluster::new(3);
+    let net = c.create_network(VNI, SUBNET, &[]);
+    let e1 = c.attach(0, &net);
+    let e2 = c.attach(1, &net);
+    let e3 = c.attach(2, &net);
+    ok_or_logs(&c, c.wait_all_kernels(VNI, 10.0), "kernel");
+    ok_or_logs(&c, c.wait_ping(e2, e3, 5.0), "ping");
+    let ip3 = c.eps[e3].ip.clone();
+    let mac3 = c.eps[e3].mac.clone();
+    c.hosts[2].kill_plugin();
+    c.hosts[2].ns.ip(&["link", "set", "uplink", "down"]);
+    let limit = (LEASE_TTL + GC_GRACE + 2 * RESYNC_INTERVAL + 3) as f64;
+    ok_or_logs(&c, c.wait_kernel(&[0, 1], VNI, &[2], limit), "GC of h3");
+    // The claim went with the endpoint: h1 may take the address now.
+    let mut last = String::new();
+    let n = wait_for(5.0, || match c.try_attach(0, &net, Some(&ip3)) {
+        Ok(i) => Some(i),
+        Err(e) => {
+            last = e;
+            sleep(0.3);
+            None
+        }
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "{ip3} not free after h3 was collected: {last}\n{}",
+            c.logs()
+        )
+    });
+    ok_or_logs(&c, c.wait_ping(e2, n, 5.0), "h2 → the new owner of h3's IP");
+    // h3 returns.
+    c.hosts[2].ns.ip(&["link", "set", "uplink", "up"]);
+    c.hosts[2].restart_plugin();
+    sleep(2.0 * RESYNC_INTERVAL as f64 + 2.0);
+    let with_ip: Vec<(String, String)> = c
+        .etcd
+        .get_prefix(&format!("{}endpoints/{VNI}/", c.prefix))
+        .into_iter()
+        .filter(|(_, v)| v.contains(&format!("\"{ip3}\"")))
+        .collect();
+    assert_eq!(
+        with_ip.len(),
+        1,
+        "endpoints holding {ip3}: {with_ip:?}\n{}",
+        c.logs()
+    );
+    assert!(
+        with_ip[0].1.contains("\"h1\""),
+        "{ip3} belongs to h1 now, the store says {with_ip:?}"
+    );
+    let fdb = c.hosts[1].kernel(VNI).unwrap().fdb;
+    assert!(
+        fdb.contains(&(mac3.clone(), "192.168.88.1".to_string()))
+            && !fdb.contains(&(mac3.clone(), "192.168.88.3".to_string())),
+        "h2 must forward {mac3} to h1 only: {fdb:?}"
+    );
+    // The new owner still answers from h2 (not the returned h3's container).
+    assert!(
+        c.ping(e2, n),
+        "h2 cannot reach {ip3} on h1 after h3 returned"
+    );
+    let _ = e1;
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use crate::interrupt::check as check_interrupt;
 use crate::machine;
 use crate::pluginlog::{PluginLog, RUST_LOG};
-use crate::stats::{Table, f3, median, summarize_ms};
+use crate::stats::{Table, f3, median, median_ci95, summarize_ms};
 use crate::{Args, Report};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -175,6 +175,12 @@ pub fn part3(args: &Args, report: &mut Report) {
     r.row(vec![
         "**median of per-pair ratios switchyard / built-in**".into(),
         format!("**{:.3}**", median(&ratios)),
+    ]);
+    r.row(vec![
+        "95 % confidence interval of that median (order statistics)".into(),
+        median_ci95(&ratios)
+            .map(|(lo, hi)| format!("{lo:.3} – {hi:.3}"))
+            .unwrap_or_else(|| "too few pairs".into()),
     ]);
     r.row(vec![
         "ratio quartiles (25 % / 75 %)".into(),

@@ -389,17 +389,6 @@ pub fn part1(args: &Args, report: &mut Report) -> Part1 {
         "back-to-back: last DeleteEndpoint answered → all of the block's deletes returned",
         summarize_ms(&b2b.drains.iter().map(|d| d.1).collect::<Vec<_>>()),
     );
-    srow(
-        &mut t,
-        "back-to-back: same, per pending link",
-        summarize_ms(
-            &b2b.drains
-                .iter()
-                .filter(|d| d.0 > 0)
-                .map(|d| d.1 / d.0 as f64)
-                .collect::<Vec<_>>(),
-        ),
-    );
     out += &format!(
         "### 1d. Deferred link deletion\n\nDeleteEndpoint answers once the endpoint is forgotten; the link is deleted by a \
          background task of the plugin (the kernel takes milliseconds to unregister a netdev). The \"returned\" times come from the \

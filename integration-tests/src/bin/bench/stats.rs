@@ -51,6 +51,28 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// A distribution-free ~95 % confidence interval for the median: the
+/// order statistics x(k) and x(n+1-k), with the largest k such that
+/// P(Binomial(n, ½) < k) ≤ 2.5 %. `None` when n is too small (n < 6).
+pub fn median_ci95(values: &[f64]) -> Option<(f64, f64)> {
+    let n = values.len();
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    // ln C(n, i) - n ln 2, accumulated.
+    let mut ln_p = -(n as f64) * std::f64::consts::LN_2;
+    let mut cdf = 0.0;
+    let mut k = 0;
+    for i in 0..n {
+        cdf += ln_p.exp();
+        if cdf > 0.025 {
+            break;
+        }
+        k = i + 1;
+        ln_p += ((n - i) as f64).ln() - ((i + 1) as f64).ln();
+    }
+    (k >= 1).then(|| (v[k - 1], v[n - k]))
+}
+
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -133,5 +155,9 @@ mod tests {
         let s = summarize_ms(&v);
         assert_eq!((s.p50, s.p99, s.max), (50.0, 99.0, 100.0));
         assert_eq!(median(&[3.0, 1.0, 2.0, 10.0]), 2.5);
+        // n = 30: P(Bin(30, ½) ≤ 9) ≈ 0.021, P(≤ 10) ≈ 0.049 → x(10), x(21).
+        let v: Vec<f64> = (1..=30).map(f64::from).collect();
+        assert_eq!(median_ci95(&v), Some((10.0, 21.0)));
+        assert_eq!(median_ci95(&[1.0, 2.0, 3.0]), None);
     }
 }
