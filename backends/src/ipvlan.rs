@@ -114,7 +114,7 @@ impl Backend for Ipvlan {
         &self,
         _net: &NetworkRecord,
         _ep: &EndpointRecord,
-        _others: &[EndpointRecord],
+        _others: &dyn Fn() -> Vec<EndpointRecord>,
     ) -> Result<()> {
         Ok(())
     }

@@ -96,12 +96,13 @@ pub trait Backend {
         requested: Option<MacAddr>,
     ) -> Result<Option<MacAddr>>;
 
-    /// Checks a new endpoint against the network's other endpoints.
+    /// Checks a new endpoint against the network's other endpoints (listed
+    /// only if the backend asks: most never need them).
     fn validate_endpoint(
         &self,
         net: &NetworkRecord,
         ep: &EndpointRecord,
-        others: &[EndpointRecord],
+        others: &dyn Fn() -> Vec<EndpointRecord>,
     ) -> Result<()>;
 
     /// The host-side link dockerd moves into the container.

@@ -74,11 +74,11 @@ impl Backend for Macvlan {
         &self,
         net: &NetworkRecord,
         ep: &EndpointRecord,
-        others: &[EndpointRecord],
+        others: &dyn Fn() -> Vec<EndpointRecord>,
     ) -> Result<()> {
         let opts = options(&net.spec);
         if opts.mode == MacvlanMode::Passthru
-            && let Some(o) = others.iter().find(|o| o.id != ep.id)
+            && let Some(o) = others().into_iter().find(|o| o.id != ep.id)
         {
             return Err(Error::conflict(format!(
                 "macvlan_mode=passthru gives parent \"{}\" to a single container, and endpoint {} already has it; disconnect that container first, or create the network with macvlan_mode=bridge for several containers",
@@ -211,9 +211,9 @@ mod tests {
             None
         );
         let first = ep("e1", false);
-        Macvlan.validate_endpoint(&n, &first, &[]).unwrap();
+        Macvlan.validate_endpoint(&n, &first, &Vec::new).unwrap();
         let err = Macvlan
-            .validate_endpoint(&n, &ep("e2", false), std::slice::from_ref(&first))
+            .validate_endpoint(&n, &ep("e2", false), &|| vec![first.clone()])
             .unwrap_err()
             .to_string();
         assert!(
@@ -222,7 +222,7 @@ mod tests {
         );
         // A retried CreateEndpoint for the same endpoint is not a second one.
         Macvlan
-            .validate_endpoint(&n, &first, std::slice::from_ref(&first))
+            .validate_endpoint(&n, &first, &|| vec![first.clone()])
             .unwrap();
         let b = net(MacvlanMode::Bridge, false);
         assert!(

@@ -26,7 +26,8 @@ pub struct EndpointRecord {
     pub mac_from_user: bool,
     /// The host-side link name handed to dockerd as `SrcName`.
     pub link_name: String,
-    /// Set by Join, cleared by Leave.
+    /// The sandbox of the last Join (kept after Leave: status and startup
+    /// use it to tell a container's namespace that is gone).
     pub sandbox_key: Option<String>,
     pub created_at: u64,
 }

@@ -209,7 +209,7 @@ impl crate::Backend for Vxlan {
         &self,
         _net: &NetworkRecord,
         _ep: &switchyard_core::model::EndpointRecord,
-        _others: &[switchyard_core::model::EndpointRecord],
+        _others: &dyn Fn() -> Vec<switchyard_core::model::EndpointRecord>,
     ) -> switchyard_core::Result<()> {
         Ok(())
     }

@@ -126,24 +126,23 @@ impl LinkManager {
     pub fn new() -> std::io::Result<LinkManager> {
         let (conn, handle, _) = rtnetlink::new_connection()?;
         tokio::spawn(conn);
-        Ok(Self::with_handle(handle))
+        Self::with_handle(handle, None)
     }
 
     /// A manager for the namespace at `path` (e.g. `/run/netns/NAME`).
     pub fn in_netns(path: &Path) -> std::io::Result<LinkManager> {
         let handle = netns::handle_in_netns(path)?;
-        Ok(Self::with_handle(handle))
+        Self::with_handle(handle, Some(path.to_owned()))
     }
 
-    fn with_handle(handle: Handle) -> LinkManager {
-        let reaper = reaper::Reaper::spawn(LinkManager {
-            handle: handle.clone(),
-            reaper: None,
-        });
-        LinkManager {
+    fn with_handle(
+        handle: Handle,
+        netns: Option<std::path::PathBuf>,
+    ) -> std::io::Result<LinkManager> {
+        Ok(LinkManager {
             handle,
-            reaper: Some(reaper),
-        }
+            reaper: Some(reaper::Reaper::spawn(netns)?),
+        })
     }
 
     /// Like `delete_owned` with an exact mark, but off the caller's path:

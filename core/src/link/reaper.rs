@@ -1,8 +1,15 @@
-//! Deferred link deletion: one task deletes, in order, the links handed to
+//! Deferred link deletion: one thread deletes, in order, the links handed to
 //! it, re-checking each one's mark just before deleting it.
+//!
+//! It has its own OS thread and its own netlink socket: the kernel does the
+//! whole unregistering (10–20 ms of RCU grace periods) inside `sendmsg`, so
+//! on a shared socket or a runtime worker every other request would wait.
 
 use super::{Deleted, LinkManager};
 use crate::mark::Mark;
+use nix::sched::{CloneFlags, setns};
+use std::os::fd::AsFd;
+use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
@@ -17,28 +24,63 @@ pub struct Reaper {
 }
 
 impl Reaper {
-    pub fn spawn(links: LinkManager) -> Reaper {
+    /// Starts the deleting thread in the namespace at `netns` (this
+    /// process's own when `None`).
+    pub fn spawn(netns: Option<PathBuf>) -> std::io::Result<Reaper> {
         let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
-        tokio::spawn(async move {
-            while let Some(job) = rx.recv().await {
-                match job {
-                    Job::Flush(done) => {
-                        let _ = done.send(());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+        std::thread::Builder::new()
+            .name("switchyard-reaper".into())
+            .spawn(move || {
+                let setup = || -> std::io::Result<tokio::runtime::Runtime> {
+                    if let Some(p) = &netns {
+                        let f = std::fs::File::open(p)?;
+                        setns(f.as_fd(), CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
                     }
-                    Job::Delete { name, mark } => {
-                        match links.delete_owned(&name, |m| *m == mark).await {
-                            Ok(Deleted::Deleted) => debug!(link = %name, "deleted"),
-                            Ok(Deleted::Missing) => debug!(link = %name, "already gone"),
-                            Ok(Deleted::NotOurs) => {
-                                warn!(link = %name, "not deleted: it no longer carries the mark {mark}")
+                    tokio::runtime::Builder::new_current_thread().enable_all().build()
+                };
+                let rt = match setup() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let links = match rtnetlink::new_connection() {
+                        Ok((conn, handle, _)) => {
+                            tokio::spawn(conn);
+                            LinkManager { handle, reaper: None }
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    while let Some(job) = rx.recv().await {
+                        match job {
+                            Job::Flush(done) => {
+                                let _ = done.send(());
                             }
-                            Err(e) => warn!(link = %name, error = %e, "deferred delete failed"),
+                            Job::Delete { name, mark } => {
+                                match links.delete_owned(&name, |m| *m == mark).await {
+                                    Ok(Deleted::Deleted) => debug!(link = %name, "deleted"),
+                                    Ok(Deleted::Missing) => debug!(link = %name, "already gone"),
+                                    Ok(Deleted::NotOurs) => {
+                                        warn!(link = %name, "not deleted: it no longer carries the mark {mark}")
+                                    }
+                                    Err(e) => warn!(link = %name, error = %e, "deferred delete failed"),
+                                }
+                            }
                         }
                     }
-                }
-            }
-        });
-        Reaper { tx }
+                });
+            })?;
+        ready_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("the reaper thread died at start"))??;
+        Ok(Reaper { tx })
     }
 
     pub fn delete(&self, name: &str, mark: Mark) {

@@ -73,7 +73,7 @@ impl Driver {
             created_at: now(),
         };
         ep.mac = backend.endpoint_mac(&net, &ep, requested)?;
-        backend.validate_endpoint(&net, &ep, &self.store.endpoints(&net.id))?;
+        backend.validate_endpoint(&net, &ep, &|| self.store.endpoints(&net.id))?;
         self.store.put_endpoint(&ep)?;
         Ok(response(&ep))
     }
