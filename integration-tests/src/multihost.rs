@@ -1139,6 +1139,18 @@ impl PingLoop {
         }
     }
 
+    /// Ends the loop now (SIGINT: ping prints its summary); (sent, received).
+    /// A probe in flight at that moment may count as lost.
+    pub fn interrupt(self) -> PingStats {
+        if let Some(c) = &self.child {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGINT,
+            );
+        }
+        self.wait()
+    }
+
     /// Waits for the loop to end; (sent, received).
     pub fn wait(mut self) -> PingStats {
         let child = self.child.take().unwrap();

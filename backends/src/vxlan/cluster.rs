@@ -91,6 +91,10 @@ pub struct Cluster {
     /// Wakes the kernel reconcile (the cache changed).
     pub changed: Arc<Notify>,
     dead_since: Mutex<HashMap<String, Instant>>,
+    /// This host's endpoints whose address another host holds now (it was
+    /// given away while this host was gone): never re-asserted, their links
+    /// are kept down.
+    quarantined: Mutex<std::collections::BTreeSet<String>>,
 }
 
 fn ser<T: Serialize>(v: &T) -> Vec<u8> {
@@ -116,6 +120,7 @@ impl Cluster {
             kick: Notify::new(),
             changed: Arc::new(Notify::new()),
             dead_since: Mutex::new(HashMap::new()),
+            quarantined: Mutex::new(Default::default()),
         })
     }
 
@@ -219,8 +224,39 @@ impl Cluster {
         );
     }
 
-    pub fn leave_network(&self, vni: u32) {
-        self.unwant(&format!("members/{vni}/{}", self.cfg.host_id));
+    /// Leaves network `vni`; the last host to leave removes the network
+    /// record too (so its VNI can be used again), in one transaction that
+    /// only succeeds while no member and no endpoint of the VNI is left.
+    pub async fn leave_network(&self, vni: u32) {
+        let member = format!("members/{vni}/{}", self.cfg.host_id);
+        self.unwant(&member);
+        let Ok(mut c) = self.client().await else {
+            return;
+        };
+        let _ = c.delete(self.key(&member), None).await;
+        let txn = Txn::new()
+            .when(vec![
+                Compare::version(self.key(&format!("members/{vni}/")), CompareOp::Equal, 0)
+                    .with_prefix(),
+                Compare::version(self.key(&format!("endpoints/{vni}/")), CompareOp::Equal, 0)
+                    .with_prefix(),
+            ])
+            .and_then(vec![TxnOp::delete(
+                self.key(&format!("networks/{vni}")),
+                None,
+            )]);
+        match c.txn(txn).await {
+            Ok(r) if r.succeeded() => info!(vni, "last host left: network record removed"),
+            Ok(_) => {}
+            Err(e) => {
+                warn!(vni, error = %e, "could not leave the network in etcd; its record stays")
+            }
+        }
+    }
+
+    /// Endpoints of this host in quarantine (`endpoints/<vni>/<id>` keys).
+    pub fn quarantined(&self) -> Vec<String> {
+        self.quarantined.lock().unwrap().iter().cloned().collect()
     }
 
     /// Whether the cache knows network `vni` (for VNI allocation).
@@ -237,7 +273,9 @@ impl Cluster {
     }
 
     pub fn withdraw_endpoint(&self, vni: u32, endpoint_id: &str) {
-        self.unwant(&format!("endpoints/{vni}/{endpoint_id}"));
+        let key = format!("endpoints/{vni}/{endpoint_id}");
+        self.quarantined.lock().unwrap().remove(&key);
+        self.unwant(&key);
     }
 
     /// Claims `ip` in `pool` for this host (create-only), cluster-wide.
@@ -403,7 +441,7 @@ impl Cluster {
                 Err(e) => {
                     warn!(error = %e, "etcd session ended; retrying (the kernel keeps its last state)");
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
             }
         }
@@ -564,6 +602,17 @@ impl Cluster {
             (missing, extra)
         };
         for (rel, v) in missing {
+            if let Some(holder) = self.address_taken_elsewhere(&rel, &v) {
+                if self.quarantined.lock().unwrap().insert(rel.clone()) {
+                    warn!(
+                        key = %rel,
+                        holder = %holder,
+                        "endpoint quarantined: its address went to host {holder} while this host was gone; its link stays down — remove and recreate the container"
+                    );
+                    self.changed.notify_one();
+                }
+                continue;
+            }
             c.put(self.key(&rel), v.clone(), None)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -586,6 +635,27 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+
+    /// The host that now holds the address of endpoint record `rel`/`value`
+    /// in the same VNI, if another does.
+    fn address_taken_elsewhere(&self, rel: &str, value: &[u8]) -> Option<String> {
+        let vni = rel.strip_prefix("endpoints/")?.split('/').next()?;
+        let mine: EndpointEntry = serde_json::from_slice(value).ok()?;
+        let prefix = self.key(&format!("endpoints/{vni}/"));
+        let cache = self.cache.read().unwrap();
+        cache
+            .kv
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter(|(k, _)| !k.ends_with(rel))
+            .filter_map(|(_, (v, _))| serde_json::from_slice::<EndpointEntry>(v).ok())
+            .find(|e| {
+                e.host != self.cfg.host_id
+                    && ((mine.ip.is_some() && e.ip == mine.ip)
+                        || (mine.ip6.is_some() && e.ip6 == mine.ip6))
+            })
+            .map(|e| e.host)
     }
 
     /// Removes endpoints, members and claims of hosts whose `alive/` key has

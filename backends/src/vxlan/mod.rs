@@ -58,6 +58,9 @@ struct Inner {
     networks: RwLock<BTreeMap<u32, NetworkRecord>>,
     /// Remote endpoints programmed per VNI at the last reconcile.
     programmed: RwLock<BTreeMap<u32, usize>>,
+    /// Held by the reconcile pass over one network and by teardown, so a
+    /// pass never re-creates the devices of a network being removed.
+    kernel: tokio::sync::Mutex<()>,
 }
 
 impl Vxlan {
@@ -69,6 +72,7 @@ impl Vxlan {
                 cluster,
                 networks: RwLock::new(BTreeMap::new()),
                 programmed: RwLock::new(BTreeMap::new()),
+                kernel: tokio::sync::Mutex::new(()),
             }),
         }
     }

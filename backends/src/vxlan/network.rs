@@ -175,6 +175,7 @@ impl Vxlan {
         let Some(vni) = vni_of(&net.spec) else {
             return Ok(());
         };
+        let _kernel = self.inner.kernel.lock().await;
         self.inner.networks.write().unwrap().remove(&vni);
         self.inner.programmed.write().unwrap().remove(&vni);
         let mark = switchyard_core::mark::Mark::network(ctx.instance, &net.id);
@@ -185,7 +186,7 @@ impl Vxlan {
                 .map_err(|e: LinkError| Error::from(e))?;
         }
         if let Some(c) = &self.inner.cluster {
-            c.leave_network(vni);
+            c.leave_network(vni).await;
         }
         Ok(())
     }

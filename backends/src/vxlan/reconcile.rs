@@ -76,6 +76,11 @@ impl Vxlan {
                 .cloned()
                 .collect();
             for net in nets {
+                let _kernel = self.inner.kernel.lock().await;
+                let vni = super::vni_of(&net.spec);
+                if !vni.is_some_and(|v| self.inner.networks.read().unwrap().contains_key(&v)) {
+                    continue; // removed since the list was taken
+                }
                 if let Err(e) = self.ensure_devices(&ctx, &net).await {
                     warn!(error = %e, "VXLAN devices could not be repaired");
                     continue;
@@ -83,6 +88,25 @@ impl Vxlan {
                 if let Err(e) = self.sync_remote(&links, &net).await {
                     warn!(error = %e, "remote endpoints could not be programmed");
                 }
+                self.hold_quarantined_down(&links).await;
+            }
+        }
+    }
+
+    /// Keeps the links of quarantined endpoints down (their address belongs
+    /// to another host now).
+    async fn hold_quarantined_down(&self, links: &LinkManager) {
+        let Some(c) = &self.inner.cluster else { return };
+        for key in c.quarantined() {
+            let Some(id) = key.rsplit('/').next() else {
+                continue;
+            };
+            let peer =
+                super::dataplane::host_peer_name(&switchyard_core::model::endpoint_link_name(id));
+            if let Ok(Some(l)) = links.get(&peer).await
+                && l.up
+            {
+                let _ = links.set_up(&peer, false).await;
             }
         }
     }
