@@ -1303,3 +1303,75 @@ fn returning_host_loses_reused_ip() {
     );
     let _ = e1;
 }
+
+/// Without etcd: `-o peers=` gives head-end replication with kernel
+/// learning. Two hosts name each other; their containers (addresses chosen
+/// by hand, as local IPAM is per host) reach each other, and the device
+/// learns the remote MAC instead of having it programmed.
+#[test]
+fn static_peers_without_etcd() {
+    use switchyard_integration_tests::libnetwork::Libnetwork;
+    use switchyard_integration_tests::{Netns, Plugin, random_id};
+    let mut c = Cluster::without_plugins(2);
+    for h in &mut c.hosts {
+        h.plugin = Some(Plugin::start_with(
+            &h.ns,
+            &[("SWITCHYARD__VXLAN__UNDERLAY", "uplink")],
+        ));
+    }
+    let ctrs = [Netns::new("sp1"), Netns::new("sp2")];
+    for (i, h) in c.hosts.iter().enumerate() {
+        let peer = format!("192.168.88.{}", 2 - i);
+        let mut ln = Libnetwork::new(h.plugin().client());
+        let net = random_id();
+        ln.create_network(
+            &net,
+            &[("backend", "vxlan"), ("vni", "7001"), ("peers", &peer)],
+            &[("10.70.0.0/24", None)],
+            &[],
+            false,
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", h.id));
+        let d = vxlan_line(&h.ns.ip(&["-d", "link", "show", "syvx7001"]));
+        assert!(
+            !d.contains("nolearning") && !d.contains(" proxy"),
+            "static peers use learning, no proxy: {d}"
+        );
+        let fdb = std::process::Command::new("bridge")
+            .args(["-n", h.ns.name(), "fdb", "show", "dev", "syvx7001"])
+            .output()
+            .unwrap();
+        let fdb = String::from_utf8_lossy(&fdb.stdout);
+        assert!(
+            fdb.contains(&format!("00:00:00:00:00:00 dst {peer} self permanent")),
+            "{}: {fdb}",
+            h.id
+        );
+        let ep = random_id();
+        let ip = format!("10.70.0.{}", i + 10);
+        let r = ln
+            .create_endpoint(&net, &ep, &format!("{ip}/24"), "", "")
+            .unwrap();
+        let mac = r["Interface"]["MacAddress"].as_str().unwrap().to_string();
+        let j = ln.join(&net, &ep, "").unwrap();
+        let src = j["InterfaceName"]["SrcName"].as_str().unwrap();
+        h.ns.hand_over(src, &ctrs[i], "eth0", &[&format!("{ip}/24")]);
+        ctrs[i].ip(&["link", "set", "eth0", "address", &mac]);
+    }
+    let reached = wait_for(5.0, || ctrs[0].ping("10.70.0.11").then_some(()));
+    assert!(
+        reached.is_some(),
+        "10.70.0.10 on h1 cannot reach 10.70.0.11 on h2 over static peers;\n{}",
+        c.logs()
+    );
+    assert!(ctrs[1].ping("10.70.0.10"));
+    let learned = std::process::Command::new("bridge")
+        .args(["-n", c.hosts[0].ns.name(), "fdb", "show", "dev", "syvx7001"])
+        .output()
+        .unwrap();
+    let learned = String::from_utf8_lossy(&learned.stdout);
+    assert!(
+        learned.contains("02:42:0a:46:00:0b dst 192.168.88.2"),
+        "h1 did not learn h2's container: {learned}"
+    );
+}
