@@ -1375,3 +1375,39 @@ fn static_peers_without_etcd() {
         "h1 did not learn h2's container: {learned}"
     );
 }
+
+/// Without `[vxlan] underlay`, each host finds its underlay and VTEP by
+/// itself (the route towards etcd; see also the LinkManager's route test):
+/// another up, addressed interface on the host must not be taken.
+#[test]
+fn vtep_discovered_from_the_route_to_etcd() {
+    use switchyard_integration_tests::Plugin;
+    use switchyard_integration_tests::multihost::cluster_env;
+    let mut c = Cluster::without_plugins(2);
+    let prefix = c.prefix.clone();
+    for h in &mut c.hosts {
+        // A decoy made before the plugin looks: up, addressed, not the way to etcd.
+        h.ns.ip(&["link", "add", "aa0", "type", "veth", "peer", "name", "aa1"]);
+        h.ns.ip(&["addr", "add", "10.250.0.1/24", "dev", "aa0"]);
+        h.ns.ip(&["link", "set", "aa0", "up"]);
+        h.ns.ip(&["link", "set", "aa1", "up"]);
+        let env: Vec<(String, String)> = cluster_env(&h.id, &prefix)
+            .into_iter()
+            .filter(|(k, _)| k != "SWITCHYARD__VXLAN__UNDERLAY")
+            .collect();
+        let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        h.plugin = Some(Plugin::start_with(&h.ns, &refs));
+    }
+    let net = c.create_network(VNI, SUBNET, &[]);
+    let a = c.attach(0, &net);
+    let b = c.attach(1, &net);
+    ok_or_logs(&c, c.wait_ping(a, b, 5.0), "ping with discovered VTEPs");
+    for h in &c.hosts {
+        let d = vxlan_line(&h.ns.ip(&["-d", "link", "show", "syvx5001"]));
+        assert!(
+            d.contains(&format!("local {} dev uplink", h.vtep)),
+            "{}: {d}",
+            h.id
+        );
+    }
+}

@@ -103,12 +103,27 @@ async fn serve(settings: Settings, path: Option<std::path::PathBuf>) -> Result<(
     Ok(())
 }
 
+/// The address in an etcd URL (`http://10.0.0.1:2379` → 10.0.0.1), if it is one.
+fn etcd_host_ip(url: &str) -> Option<std::net::IpAddr> {
+    let rest = url.split("://").nth(1)?;
+    let host = rest.rsplit_once(':').map(|(h, _)| h).unwrap_or(rest);
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
 async fn vxlan_backend(settings: &Settings, links: &LinkManager) -> Result<Vxlan, String> {
     let v = &settings.vxlan;
     let underlay = Underlay::discover(
         links,
         Some(v.underlay.as_str()).filter(|u| !u.is_empty()),
         v.local_ip.parse().ok(),
+        settings
+            .cluster
+            .etcd_endpoints
+            .iter()
+            .find_map(|e| etcd_host_ip(e)),
     )
     .await?;
     info!(

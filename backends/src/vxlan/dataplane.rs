@@ -41,15 +41,33 @@ impl Underlay {
         self.mtu.saturating_sub(self.overhead())
     }
 
-    /// Finds the underlay: the named interface, else the first up,
-    /// non-loopback interface with an IPv4 address that Switchyard did not
-    /// make; the VTEP is `local_ip` if given, else that interface's first
-    /// IPv4 (else IPv6) address.
+    /// Finds the underlay: the named interface; else the interface of the
+    /// route towards `towards` (an etcd endpoint), with its preferred source
+    /// as the VTEP; else the first up, non-loopback interface with an IPv4
+    /// address that Switchyard did not make. The VTEP is `local_ip` if
+    /// given, else the route's source, else the interface's first IPv4
+    /// (else IPv6) address.
     pub async fn discover(
         links: &LinkManager,
         ifname: Option<&str>,
         local_ip: Option<IpAddr>,
+        towards: Option<IpAddr>,
     ) -> Result<Underlay, String> {
+        if ifname.is_none()
+            && let Some(t) = towards
+            && let Ok(Some((index, src))) = links.route_to(t).await
+            && let Ok(Some(l)) = links.get_by_index(index).await
+            && l.name != "lo"
+        {
+            let vtep = local_ip.or(src);
+            if vtep.is_some() {
+                return Ok(Underlay {
+                    ifname: Some(l.name),
+                    vtep,
+                    mtu: l.mtu,
+                });
+            }
+        }
         let pick = |l: &Link| l.name != "lo" && l.up && l.mark().is_none();
         let link = match ifname {
             Some(n) => Some(

@@ -493,6 +493,53 @@ impl LinkManager {
         }
     }
 
+    /// The route this host would use to reach `ip`: the outgoing link's index
+    /// and the preferred source address (`ip route get`).
+    pub async fn route_to(
+        &self,
+        ip: std::net::IpAddr,
+    ) -> LinkResult<Option<(u32, Option<std::net::IpAddr>)>> {
+        use rtnetlink::RouteMessageBuilder;
+        use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
+        let msg = match ip {
+            std::net::IpAddr::V4(a) => RouteMessageBuilder::<std::net::Ipv4Addr>::new()
+                .destination_prefix(a, 32)
+                .build(),
+            std::net::IpAddr::V6(a) => RouteMessageBuilder::<std::net::Ipv6Addr>::new()
+                .destination_prefix(a, 128)
+                .build(),
+        };
+        let mut req = self.handle.route().get(msg).execute();
+        let route = match req.try_next().await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                let e = LinkError::from_netlink(format!("looking up the route to {ip}"), e);
+                // No route (ENETUNREACH) is an answer, not a failure.
+                return if e.errno == 101 || e.errno == 113 {
+                    Ok(None)
+                } else {
+                    Err(e)
+                };
+            }
+        };
+        let mut oif = None;
+        let mut src = None;
+        for a in &route.attributes {
+            match a {
+                RouteAttribute::Oif(i) => oif = Some(*i),
+                RouteAttribute::PrefSource(RouteAddress::Inet(v)) => {
+                    src = Some(std::net::IpAddr::V4(*v))
+                }
+                RouteAttribute::PrefSource(RouteAddress::Inet6(v)) => {
+                    src = Some(std::net::IpAddr::V6(*v))
+                }
+                _ => {}
+            }
+        }
+        Ok(oif.map(|i| (i, src)))
+    }
+
     pub async fn addresses(&self, name: &str) -> LinkResult<Vec<IpNet>> {
         use rtnetlink::packet_route::address::AddressAttribute;
         let link = self.require(name, "link").await?;

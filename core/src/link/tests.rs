@@ -437,3 +437,25 @@ fn missing_kernel_link_types_are_named() {
         }
     });
 }
+
+#[test]
+fn route_lookup_names_the_outgoing_link_and_source() {
+    let ns = Ns::new("route");
+    ns.ip(&["link", "add", "tp0", "type", "veth", "peer", "name", "tp1"]);
+    ns.ip(&["addr", "add", "10.9.0.1/24", "dev", "tp0"]);
+    ns.ip(&["link", "set", "tp0", "up"]);
+    ns.ip(&["link", "set", "tp1", "up"]);
+    rt().block_on(async {
+        let lm = LinkManager::in_netns(&ns.path()).unwrap();
+        let tp0 = lm.get("tp0").await.unwrap().unwrap();
+        assert_eq!(
+            lm.route_to("10.9.0.5".parse().unwrap()).await.unwrap(),
+            Some((tp0.index, Some("10.9.0.1".parse().unwrap())))
+        );
+        // No default route in this namespace: no answer, not an error.
+        assert_eq!(
+            lm.route_to("192.0.2.1".parse().unwrap()).await.unwrap(),
+            None
+        );
+    });
+}
