@@ -15,7 +15,7 @@ use crate::{Backend, Ctx, l2_join_answer, parent};
 use switchyard_core::link::{LinkKind, LinkPlan};
 use switchyard_core::mac::MacAddr;
 use switchyard_core::model::{EndpointRecord, NetworkRecord};
-use switchyard_core::protocol::{GwAllocCheckResponse, JoinResponse, StaticRoute};
+use switchyard_core::protocol::{JoinResponse, StaticRoute};
 use switchyard_core::spec::{BackendKind, BackendOptions, IpvlanMode, IpvlanOptions, NetworkSpec};
 use switchyard_core::{Error, Result};
 
@@ -62,11 +62,6 @@ impl Backend for Ipvlan {
         BackendKind::Ipvlan
     }
 
-    /// In l3/l3s the reserved gateway address is simply not used.
-    fn gateway_allocation(&self, internal: bool) -> GwAllocCheckResponse {
-        parent::gateway_allocation(internal)
-    }
-
     async fn validate_network(
         &self,
         ctx: &Ctx<'_>,
@@ -81,19 +76,6 @@ impl Backend for Ipvlan {
         }
         let limit = parent::validate(ctx, spec, others).await?;
         parent::check_mtu(spec, limit, "ipvlan")
-    }
-
-    async fn setup_network(&self, ctx: &Ctx<'_>, net: &NetworkRecord) -> Result<()> {
-        parent::acquire(ctx, net).await
-    }
-
-    async fn teardown_network(
-        &self,
-        ctx: &Ctx<'_>,
-        net: &NetworkRecord,
-        remaining: &[NetworkRecord],
-    ) -> Result<()> {
-        parent::release(ctx, net, remaining).await
     }
 
     fn endpoint_mac(

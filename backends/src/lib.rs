@@ -48,7 +48,11 @@ pub trait Backend {
     fn kind(&self) -> BackendKind;
 
     /// The answer to `GwAllocCheck` for networks of this backend.
-    fn gateway_allocation(&self, internal: bool) -> GwAllocCheckResponse;
+    /// (Defaults here and below are those of backends whose networks sit on
+    /// a parent — macvlan, ipvlan; VXLAN overrides them.)
+    fn gateway_allocation(&self, internal: bool) -> GwAllocCheckResponse {
+        parent::gateway_allocation(internal)
+    }
 
     /// Checks a parsed spec against the host and against the networks
     /// already accepted. Creates nothing.
@@ -76,7 +80,9 @@ pub trait Backend {
 
     /// Creates what the network itself needs (nothing for macvlan: the
     /// parent belongs to the host).
-    async fn setup_network(&self, ctx: &Ctx<'_>, net: &NetworkRecord) -> Result<()>;
+    async fn setup_network(&self, ctx: &Ctx<'_>, net: &NetworkRecord) -> Result<()> {
+        parent::acquire(ctx, net).await
+    }
 
     /// Removes what `setup_network` made, given the networks that remain.
     /// Must succeed on half-gone state.
@@ -85,7 +91,9 @@ pub trait Backend {
         ctx: &Ctx<'_>,
         net: &NetworkRecord,
         remaining: &[NetworkRecord],
-    ) -> Result<()>;
+    ) -> Result<()> {
+        parent::release(ctx, net, remaining).await
+    }
 
     /// The MAC an endpoint's link gets (`ep.mac` is not set yet), given
     /// what the user asked for.

@@ -6,7 +6,7 @@ use crate::{Backend, Ctx, l2_join_answer, parent};
 use switchyard_core::link::{LinkKind, LinkPlan};
 use switchyard_core::mac::MacAddr;
 use switchyard_core::model::{EndpointRecord, NetworkRecord};
-use switchyard_core::protocol::{GwAllocCheckResponse, JoinResponse, short_id};
+use switchyard_core::protocol::{JoinResponse, short_id};
 use switchyard_core::spec::{
     BackendKind, BackendOptions, MacvlanMode, MacvlanOptions, NetworkSpec,
 };
@@ -27,10 +27,6 @@ impl Backend for Macvlan {
         BackendKind::Macvlan
     }
 
-    fn gateway_allocation(&self, internal: bool) -> GwAllocCheckResponse {
-        parent::gateway_allocation(internal)
-    }
-
     async fn validate_network(
         &self,
         ctx: &Ctx<'_>,
@@ -39,19 +35,6 @@ impl Backend for Macvlan {
     ) -> Result<()> {
         let limit = parent::validate(ctx, spec, others).await?;
         parent::check_mtu(spec, limit, "macvlan")
-    }
-
-    async fn setup_network(&self, ctx: &Ctx<'_>, net: &NetworkRecord) -> Result<()> {
-        parent::acquire(ctx, net).await
-    }
-
-    async fn teardown_network(
-        &self,
-        ctx: &Ctx<'_>,
-        net: &NetworkRecord,
-        remaining: &[NetworkRecord],
-    ) -> Result<()> {
-        parent::release(ctx, net, remaining).await
     }
 
     fn endpoint_mac(
