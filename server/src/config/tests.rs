@@ -165,3 +165,16 @@ fn errors_name_the_key_and_the_fix() {
     let e = Settings::load(Some(Path::new("/nonexistent/sy.toml"))).unwrap_err();
     assert!(e.contains("does not exist"), "{e}");
 }
+
+#[test]
+fn the_example_files_are_valid() {
+    let _g = ENV.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/examples");
+    let mut n = 0;
+    for f in std::fs::read_dir(&dir).unwrap() {
+        let p = f.unwrap().path();
+        Settings::load(Some(&p)).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        n += 1;
+    }
+    assert!(n >= 2, "examples missing in {}", dir.display());
+}
