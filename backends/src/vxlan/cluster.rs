@@ -509,7 +509,7 @@ impl Cluster {
                         let stale = cache.kv.get(&key).is_some_and(|(_, r)| *r >= kv.mod_revision() && *r != 0);
                         match ev.event_type() {
                             EventType::Put if !stale => { cache.kv.insert(key, (kv.value().to_vec(), kv.mod_revision())); }
-                            EventType::Delete => { cache.kv.remove(&key); }
+                            EventType::Delete if !stale => { cache.kv.remove(&key); }
                             _ => {}
                         }
                         rev = rev.max(kv.mod_revision());
@@ -613,9 +613,18 @@ impl Cluster {
                 }
                 continue;
             }
-            c.put(self.key(&rel), v.clone(), None)
+            let r = c
+                .put(self.key(&rel), v.clone(), None)
                 .await
                 .map_err(|e| e.to_string())?;
+            // Into the cache at once: until the watch echoes the write, a
+            // second pass would otherwise write the same key again.
+            let rev = r.header().map(|h| h.revision()).unwrap_or(0);
+            self.cache
+                .write()
+                .unwrap()
+                .kv
+                .insert(self.key(&rel), (v, rev));
             debug!(key = %rel, "asserted");
         }
         for k in extra {
@@ -631,6 +640,7 @@ impl Cluster {
                     .when(vec![Compare::value(k.clone(), CompareOp::Equal, v)])
                     .and_then(vec![TxnOp::delete(k.clone(), None)]);
                 c.txn(txn).await.map_err(|e| e.to_string())?;
+                self.cache.write().unwrap().kv.remove(&k);
                 debug!(key = %k, "withdrawn");
             }
         }
