@@ -497,15 +497,30 @@ impl Cluster {
         let mut housekeeping = tokio::time::interval(self.cfg.resync);
         loop {
             tokio::select! {
+                // The watch first: it confirms this host's own writes.
+                biased;
                 m = stream.message() => {
                     let m = m.map_err(|e| e.to_string())?.ok_or("watch stream ended")?;
                     if m.canceled() || m.compact_revision() > 0 {
                         return Err(format!("watch cancelled (compacted at {}); listing again", m.compact_revision()));
                     }
                     let mut cache = self.cache.write().unwrap();
+                    let mut touches_own = false;
                     for ev in m.events() {
                         let Some(kv) = ev.kv() else { continue };
                         let key = String::from_utf8_lossy(kv.key()).into_owned();
+                        // Only a change to a key this host owns (or should
+                        // own) can make it write: e.g. GC removed one.
+                        if let Some(rel) = key.strip_prefix(&self.cfg.prefix) {
+                            let desired = self.desired.lock().unwrap();
+                            touches_own |= match ev.event_type() {
+                                EventType::Delete => desired.contains_key(rel),
+                                EventType::Put => {
+                                    self.is_mine(kv.value())
+                                        && desired.get(rel).map(Vec::as_slice) != Some(kv.value())
+                                }
+                            };
+                        }
                         let stale = cache.kv.get(&key).is_some_and(|(_, r)| *r >= kv.mod_revision() && *r != 0);
                         match ev.event_type() {
                             EventType::Put if !stale => { cache.kv.insert(key, (kv.value().to_vec(), kv.mod_revision())); }
@@ -516,7 +531,9 @@ impl Cluster {
                     }
                     drop(cache);
                     self.changed.notify_one();
-                    self.kick.notify_one();
+                    if touches_own {
+                        self.kick.notify_one();
+                    }
                 }
                 _ = keepalive.tick() => {
                     keeper.keep_alive().await.map_err(|e| e.to_string())?;
@@ -578,24 +595,14 @@ impl Cluster {
                 })
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            let mine = |v: &[u8]| {
-                serde_json::from_slice::<serde_json::Value>(v)
-                    .ok()
-                    .and_then(|j| {
-                        j.get("host")
-                            .and_then(|h| h.as_str())
-                            .map(|h| h == self.cfg.host_id)
-                    })
-                    .unwrap_or(false)
-            };
             let extra = cache
                 .kv
                 .iter()
                 .filter_map(|(k, (v, _))| {
                     let rel = k.strip_prefix(&self.cfg.prefix)?;
                     ((rel.starts_with("endpoints/") || rel.starts_with("members/"))
-                        && mine(v)
-                        && !desired.contains_key(rel))
+                        && !desired.contains_key(rel)
+                        && self.is_mine(v))
                     .then(|| k.clone())
                 })
                 .collect();
@@ -645,6 +652,16 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+
+    /// Whether a record names this host as its owner. Records are written
+    /// by this code with `host` first, so a prefix test does without parsing.
+    fn is_mine(&self, value: &[u8]) -> bool {
+        let head = format!(
+            "{{\"host\":{}",
+            serde_json::Value::String(self.cfg.host_id.clone())
+        );
+        value.starts_with(head.as_bytes())
     }
 
     /// The host that now holds the address of endpoint record `rel`/`value`

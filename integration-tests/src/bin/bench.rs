@@ -6,6 +6,9 @@
 //! 2. The plugin's resident memory idle, with 1,000 endpoints and after.
 //! 3. `docker run --rm` on a Switchyard macvlan network vs Docker's built-in
 //!    macvlan driver on the same parent, interleaved, on a real dockerd.
+//! 4. Multi-host VXLAN on emulated hosts with a real etcd: convergence of a
+//!    new endpoint, TCP throughput vs a plain veth pair, and 3 hosts × 1,000
+//!    endpoints (kernel programming time, plugin restart resync, memory).
 //!
 //! Everything runs in network namespaces the bench creates and removes;
 //! the host's interfaces, routes and firewall are never touched. Prints
@@ -15,6 +18,7 @@
 //! ```text
 //! cargo run --release -p switchyard-integration-tests --bin switchyard-bench -- \
 //!     [--lifecycles N] [--endpoints N] [--pairs N] [--engine 20.10|28] [--skip-docker] [--out FILE]
+//!     [--converge N] [--iperf-runs N] [--iperf-secs N] [--scale N] [--scale-wait S] [--skip-vxlan | --vxlan-only]
 //! ```
 
 #[path = "bench/docker.rs"]
@@ -31,6 +35,8 @@ mod nsthread;
 mod pluginlog;
 #[path = "bench/stats.rs"]
 mod stats;
+#[path = "bench/vxlan.rs"]
+mod vxlan;
 #[path = "bench/wire.rs"]
 mod wire;
 
@@ -38,7 +44,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 
-const USAGE: &str = "usage: switchyard-bench [--lifecycles N] [--endpoints N] [--block N] [--pairs N] [--engine 20.10|28] [--skip-docker] [--out FILE]
+const USAGE: &str = "usage: switchyard-bench [--lifecycles N] [--endpoints N] [--block N] [--pairs N] [--engine 20.10|28] [--skip-docker]
+                        [--converge N] [--iperf-runs N] [--iperf-secs N] [--scale N] [--scale-wait S] [--skip-vxlan | --vxlan-only] [--out FILE]
 
   --lifecycles N   container lifecycles per mode (paced and back-to-back), default 1000
   --endpoints N    endpoints alive at once for the memory part, default 1000
@@ -46,8 +53,16 @@ const USAGE: &str = "usage: switchyard-bench [--lifecycles N] [--endpoints N] [-
   --pairs N        docker run pairs (Switchyard, built-in macvlan), default 30
   --engine V       dockerd for part 3: 20.10 (default, Debian's docker.io) or 28
   --skip-docker    leave out part 3
+  --converge N     part 4a: endpoints whose convergence is timed, default 100
+  --iperf-runs N   part 4b: iperf3 runs per path (interleaved), default 5
+  --iperf-secs N   part 4b: seconds per iperf3 run, default 3
+  --scale N        part 4c: endpoints per host (3 hosts), default 1000
+  --scale-wait S   part 4c: seconds to wait for the kernels after the last Join, default 300
+  --skip-vxlan     leave out part 4 (multi-host VXLAN)
+  --vxlan-only     run only part 4
   --out FILE       also append the tables to FILE
-Runs as root; needs iproute2, and for part 3 docker.io, containerd, runc, busybox-static.";
+Runs as root; needs iproute2, for part 3 docker.io, containerd, runc, busybox-static,
+for part 4 etcd-server, etcd-client, iperf3, iptables, iputils-ping.";
 
 pub struct Args {
     pub lifecycles: usize,
@@ -56,6 +71,13 @@ pub struct Args {
     pub pairs: usize,
     pub engine28: bool,
     pub skip_docker: bool,
+    pub converge: usize,
+    pub iperf_runs: usize,
+    pub iperf_secs: usize,
+    pub scale: usize,
+    pub scale_wait: usize,
+    pub skip_vxlan: bool,
+    pub vxlan_only: bool,
     pub out: Option<PathBuf>,
 }
 
@@ -68,6 +90,13 @@ impl Args {
             pairs: 30,
             engine28: false,
             skip_docker: false,
+            converge: 100,
+            iperf_runs: 5,
+            iperf_secs: 3,
+            scale: 1000,
+            scale_wait: 300,
+            skip_vxlan: false,
+            vxlan_only: false,
             out: None,
         };
         let mut it = std::env::args().skip(1);
@@ -100,6 +129,13 @@ impl Args {
                     }
                 }
                 "--skip-docker" => a.skip_docker = true,
+                "--converge" => a.converge = number("--converge"),
+                "--iperf-runs" => a.iperf_runs = number("--iperf-runs"),
+                "--iperf-secs" => a.iperf_secs = number("--iperf-secs"),
+                "--scale" => a.scale = number("--scale"),
+                "--scale-wait" => a.scale_wait = number("--scale-wait"),
+                "--skip-vxlan" => a.skip_vxlan = true,
+                "--vxlan-only" => a.vxlan_only = true,
                 "--out" => a.out = Some(PathBuf::from(value("--out"))),
                 "-h" | "--help" => {
                     println!("{USAGE}");
@@ -107,6 +143,9 @@ impl Args {
                 }
                 other => fail(format!("unknown argument {other:?}")),
             }
+        }
+        if a.skip_vxlan && a.vxlan_only {
+            fail("--skip-vxlan and --vxlan-only exclude each other".into());
         }
         a
     }
@@ -193,6 +232,11 @@ fn main() {
         ("--endpoints", args.endpoints, 1000),
         ("--block", args.block, 50),
         ("--pairs", args.pairs, 30),
+        ("--converge", args.converge, 100),
+        ("--iperf-runs", args.iperf_runs, 5),
+        ("--iperf-secs", args.iperf_secs, 3),
+        ("--scale", args.scale, 1000),
+        ("--scale-wait", args.scale_wait, 300),
     ] {
         if v != default {
             flags += &format!(" {flag} {v}");
@@ -204,6 +248,12 @@ fn main() {
     if args.skip_docker {
         flags += " --skip-docker";
     }
+    if args.skip_vxlan {
+        flags += " --skip-vxlan";
+    }
+    if args.vxlan_only {
+        flags += " --vxlan-only";
+    }
     let flags = if flags.is_empty() {
         flags
     } else {
@@ -213,19 +263,24 @@ fn main() {
         "# Switchyard benchmark\n\n`cargo run --release -p switchyard-integration-tests --bin switchyard-bench{flags}`\n\n{}",
         machine::facts(&state_fs, &plugin_desc),
     ));
-    let p1 = lifecycle::part1(&args, &mut report);
-    lifecycle::part2(&args, &mut report, p1.memory_rows);
-    if !args.skip_docker {
-        docker::part3(&args, &mut report);
+    if !args.vxlan_only {
+        let p1 = lifecycle::part1(&args, &mut report);
+        lifecycle::part2(&args, &mut report, p1.memory_rows);
+        if !args.skip_docker {
+            docker::part3(&args, &mut report);
+        }
+        let [paced, b2b, tmpfs] = p1.p50;
+        let verdict = |v: f64| if v < 2.0 { "met" } else { "NOT met" };
+        report.emit(&format!(
+            "**Target (issue): lifecycle p50 < 2 ms.** Paced: {paced:.3} ms ({}); back-to-back: {b2b:.3} ms ({}); \
+             paced with state on tmpfs: {tmpfs:.3} ms ({}). Load average at the end: {}.\n",
+            verdict(paced),
+            verdict(b2b),
+            verdict(tmpfs),
+            machine::loadavg()
+        ));
     }
-    let [paced, b2b, tmpfs] = p1.p50;
-    let verdict = |v: f64| if v < 2.0 { "met" } else { "NOT met" };
-    report.emit(&format!(
-        "**Target (issue): lifecycle p50 < 2 ms.** Paced: {paced:.3} ms ({}); back-to-back: {b2b:.3} ms ({}); \
-         paced with state on tmpfs: {tmpfs:.3} ms ({}). Load average at the end: {}.\n",
-        verdict(paced),
-        verdict(b2b),
-        verdict(tmpfs),
-        machine::loadavg()
-    ));
+    if !args.skip_vxlan {
+        vxlan::part4(&args, &mut report);
+    }
 }
