@@ -100,13 +100,13 @@ pub fn network_status(
 
 impl Driver {
     pub async fn status(&self) -> StatusReport {
-        let names: Option<Vec<String>> = self
+        let names: Option<std::collections::HashSet<String>> = self
             .links
             .list()
             .await
             .ok()
             .map(|l| l.into_iter().map(|l| l.name).collect());
-        let present = |n: &str| names.as_ref().map(|v| v.iter().any(|x| x == n));
+        let present = |n: &str| names.as_ref().map(|v| v.contains(n));
         StatusReport {
             instance: self.instance.clone(),
             state_file: self.store.path().display().to_string(),
