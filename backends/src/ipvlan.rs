@@ -202,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn l3_answers_with_connected_default_halves_and_no_gwbridge() {
+    fn l3_answers_with_a_connected_cover_of_all_destinations_and_no_gwbridge() {
         for mode in [IpvlanMode::L3, IpvlanMode::L3s] {
             let a = Ipvlan.join_answer(&net(mode, false), &ep(true));
             assert_eq!(a.gateway, None);

@@ -227,7 +227,7 @@ impl Cluster {
     /// Leaves network `vni`; the last host to leave removes the network
     /// record too (so its VNI can be used again), in one transaction that
     /// only succeeds while no member and no endpoint of the VNI is left.
-    pub async fn leave_network(&self, vni: u32) {
+    pub async fn leave_network(&self, vni: u32, subnets: &[String]) {
         let member = format!("members/{vni}/{}", self.cfg.host_id);
         self.unwant(&member);
         let Ok(mut c) = self.client().await else {
@@ -246,10 +246,53 @@ impl Cluster {
                 None,
             )]);
         match c.txn(txn).await {
-            Ok(r) if r.succeeded() => info!(vni, "last host left: network record removed"),
+            Ok(r) if r.succeeded() => {
+                info!(vni, "last host left: network record removed");
+                self.release_shared_claims(&mut c, subnets).await;
+            }
             Ok(_) => {}
             Err(e) => {
                 warn!(vni, error = %e, "could not leave the network in etcd; its record stays")
+            }
+        }
+    }
+
+    /// Deletes the shared (gateway) address claims in `subnets`, guarded:
+    /// only while they are still shared claims.
+    async fn release_shared_claims(&self, c: &mut Client, subnets: &[String]) {
+        let shared = ser(&ClaimEntry {
+            host: String::new(),
+        });
+        let keys: Vec<String> = {
+            let cache = self.cache.read().unwrap();
+            let ipam = self.key("ipam/");
+            cache
+                .kv
+                .iter()
+                .filter(|(k, (v, _))| {
+                    *v == shared
+                        && k.strip_prefix(&ipam).is_some_and(|rel| {
+                            subnets.iter().any(|s| {
+                                rel.split('/').next().is_some_and(|pool| {
+                                    pool.ends_with(&format!("_{}", s.replace('/', "_")))
+                                })
+                            })
+                        })
+                })
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        for k in keys {
+            let txn = Txn::new()
+                .when(vec![Compare::value(
+                    k.clone(),
+                    CompareOp::Equal,
+                    shared.clone(),
+                )])
+                .and_then(vec![TxnOp::delete(k.clone(), None)]);
+            if c.txn(txn).await.is_ok() {
+                self.cache.write().unwrap().kv.remove(&k);
+                debug!(key = %k, "released the shared gateway claim");
             }
         }
     }

@@ -186,7 +186,14 @@ impl Vxlan {
                 .map_err(|e: LinkError| Error::from(e))?;
         }
         if let Some(c) = &self.inner.cluster {
-            c.leave_network(vni).await;
+            let subnets: Vec<String> = net
+                .spec
+                .ipv4
+                .iter()
+                .chain(&net.spec.ipv6)
+                .map(|s| s.pool.to_string())
+                .collect();
+            c.leave_network(vni, &subnets).await;
         }
         Ok(())
     }
