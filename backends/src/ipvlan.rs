@@ -74,8 +74,7 @@ impl Backend for Ipvlan {
                 .unsupported("ipvlan", "creating an ipvlan network")
                 .into());
         }
-        let limit = parent::validate(ctx, spec, others).await?;
-        parent::check_mtu(spec, limit, "ipvlan")
+        parent::validate(ctx, spec, others).await
     }
 
     fn endpoint_mac(

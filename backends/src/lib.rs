@@ -61,7 +61,9 @@ pub trait Backend {
         ctx: &Ctx<'_>,
         spec: &NetworkSpec,
         others: &[NetworkRecord],
-    ) -> Result<()>;
+    ) -> Result<()> {
+        parent::validate(ctx, spec, others).await
+    }
 
     /// Fills in what the spec leaves to the backend (a VNI to allocate).
     async fn resolve_network(

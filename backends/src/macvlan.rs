@@ -2,7 +2,7 @@
 //! created at Join (as Docker's built-in driver does) and deleted at
 //! DeleteEndpoint. The parent belongs to the host and is never touched.
 
-use crate::{Backend, Ctx, l2_join_answer, parent};
+use crate::{Backend, Ctx, l2_join_answer};
 use switchyard_core::link::{LinkKind, LinkPlan};
 use switchyard_core::mac::MacAddr;
 use switchyard_core::model::{EndpointRecord, NetworkRecord};
@@ -25,16 +25,6 @@ fn options(spec: &NetworkSpec) -> &MacvlanOptions {
 impl Backend for Macvlan {
     fn kind(&self) -> BackendKind {
         BackendKind::Macvlan
-    }
-
-    async fn validate_network(
-        &self,
-        ctx: &Ctx<'_>,
-        spec: &NetworkSpec,
-        others: &[NetworkRecord],
-    ) -> Result<()> {
-        let limit = parent::validate(ctx, spec, others).await?;
-        parent::check_mtu(spec, limit, "macvlan")
     }
 
     fn endpoint_mac(

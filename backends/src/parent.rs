@@ -54,9 +54,15 @@ fn conflict(spec: &NetworkSpec, other: &NetworkRecord) -> Option<String> {
 }
 
 /// Checks a new network's parent against the host and the networks already
-/// accepted; returns the MTU its links may have at most (`None`: no limit
-/// Switchyard knows of). Creates nothing.
-pub async fn validate(
+/// accepted, and its MTU against the parent's. Creates nothing.
+pub async fn validate(ctx: &Ctx<'_>, spec: &NetworkSpec, others: &[NetworkRecord]) -> Result<()> {
+    let limit = parent_mtu(ctx, spec, others).await?;
+    check_mtu(spec, limit)
+}
+
+/// The checks of `validate`; the MTU the network's links may have at most
+/// (`None`: no limit Switchyard knows of).
+async fn parent_mtu(
     ctx: &Ctx<'_>,
     spec: &NetworkSpec,
     others: &[NetworkRecord],
@@ -239,7 +245,8 @@ pub fn in_use(link_name: &str, networks: &[NetworkRecord]) -> bool {
 }
 
 /// A child link cannot have a larger MTU than its parent.
-pub fn check_mtu(spec: &NetworkSpec, limit: Option<u32>, kind: &str) -> Result<()> {
+fn check_mtu(spec: &NetworkSpec, limit: Option<u32>) -> Result<()> {
+    let kind = spec.backend.kind();
     if let (Some(mtu), Some(limit)) = (spec.mtu, limit)
         && mtu > limit
     {

@@ -21,10 +21,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A unique short tag for names of namespaces, sockets and directories.
+/// The process id alone is not enough: tests re-run inside UML kernels get
+/// the same small pids in every guest, while /tmp is the host's.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
+    static SALT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let salt = SALT.get_or_init(|| random_id()[..4].to_string());
     format!(
-        "{prefix}{}x{}",
+        "{prefix}{}x{}{salt}",
         std::process::id() % 100000,
         N.fetch_add(1, Ordering::Relaxed)
     )
