@@ -620,6 +620,21 @@ fn etcd_restart_zero_loss() {
     ok_or_logs(&c, c.wait_all_kernels(VNI, 10.0), "kernel");
     ok_or_logs(&c, c.wait_ping(e1, e2, 5.0), "ping");
     let before: Vec<_> = (0..3).map(|h| c.hosts[h].kernel(VNI).unwrap()).collect();
+    // The lease behind each alive/ key (etcdctl prints it in hex).
+    let lease_of = |c: &Cluster, h: &str| -> String {
+        let (_, out) = c
+            .etcd
+            .ctl(&["get", &format!("{}alive/{h}", c.prefix), "-w", "fields"]);
+        out.lines()
+            .find(|l| l.starts_with("\"Lease\""))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let leases: Vec<String> = ["h1", "h2", "h3"].iter().map(|h| lease_of(&c, h)).collect();
+    assert!(
+        leases.iter().all(|l| !l.is_empty() && !l.ends_with(" 0")),
+        "{leases:?}"
+    );
     let ping = PingLoop::start(&c.eps[e1].ctr, &c.eps[e2].ip.clone(), 14.0);
     sleep(0.5);
     c.etcd.stop();
@@ -689,6 +704,12 @@ fn etcd_restart_zero_loss() {
         );
     }
     assert_eq!(c.keys(&format!("endpoints/{VNI}/")).len(), 3);
+    // etcd resets leases' TTLs when it restarts: each host resumed its own.
+    let after: Vec<String> = ["h1", "h2", "h3"].iter().map(|h| lease_of(&c, h)).collect();
+    assert_eq!(
+        leases, after,
+        "hosts took new leases instead of resuming theirs"
+    );
 }
 
 /// Case 8: A host cut off from etcd misses changes that are then compacted away;

@@ -95,6 +95,8 @@ pub struct Cluster {
     /// given away while this host was gone): never re-asserted, their links
     /// are kept down.
     quarantined: Mutex<std::collections::BTreeSet<String>>,
+    /// The lease behind `alive/<host>`, kept across sessions of this process.
+    lease: Mutex<Option<i64>>,
 }
 
 fn ser<T: Serialize>(v: &T) -> Vec<u8> {
@@ -121,6 +123,7 @@ impl Cluster {
             changed: Arc::new(Notify::new()),
             dead_since: Mutex::new(HashMap::new()),
             quarantined: Mutex::new(Default::default()),
+            lease: Mutex::new(None),
         })
     }
 
@@ -493,12 +496,29 @@ impl Cluster {
     /// One session: registers, lists, then watches until something fails.
     async fn session(&self) -> std::result::Result<(), String> {
         let mut c = self.client().await.map_err(|e| e.to_string())?;
-        let lease = c
-            .lease_client()
-            .grant(self.cfg.lease_ttl, None)
-            .await
-            .map_err(|e| e.to_string())?
-            .id();
+        // Resume the lease of the last session if etcd still has it (an
+        // etcd restart resets every lease's TTL; a short outage must not
+        // make this host look gone and come back), else grant a new one.
+        let last = *self.lease.lock().unwrap();
+        let resumable = match last {
+            Some(id) => c
+                .lease_client()
+                .time_to_live(id, None)
+                .await
+                .map(|r| r.ttl() > 0)
+                .unwrap_or(false),
+            None => false,
+        };
+        let lease = match (last, resumable) {
+            (Some(id), true) => id,
+            _ => c
+                .lease_client()
+                .grant(self.cfg.lease_ttl, None)
+                .await
+                .map_err(|e| e.to_string())?
+                .id(),
+        };
+        *self.lease.lock().unwrap() = Some(lease);
         let (mut keeper, mut ka) = c
             .lease_client()
             .keep_alive(lease)
