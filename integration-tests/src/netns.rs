@@ -81,10 +81,12 @@ impl Netns {
         target.ip(&["link", "set", new_name, "up"]);
     }
 
-    /// `ping` from this namespace: true if a reply came back.
+    /// `ping` from this namespace: true if a reply came back to any of three
+    /// echo requests (the first may be spent on ARP, or on a neighbour entry
+    /// that just failed).
     pub fn ping(&self, addr: &str) -> bool {
         require_command("ping", "iputils-ping");
-        self.exec(&["ping", "-c", "1", "-W", "1", addr]).0
+        self.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "1", addr]).0
     }
 }
 
