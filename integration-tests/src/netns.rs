@@ -86,7 +86,8 @@ impl Netns {
     /// that just failed).
     pub fn ping(&self, addr: &str) -> bool {
         require_command("ping", "iputils-ping");
-        self.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "1", addr]).0
+        self.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "1", addr])
+            .0
     }
 }
 
