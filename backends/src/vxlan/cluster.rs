@@ -314,8 +314,17 @@ impl Cluster {
             .contains_key(&self.key(&format!("networks/{vni}")))
     }
 
-    pub fn assert_endpoint(&self, vni: u32, endpoint_id: &str, e: &EndpointEntry) {
-        self.want(format!("endpoints/{vni}/{endpoint_id}"), ser(e));
+    /// Makes this host's endpoint `ep` of network `vni` known cluster-wide
+    /// (written by the agent until etcd has it).
+    pub fn assert_endpoint(&self, vni: u32, ep: &switchyard_core::model::EndpointRecord) {
+        let Some(mac) = ep.mac else { return };
+        let entry = EndpointEntry {
+            host: self.cfg.host_id.clone(),
+            ip: ep.ipv4.map(|a| a.addr()),
+            ip6: ep.ipv6.map(|a| a.addr()),
+            mac,
+        };
+        self.want(format!("endpoints/{vni}/{}", ep.id), ser(&entry));
     }
 
     pub fn withdraw_endpoint(&self, vni: u32, endpoint_id: &str) {

@@ -1,6 +1,5 @@
 //! Endpoint phase: the veth pair, the MAC, the cluster record, Join's answer.
 
-use super::cluster::EndpointEntry;
 use super::dataplane::{bridge_name, host_peer_name};
 use super::{Vxlan, vni_of};
 use crate::Ctx;
@@ -22,6 +21,28 @@ impl Vxlan {
             .unwrap_or_else(|| MacAddr::from_endpoint_id(endpoint_id))
     }
 
+    /// The endpoint's veth pair: `sy…` goes to the container, its peer
+    /// `sh…` stays in the bridge.
+    pub(super) fn veth_plan(
+        &self,
+        ctx: &Ctx<'_>,
+        net: &NetworkRecord,
+        ep: &EndpointRecord,
+    ) -> LinkPlan {
+        let mut plan = LinkPlan::new(
+            ep.link_name.clone(),
+            LinkKind::Veth {
+                peer: host_peer_name(&ep.link_name),
+            },
+            ctx.endpoint_mark(ep),
+        )
+        .mtu(Some(self.mtu(&net.spec)));
+        if let Some(mac) = ep.mac {
+            plan = plan.mac(mac);
+        }
+        plan
+    }
+
     pub(super) async fn create_link(
         &self,
         ctx: &Ctx<'_>,
@@ -34,31 +55,14 @@ impl Vxlan {
         let mtu = self.mtu(&net.spec);
         let peer = host_peer_name(&ep.link_name);
         let mark = ctx.endpoint_mark(ep);
-        let mut plan = LinkPlan::new(
-            ep.link_name.clone(),
-            LinkKind::Veth { peer: peer.clone() },
-            mark.clone(),
-        )
-        .mtu(Some(mtu));
-        if let Some(mac) = ep.mac {
-            plan = plan.mac(mac);
-        }
+        let plan = self.veth_plan(ctx, net, ep);
         let link = ctx.links.apply(&plan).await?;
         ctx.links.set_mark(&peer, &mark).await?;
         ctx.links.set_mtu(&peer, mtu).await?;
         ctx.links.set_controller(&peer, &bridge_name(vni)).await?;
         ctx.links.set_up(&peer, true).await?;
-        if let (Some(c), Some(mac)) = (&self.inner.cluster, ep.mac) {
-            c.assert_endpoint(
-                vni,
-                &ep.id,
-                &EndpointEntry {
-                    host: c.host_id().to_string(),
-                    ip: ep.ipv4.map(|a| a.addr()),
-                    ip6: ep.ipv6.map(|a| a.addr()),
-                    mac,
-                },
-            );
+        if let Some(c) = &self.inner.cluster {
+            c.assert_endpoint(vni, ep);
         }
         Ok(link)
     }

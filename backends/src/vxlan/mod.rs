@@ -224,13 +224,7 @@ impl crate::Backend for Vxlan {
         net: &NetworkRecord,
         ep: &switchyard_core::model::EndpointRecord,
     ) -> switchyard_core::link::LinkPlan {
-        let peer = host_peer_name(&ep.link_name);
-        switchyard_core::link::LinkPlan::new(
-            ep.link_name.clone(),
-            switchyard_core::link::LinkKind::Veth { peer },
-            ctx.endpoint_mark(ep),
-        )
-        .mtu(Some(self.mtu(&net.spec)))
+        self.veth_plan(ctx, net, ep)
     }
 
     fn join_answer(

@@ -29,18 +29,7 @@ impl Vxlan {
                     // Membership is re-asserted by the agent.
                     c.rejoin(vni);
                     for ep in endpoints.iter().filter(|e| e.network_id == n.id) {
-                        if let Some(mac) = ep.mac {
-                            c.assert_endpoint(
-                                vni,
-                                &ep.id,
-                                &super::cluster::EndpointEntry {
-                                    host: c.host_id().to_string(),
-                                    ip: ep.ipv4.map(|a| a.addr()),
-                                    ip6: ep.ipv6.map(|a| a.addr()),
-                                    mac,
-                                },
-                            );
-                        }
+                        c.assert_endpoint(vni, ep);
                     }
                 }
             }
