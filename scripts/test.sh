@@ -53,5 +53,8 @@ command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 cargo build --workspace --all-targets -q
+# The plugin the tests run carries the test hooks (cargo feature
+# `test-hooks`); a release build never does.
+cargo build -p switchyard --features test-hooks -q
 export SWITCHYARD_BIN=$ROOT/target/debug/switchyard
 cargo nextest run --workspace --no-fail-fast "$@"

@@ -11,24 +11,69 @@
 //! `DisableGatewayService` keeps dockerd from adding docker_gwbridge, which
 //! connected routes would not prevent on their own.
 
-use crate::{Backend, Ctx, l2_join_answer, parent};
+use crate::Host;
+use crate::parent::{Child, l2_join_answer};
+use serde::{Deserialize, Serialize};
 use switchyard_core::link::{LinkKind, LinkPlan};
 use switchyard_core::mac::MacAddr;
-use switchyard_core::model::{EndpointRecord, NetworkRecord};
-use switchyard_core::protocol::{JoinResponse, StaticRoute};
-use switchyard_core::spec::{BackendKind, BackendOptions, IpvlanMode, IpvlanOptions, NetworkSpec};
+use switchyard_core::mark::Mark;
+use switchyard_core::model::{EndpointRecord, JoinAnswer, NetworkRecord};
+use switchyard_core::spec::{
+    BackendKind, BackendOptions, IpvlanFlag, IpvlanMode, IpvlanOptions, NetworkSpec, Parent,
+};
 use switchyard_core::{Error, Result};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Ipvlan;
 
-/// Test-only: `SWITCHYARD_TEST_IPVLAN_AS_MACVLAN=1` makes ipvlan endpoints
-/// macvlan links, so that the Join answers of every ipvlan mode can be
-/// checked against a real dockerd on a kernel without IPVLAN (the answer's
-/// shape does not depend on the link type). Never set it in production.
+/// `[ipvlan]`: defaults for networks that leave them out.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IpvlanSettings {
+    pub parent: String,
+    pub mode: String,
+    pub flag: String,
+}
+
+impl Default for IpvlanSettings {
+    fn default() -> Self {
+        IpvlanSettings {
+            parent: String::new(),
+            mode: "l2".into(),
+            flag: "bridge".into(),
+        }
+    }
+}
+
+impl IpvlanSettings {
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        self.mode
+            .parse::<IpvlanMode>()
+            .map_err(|e| format!("[ipvlan] mode: {e}"))?;
+        self.flag
+            .parse::<IpvlanFlag>()
+            .map_err(|e| format!("[ipvlan] flag: {e}"))?;
+        if !self.parent.is_empty() {
+            Parent::parse(&self.parent).map_err(|e| format!("[ipvlan] {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Test builds only (cargo feature `test-hooks`, never in a release):
+/// `SWITCHYARD_TEST_IPVLAN_AS_MACVLAN=1` makes ipvlan endpoints macvlan
+/// links, so that the Join answers of every ipvlan mode can be checked
+/// against a real dockerd on a kernel without IPVLAN (the answer's shape
+/// does not depend on the link type).
+#[cfg(feature = "test-hooks")]
 fn emulated_with_macvlan() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var("SWITCHYARD_TEST_IPVLAN_AS_MACVLAN").is_ok_and(|v| v == "1"))
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn emulated_with_macvlan() -> bool {
+    false
 }
 
 fn options(spec: &NetworkSpec) -> &IpvlanOptions {
@@ -57,24 +102,19 @@ pub const V6_DEFAULT_COVER: [&str; 8] = [
     "100::/8", "200::/7", "400::/6", "800::/5", "1000::/4", "2000::/3", "4000::/2", "8000::/1",
 ];
 
-impl Backend for Ipvlan {
+impl Child for Ipvlan {
     fn kind(&self) -> BackendKind {
         BackendKind::Ipvlan
     }
 
-    async fn validate_network(
-        &self,
-        ctx: &Ctx<'_>,
-        spec: &NetworkSpec,
-        others: &[NetworkRecord],
-    ) -> Result<()> {
-        if !emulated_with_macvlan() && !ctx.links.supports("ipvlan").await? {
-            return Err(ctx
+    async fn check_host(&self, host: &Host<'_>) -> Result<()> {
+        if !emulated_with_macvlan() && !host.links.supports("ipvlan").await? {
+            return Err(host
                 .links
                 .unsupported("ipvlan", "creating an ipvlan network")
                 .into());
         }
-        parent::validate(ctx, spec, others).await
+        Ok(())
     }
 
     fn endpoint_mac(
@@ -91,16 +131,7 @@ impl Backend for Ipvlan {
         }
     }
 
-    fn validate_endpoint(
-        &self,
-        _net: &NetworkRecord,
-        _ep: &EndpointRecord,
-        _others: &dyn Fn() -> Vec<EndpointRecord>,
-    ) -> Result<()> {
-        Ok(())
-    }
-
-    fn endpoint_link(&self, ctx: &Ctx<'_>, net: &NetworkRecord, ep: &EndpointRecord) -> LinkPlan {
+    fn plan_endpoint(&self, instance: &str, net: &NetworkRecord, ep: &EndpointRecord) -> LinkPlan {
         let o = options(&net.spec);
         let parent = o.parent.link_name(&net.id);
         let kind = if emulated_with_macvlan() {
@@ -115,10 +146,11 @@ impl Backend for Ipvlan {
                 flag: o.flag,
             }
         };
-        LinkPlan::new(ep.link_name.clone(), kind, ctx.endpoint_mark(ep)).mtu(net.spec.mtu)
+        let mark = Mark::endpoint(instance, &net.id, &ep.id);
+        LinkPlan::new(ep.link_name.clone(), kind, mark).mtu(net.spec.mtu)
     }
 
-    fn join_answer(&self, net: &NetworkRecord, ep: &EndpointRecord) -> JoinResponse {
+    fn join_answer(&self, net: &NetworkRecord, ep: &EndpointRecord) -> JoinAnswer {
         let mut answer = l2_join_answer(net, ep);
         if options(&net.spec).mode == IpvlanMode::L2 {
             return answer;
@@ -132,12 +164,8 @@ impl Backend for Ipvlan {
                 .into_iter()
                 .chain(ep.ipv6.map(|_| V6_DEFAULT_COVER))
                 .flatten();
-            answer.static_routes = halves
-                .map(|d| StaticRoute {
-                    destination: d.to_string(),
-                    route_type: 1,
-                    next_hop: None,
-                })
+            answer.connected_routes = halves
+                .map(|d| d.parse().expect("the cover routes are CIDR constants"))
                 .collect();
         }
         answer
@@ -148,7 +176,8 @@ impl Backend for Ipvlan {
 mod tests {
     use super::*;
     use switchyard_core::model::endpoint_link_name;
-    use switchyard_core::spec::{IpvlanFlag, Parent, Subnet};
+    use switchyard_core::protocol::JoinResponse;
+    use switchyard_core::spec::Subnet;
 
     fn net(mode: IpvlanMode, internal: bool) -> NetworkRecord {
         NetworkRecord {
@@ -195,7 +224,7 @@ mod tests {
 
     #[test]
     fn l2_answers_with_the_gateway() {
-        let a = Ipvlan.join_answer(&net(IpvlanMode::L2, false), &ep(false));
+        let a = JoinResponse::from(&Ipvlan.join_answer(&net(IpvlanMode::L2, false), &ep(false)));
         assert_eq!(a.gateway.as_deref(), Some("10.30.0.1"));
         assert!(a.static_routes.is_empty() && a.disable_gateway_service);
     }
@@ -203,7 +232,7 @@ mod tests {
     #[test]
     fn l3_answers_with_a_connected_cover_of_all_destinations_and_no_gwbridge() {
         for mode in [IpvlanMode::L3, IpvlanMode::L3s] {
-            let a = Ipvlan.join_answer(&net(mode, false), &ep(true));
+            let a = JoinResponse::from(&Ipvlan.join_answer(&net(mode, false), &ep(true)));
             assert_eq!(a.gateway, None);
             let dests: Vec<&str> = a
                 .static_routes
@@ -228,9 +257,10 @@ mod tests {
             );
             assert!(a.disable_gateway_service);
         }
-        let v4 = Ipvlan.join_answer(&net(IpvlanMode::L3, false), &ep(false));
+        let v4 = JoinResponse::from(&Ipvlan.join_answer(&net(IpvlanMode::L3, false), &ep(false)));
         assert_eq!(v4.static_routes.len(), 8);
-        let internal = Ipvlan.join_answer(&net(IpvlanMode::L3, true), &ep(true));
+        let internal =
+            JoinResponse::from(&Ipvlan.join_answer(&net(IpvlanMode::L3, true), &ep(true)));
         assert!(internal.static_routes.is_empty() && internal.gateway.is_none());
     }
 
@@ -258,16 +288,7 @@ mod tests {
 
     #[test]
     fn plans_an_ipvlan_on_the_effective_parent() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let links = rt.block_on(async { switchyard_core::link::LinkManager::new().unwrap() });
-        let ctx = Ctx {
-            links: &links,
-            instance: "switchyard",
-        };
-        let plan = Ipvlan.endpoint_link(&ctx, &net(IpvlanMode::L3s, false), &ep(false));
+        let plan = Ipvlan.plan_endpoint("switchyard", &net(IpvlanMode::L3s, false), &ep(false));
         assert_eq!(
             plan.kind,
             LinkKind::Ipvlan {

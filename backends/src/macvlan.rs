@@ -2,18 +2,49 @@
 //! created at Join (as Docker's built-in driver does) and deleted at
 //! DeleteEndpoint. The parent belongs to the host and is never touched.
 
-use crate::{Backend, Ctx, l2_join_answer};
+use crate::parent::Child;
+use serde::{Deserialize, Serialize};
 use switchyard_core::link::{LinkKind, LinkPlan};
 use switchyard_core::mac::MacAddr;
+use switchyard_core::mark::Mark;
 use switchyard_core::model::{EndpointRecord, NetworkRecord};
-use switchyard_core::protocol::{JoinResponse, short_id};
+use switchyard_core::protocol::short_id;
 use switchyard_core::spec::{
-    BackendKind, BackendOptions, MacvlanMode, MacvlanOptions, NetworkSpec,
+    BackendKind, BackendOptions, MacvlanMode, MacvlanOptions, NetworkSpec, Parent,
 };
 use switchyard_core::{Error, Result};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Macvlan;
+
+/// `[macvlan]`: defaults for networks that leave them out.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MacvlanSettings {
+    pub parent: String,
+    pub mode: String,
+}
+
+impl Default for MacvlanSettings {
+    fn default() -> Self {
+        MacvlanSettings {
+            parent: String::new(),
+            mode: "bridge".into(),
+        }
+    }
+}
+
+impl MacvlanSettings {
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        self.mode
+            .parse::<MacvlanMode>()
+            .map_err(|e| format!("[macvlan] mode: {e}"))?;
+        if !self.parent.is_empty() {
+            Parent::parse(&self.parent).map_err(|e| format!("[macvlan] {e}"))?;
+        }
+        Ok(())
+    }
+}
 
 fn options(spec: &NetworkSpec) -> &MacvlanOptions {
     match &spec.backend {
@@ -22,7 +53,7 @@ fn options(spec: &NetworkSpec) -> &MacvlanOptions {
     }
 }
 
-impl Backend for Macvlan {
+impl Child for Macvlan {
     fn kind(&self) -> BackendKind {
         BackendKind::Macvlan
     }
@@ -62,7 +93,7 @@ impl Backend for Macvlan {
         Ok(())
     }
 
-    fn endpoint_link(&self, ctx: &Ctx<'_>, net: &NetworkRecord, ep: &EndpointRecord) -> LinkPlan {
+    fn plan_endpoint(&self, instance: &str, net: &NetworkRecord, ep: &EndpointRecord) -> LinkPlan {
         let opts = options(&net.spec);
         let mut plan = LinkPlan::new(
             ep.link_name.clone(),
@@ -70,7 +101,7 @@ impl Backend for Macvlan {
                 parent: opts.parent.link_name(&net.id),
                 mode: opts.mode,
             },
-            ctx.endpoint_mark(ep),
+            Mark::endpoint(instance, &net.id, &ep.id),
         )
         .mtu(net.spec.mtu);
         if let Some(mac) = ep.mac {
@@ -78,18 +109,14 @@ impl Backend for Macvlan {
         }
         plan
     }
-
-    fn join_answer(&self, net: &NetworkRecord, ep: &EndpointRecord) -> JoinResponse {
-        l2_join_answer(net, ep)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchyard_core::mark::Mark;
     use switchyard_core::model::endpoint_link_name;
-    use switchyard_core::spec::{Parent, Subnet};
+    use switchyard_core::protocol::JoinResponse;
+    use switchyard_core::spec::Subnet;
 
     fn net(mode: MacvlanMode, internal: bool) -> NetworkRecord {
         NetworkRecord {
@@ -131,19 +158,9 @@ mod tests {
 
     #[test]
     fn plans_a_marked_macvlan_on_the_parent() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        // LinkManager::new needs a runtime; the plan itself never touches it.
-        let links = rt.block_on(async { switchyard_core::link::LinkManager::new().unwrap() });
-        let ctx = Ctx {
-            links: &links,
-            instance: "switchyard",
-        };
         let n = net(MacvlanMode::Vepa, false);
         let e = ep("abcdef0123456789", false);
-        let plan = Macvlan.endpoint_link(&ctx, &n, &e);
+        let plan = Macvlan.plan_endpoint("switchyard", &n, &e);
         assert_eq!(plan.name, "syabcdef01234");
         assert_eq!(
             plan.kind,
@@ -164,15 +181,17 @@ mod tests {
     #[test]
     fn join_answer_gateways_follow_families_and_internal() {
         let a = Macvlan.join_answer(&net(MacvlanMode::Bridge, false), &ep("e1", true));
-        assert_eq!(a.gateway.as_deref(), Some("10.77.0.1"));
-        assert_eq!(a.gateway_ipv6.as_deref(), Some("fd00:77::1"));
-        assert!(a.disable_gateway_service);
-        assert_eq!(a.interface_name.unwrap().dst_prefix, "eth");
+        assert_eq!(a.gateway, Some("10.77.0.1".parse().unwrap()));
+        assert_eq!(a.gateway_ipv6, Some("fd00:77::1".parse().unwrap()));
+        assert!(!a.gateway_service);
+        let wire = JoinResponse::from(&a);
+        assert!(wire.disable_gateway_service);
+        assert_eq!(wire.interface_name.unwrap().dst_prefix, "eth");
         let v4only = Macvlan.join_answer(&net(MacvlanMode::Bridge, false), &ep("e1", false));
         assert_eq!(v4only.gateway_ipv6, None);
         let internal = Macvlan.join_answer(&net(MacvlanMode::Bridge, true), &ep("e1", true));
         assert_eq!((&internal.gateway, &internal.gateway_ipv6), (&None, &None));
-        let json = serde_json::to_value(&internal).unwrap();
+        let json = serde_json::to_value(JoinResponse::from(&internal)).unwrap();
         assert!(json.get("Gateway").is_none(), "{json}");
     }
 

@@ -4,6 +4,7 @@ use crate::mac::MacAddr;
 use crate::spec::NetworkSpec;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NetworkRecord {
@@ -49,4 +50,24 @@ pub fn endpoint_link_name(endpoint_id: &str) -> String {
         .take(11)
         .collect();
     format!("sy{id}")
+}
+
+/// Join's answer in Switchyard's terms; `protocol` turns it into the wire's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JoinAnswer {
+    /// The host-side link dockerd moves into the container (as `eth<n>`).
+    pub link_name: String,
+    pub gateway: Option<IpAddr>,
+    pub gateway_ipv6: Option<IpAddr>,
+    /// Destinations reached directly through the container's interface.
+    pub connected_routes: Vec<IpNet>,
+    /// Whether dockerd should give the container `docker_gwbridge` as its way out.
+    pub gateway_service: bool,
+}
+
+/// Whether IPAM reserves a gateway address in a network's subnets, per family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GatewayAllocation {
+    pub ipv4: bool,
+    pub ipv6: bool,
 }

@@ -170,6 +170,38 @@ pub struct JoinResponse {
     pub disable_gateway_service: bool,
 }
 
+impl From<&crate::model::JoinAnswer> for JoinResponse {
+    fn from(a: &crate::model::JoinAnswer) -> JoinResponse {
+        JoinResponse {
+            interface_name: Some(InterfaceName {
+                src_name: a.link_name.clone(),
+                dst_prefix: "eth".into(),
+            }),
+            gateway: a.gateway.map(|g| g.to_string()),
+            gateway_ipv6: a.gateway_ipv6.map(|g| g.to_string()),
+            static_routes: a
+                .connected_routes
+                .iter()
+                .map(|d| StaticRoute {
+                    destination: d.to_string(),
+                    route_type: 1,
+                    next_hop: None,
+                })
+                .collect(),
+            disable_gateway_service: !a.gateway_service,
+        }
+    }
+}
+
+impl From<crate::model::GatewayAllocation> for GwAllocCheckResponse {
+    fn from(g: crate::model::GatewayAllocation) -> GwAllocCheckResponse {
+        GwAllocCheckResponse {
+            skip_ipv4: !g.ipv4,
+            skip_ipv6: !g.ipv6,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ExternalConnectivityRequest {
     #[serde(rename = "NetworkID")]

@@ -1,10 +1,10 @@
 //! `switchyard serve|check|status`.
 
+mod cmd;
 mod config;
 mod driver;
 mod logging;
 mod routes;
-mod serve;
 
 use clap::{Parser, Subcommand};
 use config::Settings;
@@ -53,9 +53,13 @@ fn load(config: Option<PathBuf>) -> Result<(Settings, Option<PathBuf>), String> 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.command {
-        Command::Serve { config } => load(config).and_then(|(s, p)| serve::run(s, p)),
-        Command::Check { config } => load(config).and_then(|(s, p)| serve::check(&s, p.as_deref())),
-        Command::Status { config, json } => load(config).and_then(|(s, _)| serve::status(&s, json)),
+        Command::Serve { config } => load(config).and_then(|(s, p)| cmd::serve::run(s, p)),
+        Command::Check { config } => {
+            load(config).and_then(|(s, p)| cmd::check::check(&s, p.as_deref()))
+        }
+        Command::Status { config, json } => {
+            load(config).and_then(|(s, _)| cmd::status::status(&s, json))
+        }
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

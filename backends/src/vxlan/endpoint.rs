@@ -2,12 +2,13 @@
 
 use super::dataplane::{bridge_name, host_peer_name};
 use super::{Vxlan, vni_of};
-use crate::Ctx;
+use crate::Host as Ctx;
 use switchyard_core::Result;
-use switchyard_core::link::{Deleted, Link, LinkKind, LinkPlan};
+use switchyard_core::link::{Link, LinkKind, LinkPlan};
 use switchyard_core::mac::MacAddr;
+use switchyard_core::mark::Mark;
+use switchyard_core::model::JoinAnswer;
 use switchyard_core::model::{EndpointRecord, NetworkRecord};
-use switchyard_core::protocol::{InterfaceName, JoinResponse};
 
 impl Vxlan {
     pub(super) fn mac(
@@ -25,7 +26,7 @@ impl Vxlan {
     /// `sh…` stays in the bridge.
     pub(super) fn veth_plan(
         &self,
-        ctx: &Ctx<'_>,
+        instance: &str,
         net: &NetworkRecord,
         ep: &EndpointRecord,
     ) -> LinkPlan {
@@ -34,7 +35,7 @@ impl Vxlan {
             LinkKind::Veth {
                 peer: host_peer_name(&ep.link_name),
             },
-            ctx.endpoint_mark(ep),
+            Mark::endpoint(instance, &net.id, &ep.id),
         )
         .mtu(Some(self.mtu(&net.spec)));
         if let Some(mac) = ep.mac {
@@ -55,7 +56,7 @@ impl Vxlan {
         let mtu = self.mtu(&net.spec);
         let peer = host_peer_name(&ep.link_name);
         let mark = ctx.endpoint_mark(ep);
-        let plan = self.veth_plan(ctx, net, ep);
+        let plan = self.veth_plan(ctx.instance, net, ep);
         let link = ctx.links.apply(&plan).await?;
         ctx.links.set_mark(&peer, &mark).await?;
         ctx.links.set_mtu(&peer, mtu).await?;
@@ -67,48 +68,14 @@ impl Vxlan {
         Ok(link)
     }
 
-    pub(super) async fn delete_link(
-        &self,
-        ctx: &Ctx<'_>,
-        net: &NetworkRecord,
-        ep: &EndpointRecord,
-    ) -> Result<Deleted> {
-        self.withdraw(net, ep);
-        let mark = ctx.endpoint_mark(ep);
-        // The host end never leaves this namespace; deleting it deletes both.
-        Ok(ctx
-            .links
-            .delete_owned(&host_peer_name(&ep.link_name), |m| *m == mark)
-            .await?)
-    }
-
-    pub(super) fn delete_link_later(
-        &self,
-        ctx: &Ctx<'_>,
-        net: &NetworkRecord,
-        ep: &EndpointRecord,
-    ) {
-        self.withdraw(net, ep);
-        ctx.links
-            .delete_later(&host_peer_name(&ep.link_name), ctx.endpoint_mark(ep));
-    }
-
-    fn withdraw(&self, net: &NetworkRecord, ep: &EndpointRecord) {
-        if let (Some(c), Some(vni)) = (&self.inner.cluster, vni_of(&net.spec)) {
-            c.withdraw_endpoint(vni, &ep.id);
-        }
-    }
-
     /// No gateway: as Docker's overlay, non-internal networks reach the
     /// outside through docker_gwbridge, which dockerd adds because no
     /// gateway is given here.
-    pub(super) fn answer(&self, ep: &EndpointRecord) -> JoinResponse {
-        JoinResponse {
-            interface_name: Some(InterfaceName {
-                src_name: ep.link_name.clone(),
-                dst_prefix: "eth".into(),
-            }),
-            ..JoinResponse::default()
+    pub(super) fn answer(&self, ep: &EndpointRecord) -> JoinAnswer {
+        JoinAnswer {
+            link_name: ep.link_name.clone(),
+            gateway_service: true,
+            ..JoinAnswer::default()
         }
     }
 }

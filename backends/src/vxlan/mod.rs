@@ -18,14 +18,20 @@ mod dataplane;
 mod endpoint;
 mod network;
 mod reconcile;
+mod settings;
 
 pub use cluster::{Cluster, ClusterConfig, NodeRecord};
 pub use dataplane::{Underlay, bridge_name, host_peer_name, vxlan_name};
+pub use settings::{ClusterSettings, VxlanSettings, build};
 
+use crate::Host;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
-use switchyard_core::model::NetworkRecord;
+use switchyard_core::Result;
+use switchyard_core::link::{Link, LinkManager, LinkPlan};
+use switchyard_core::mac::MacAddr;
+use switchyard_core::model::{EndpointRecord, GatewayAllocation, JoinAnswer, NetworkRecord};
 use switchyard_core::spec::{BackendOptions, NetworkSpec, VxlanOptions};
 
 #[derive(Clone, Debug)]
@@ -33,6 +39,9 @@ pub struct VxlanConfig {
     pub port: u16,
     pub vni_min: u32,
     pub vni_max: u32,
+    /// How often the kernel is reconciled to the control plane's view even
+    /// without a change.
+    pub resync: std::time::Duration,
 }
 
 impl Default for VxlanConfig {
@@ -41,6 +50,7 @@ impl Default for VxlanConfig {
             port: 4789,
             vni_min: 10000,
             vni_max: switchyard_core::spec::VNI_MAX,
+            resync: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -149,31 +159,28 @@ impl crate::Backend for Vxlan {
     }
 
     /// No gateway address is used (docker_gwbridge is the way out).
-    fn gateway_allocation(
-        &self,
-        _internal: bool,
-    ) -> switchyard_core::protocol::GwAllocCheckResponse {
-        switchyard_core::protocol::GwAllocCheckResponse {
-            skip_ipv4: true,
-            skip_ipv6: true,
+    fn gateway_allocation(&self, _spec: &NetworkSpec) -> GatewayAllocation {
+        GatewayAllocation {
+            ipv4: false,
+            ipv6: false,
         }
     }
 
     async fn validate_network(
         &self,
-        _ctx: &crate::Ctx<'_>,
+        _host: &Host<'_>,
         spec: &NetworkSpec,
         others: &[NetworkRecord],
-    ) -> switchyard_core::Result<()> {
+    ) -> Result<()> {
         self.validate(spec, others).await
     }
 
     async fn resolve_network(
         &self,
-        _ctx: &crate::Ctx<'_>,
+        _host: &Host<'_>,
         spec: NetworkSpec,
         others: &[NetworkRecord],
-    ) -> switchyard_core::Result<NetworkSpec> {
+    ) -> Result<NetworkSpec> {
         self.resolve(spec, others)
     }
 
@@ -181,84 +188,77 @@ impl crate::Backend for Vxlan {
         Vxlan::describe(self, net)
     }
 
-    async fn setup_network(
-        &self,
-        ctx: &crate::Ctx<'_>,
-        net: &NetworkRecord,
-    ) -> switchyard_core::Result<()> {
-        self.setup(ctx, net).await
+    async fn setup_network(&self, host: &Host<'_>, net: &NetworkRecord) -> Result<()> {
+        self.setup(host, net).await
     }
 
     async fn teardown_network(
         &self,
-        ctx: &crate::Ctx<'_>,
+        host: &Host<'_>,
         net: &NetworkRecord,
         _remaining: &[NetworkRecord],
-    ) -> switchyard_core::Result<()> {
-        self.teardown(ctx, net).await
+    ) -> Result<()> {
+        self.teardown(host, net).await
     }
 
     fn endpoint_mac(
         &self,
         _net: &NetworkRecord,
-        ep: &switchyard_core::model::EndpointRecord,
-        requested: Option<switchyard_core::mac::MacAddr>,
-    ) -> switchyard_core::Result<Option<switchyard_core::mac::MacAddr>> {
+        ep: &EndpointRecord,
+        requested: Option<MacAddr>,
+    ) -> Result<Option<MacAddr>> {
         Ok(Some(requested.unwrap_or_else(|| {
             Vxlan::mac(ep.ipv4.map(|a| a.addr()), ep.ipv6.map(|a| a.addr()), &ep.id)
         })))
     }
 
-    fn validate_endpoint(
-        &self,
-        _net: &NetworkRecord,
-        _ep: &switchyard_core::model::EndpointRecord,
-        _others: &dyn Fn() -> Vec<switchyard_core::model::EndpointRecord>,
-    ) -> switchyard_core::Result<()> {
-        Ok(())
+    fn plan_endpoint(&self, instance: &str, net: &NetworkRecord, ep: &EndpointRecord) -> LinkPlan {
+        self.veth_plan(instance, net, ep)
     }
 
-    fn endpoint_link(
-        &self,
-        ctx: &crate::Ctx<'_>,
-        net: &NetworkRecord,
-        ep: &switchyard_core::model::EndpointRecord,
-    ) -> switchyard_core::link::LinkPlan {
-        self.veth_plan(ctx, net, ep)
-    }
-
-    fn join_answer(
-        &self,
-        _net: &NetworkRecord,
-        ep: &switchyard_core::model::EndpointRecord,
-    ) -> switchyard_core::protocol::JoinResponse {
+    fn join_answer(&self, _net: &NetworkRecord, ep: &EndpointRecord) -> JoinAnswer {
         self.answer(ep)
     }
 
     async fn create_endpoint_link(
         &self,
-        ctx: &crate::Ctx<'_>,
+        host: &Host<'_>,
         net: &NetworkRecord,
-        ep: &switchyard_core::model::EndpointRecord,
-    ) -> switchyard_core::Result<switchyard_core::link::Link> {
-        self.create_link(ctx, net, ep).await
+        ep: &EndpointRecord,
+    ) -> Result<Link> {
+        self.create_link(host, net, ep).await
     }
 
-    async fn delete_endpoint_link(
-        &self,
-        ctx: &crate::Ctx<'_>,
-        net: &NetworkRecord,
-        ep: &switchyard_core::model::EndpointRecord,
-    ) -> switchyard_core::Result<switchyard_core::link::Deleted> {
-        self.delete_link(ctx, net, ep).await
+    /// The host end never leaves this namespace; deleting it deletes both.
+    fn endpoint_host_link(&self, ep: &EndpointRecord) -> String {
+        host_peer_name(&ep.link_name)
     }
 
-    fn delete_endpoint_link_later(
+    fn endpoint_removed(&self, net: &NetworkRecord, ep: &EndpointRecord) {
+        if let (Some(c), Some(vni)) = (&self.inner.cluster, vni_of(&net.spec)) {
+            c.withdraw_endpoint(vni, &ep.id);
+        }
+    }
+
+    async fn restore(
         &self,
-        ctx: &crate::Ctx<'_>,
-        net: &NetworkRecord,
-        ep: &switchyard_core::model::EndpointRecord,
-    ) {
-        self.delete_link_later(ctx, net, ep)
+        _host: &Host<'_>,
+        networks: &[NetworkRecord],
+        endpoints: &[EndpointRecord],
+        _links: &[Link],
+    ) -> Vec<String> {
+        Vxlan::restore(self, networks, endpoints);
+        Vec::new()
+    }
+
+    fn start(&self, links: &LinkManager, instance: &str) {
+        if let Some(c) = self.cluster() {
+            tokio::spawn(c.clone().run());
+        }
+        tokio::spawn(self.clone().run_reconciler(
+            links.clone(),
+            instance.to_string(),
+            self.inner.cfg.resync,
+        ));
     }
 }

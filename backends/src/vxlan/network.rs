@@ -3,7 +3,7 @@
 use super::cluster::NetworkEntry;
 use super::dataplane::{bridge_plan, vxlan_name, vxlan_plan};
 use super::{Vxlan, options, vni_of};
-use crate::Ctx;
+use crate::Host as Ctx;
 use switchyard_core::link::error::EEXIST;
 use switchyard_core::link::{FdbEntry, LinkError};
 use switchyard_core::mac::MacAddr;

@@ -6,7 +6,7 @@
 
 use super::Vxlan;
 use super::dataplane::vxlan_name;
-use crate::Ctx;
+use crate::Host as Ctx;
 use std::collections::BTreeSet;
 use std::time::Duration;
 use switchyard_core::link::{FdbEntry, LinkManager, Neighbour};

@@ -1,5 +1,5 @@
 use super::*;
-use crate::protocol::CreateNetworkRequest;
+use crate::protocol::{CreateNetworkRequest, OPT_ENABLE_IPV6, OPT_INTERNAL};
 use serde_json::json;
 
 fn req(generic: serde_json::Value) -> CreateNetworkRequest {

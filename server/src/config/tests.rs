@@ -1,6 +1,7 @@
 use super::*;
 use std::io::Write;
 use std::sync::Mutex;
+use switchyard_core::spec::MacvlanMode;
 
 /// Env overrides are process-wide: tests that set them run one at a time.
 static ENV: Mutex<()> = Mutex::new(());
@@ -86,7 +87,7 @@ fn env_list_override() {
     unsafe { std::env::set_var("SWITCHYARD__PARENTS__ALLOW", "tp0,tp1") };
     let s = Settings::load(None);
     unsafe { std::env::remove_var("SWITCHYARD__PARENTS__ALLOW") };
-    assert_eq!(s.unwrap().parents.allow, vec!["tp0", "tp1"]);
+    assert_eq!(s.unwrap().backends.parents.allow, vec!["tp0", "tp1"]);
 }
 
 #[test]

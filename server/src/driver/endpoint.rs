@@ -5,6 +5,7 @@ use ipnet::IpNet;
 use serde_json::{Map, Value, json};
 use switchyard_backends::Backend;
 use switchyard_core::mac::MacAddr;
+use switchyard_core::mark::Mark;
 use switchyard_core::model::{EndpointRecord, endpoint_link_name, now};
 use switchyard_core::protocol::{
     CreateEndpointRequest, CreateEndpointResponse, EndpointRequest, InterfaceUpdate,
@@ -81,7 +82,7 @@ impl Driver {
     /// Succeeds for unknown endpoints and missing links: teardown is never retried.
     pub async fn delete_endpoint(&self, req: EndpointRequest) -> Result<()> {
         let _guard = self.locks.lock(&req.network_id).await;
-        let ctx = self.ctx();
+        let host = self.host();
         match (
             self.store.network(&req.network_id),
             self.store.endpoint(&req.network_id, &req.endpoint_id),
@@ -92,12 +93,12 @@ impl Driver {
                 self.store.delete_endpoint(&ep.network_id, &ep.id)?;
                 self.backends
                     .for_network(&net)
-                    .delete_endpoint_link_later(&ctx, &net, &ep);
+                    .delete_endpoint_link_later(&host, &net, &ep);
             }
             _ => {
                 // Not in the state (already deleted, or never created here):
                 // still remove a link that carries exactly this endpoint's mark.
-                let mark = ctx.endpoint_mark_ids(&req.network_id, &req.endpoint_id);
+                let mark = Mark::endpoint(&self.instance, &req.network_id, &req.endpoint_id);
                 self.links
                     .delete_later(&endpoint_link_name(&req.endpoint_id), mark);
                 info!(

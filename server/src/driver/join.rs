@@ -23,17 +23,17 @@ impl Driver {
                 ))
             })?;
         let backend = self.backends.for_network(&net);
-        let ctx = self.ctx();
-        backend.create_endpoint_link(&ctx, &net, &ep).await?;
+        let host = self.host();
+        backend.create_endpoint_link(&host, &net, &ep).await?;
         let sandbox = Some(req.sandbox_key.clone()).filter(|s| !s.is_empty());
         if ep.sandbox_key != sandbox {
             ep.sandbox_key = sandbox;
             if let Err(e) = self.store.put_endpoint(&ep) {
-                let _ = backend.delete_endpoint_link(&ctx, &net, &ep).await;
+                let _ = backend.delete_endpoint_link(&host, &net, &ep).await;
                 return Err(e);
             }
         }
-        Ok(backend.join_answer(&net, &ep))
+        Ok(JoinResponse::from(&backend.join_answer(&net, &ep)))
     }
 
     /// Nothing to undo: the link is still inside the container here, and

@@ -5,14 +5,15 @@
 //! network, and rolls back what a failed step created. Split by protocol
 //! phase like libnetwork's drivers: `network.rs` (GwAllocCheck, Create/
 //! DeleteNetwork), `endpoint.rs` (Create/DeleteEndpoint, OperInfo),
-//! `join.rs` (Join/Leave), `reconcile.rs` (startup), `status.rs`.
+//! `join.rs` (Join/Leave), `startup.rs` (restore and clean up before
+//! serving), `ipam.rs` (the IPAM driver), `status.rs`.
 
 mod endpoint;
 pub mod ipam;
 mod join;
 mod locks;
 mod network;
-mod reconcile;
+mod startup;
 mod status;
 
 pub use status::{StatusReport, network_status};
@@ -20,7 +21,7 @@ pub use status::{StatusReport, network_status};
 use locks::NetworkLocks;
 use std::sync::Arc;
 use switchyard_backends::vxlan::Cluster;
-use switchyard_backends::{Backends, Ctx};
+use switchyard_backends::{Backends, Host};
 use switchyard_core::link::LinkManager;
 use switchyard_core::model::NetworkRecord;
 use switchyard_core::protocol::{CapabilitiesResponse, short_id};
@@ -48,7 +49,7 @@ impl Driver {
         policy: Policy,
         backends: Backends,
     ) -> Driver {
-        let cluster = backends.vxlan().cluster().cloned();
+        let cluster = backends.cluster();
         Driver {
             instance,
             store,
@@ -60,16 +61,8 @@ impl Driver {
         }
     }
 
-    /// Hands the VXLAN backend what the state holds, after a restart.
-    pub fn restore_backends(&self) {
-        let nets = self.store.networks();
-        self.backends
-            .vxlan()
-            .restore(&nets, &self.store.all_endpoints());
-    }
-
-    fn ctx(&self) -> Ctx<'_> {
-        Ctx {
+    fn host(&self) -> Host<'_> {
+        Host {
             links: &self.links,
             instance: &self.instance,
         }

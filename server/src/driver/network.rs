@@ -29,9 +29,9 @@ impl Driver {
             options: opts.generic,
         };
         backend
-            .validate_network(&self.ctx(), &spec, &self.store.networks())
+            .validate_network(&self.host(), &spec, &self.store.networks())
             .await?;
-        Ok(backend.gateway_allocation(spec.internal))
+        Ok(backend.gateway_allocation(&spec).into())
     }
 
     pub async fn create_network(&self, req: CreateNetworkRequest) -> Result<()> {
@@ -56,17 +56,17 @@ impl Driver {
             .into_iter()
             .filter(|n| n.id != req.network_id)
             .collect();
-        let ctx = self.ctx();
-        backend.validate_network(&ctx, &spec, &others).await?;
-        let spec = backend.resolve_network(&ctx, spec, &others).await?;
+        let host = self.host();
+        backend.validate_network(&host, &spec, &others).await?;
+        let spec = backend.resolve_network(&host, spec, &others).await?;
         let rec = NetworkRecord {
             id: req.network_id.clone(),
             spec,
             created_at: now(),
         };
-        backend.setup_network(&ctx, &rec).await?;
+        backend.setup_network(&host, &rec).await?;
         if let Err(e) = self.store.put_network(&rec) {
-            if let Err(t) = backend.teardown_network(&ctx, &rec, &others).await {
+            if let Err(t) = backend.teardown_network(&host, &rec, &others).await {
                 warn!(network = short_id(&rec.id), error = %t, "rollback of network setup failed");
             }
             return Err(e);
@@ -85,12 +85,12 @@ impl Driver {
     pub async fn delete_network(&self, network_id: &str) -> Result<()> {
         let _all = self.locks.all_networks.lock().await;
         let guard = self.locks.lock(network_id).await;
-        let ctx = self.ctx();
+        let host = self.host();
         let net = self.store.network(network_id);
         if let Some(net) = &net {
             let backend = self.backends.for_network(net);
             for ep in self.store.endpoints(network_id) {
-                match backend.delete_endpoint_link(&ctx, net, &ep).await {
+                match backend.delete_endpoint_link(&host, net, &ep).await {
                     Ok(Deleted::Deleted) => {
                         info!(network = short_id(network_id), endpoint = short_id(&ep.id), link = %ep.link_name, "deleted leftover endpoint link")
                     }
@@ -111,7 +111,7 @@ impl Driver {
             let remaining = self.store.networks();
             self.backends
                 .for_network(net)
-                .teardown_network(&ctx, net, &remaining)
+                .teardown_network(&host, net, &remaining)
                 .await?;
             info!(network = short_id(network_id), "network deleted");
         }

@@ -1,21 +1,22 @@
-//! Startup reconciliation: the kernel and the store are compared once, before
-//! the socket is served. Links carrying this instance's mark that the store
-//! does not know are removed; store entries whose kernel objects vanished are
-//! reported (and visible in `switchyard status`). Unmarked links are never
-//! touched.
+//! Startup: the kernel and the store are compared once, before the socket
+//! is served. Links carrying this instance's mark that the store does not
+//! know are removed; each backend then takes up its stored networks and
+//! repairs what it owns (`Backend::restore`); store entries whose kernel
+//! objects vanished are reported (and visible in `switchyard status`).
+//! Unmarked links are never touched. Then the backends' background work
+//! starts.
 
 use super::Driver;
 use serde::Serialize;
 use std::path::Path;
-use switchyard_backends::parent;
+use switchyard_backends::{Backend, parent};
 use switchyard_core::link::Deleted;
 use switchyard_core::mark::Mark;
 use switchyard_core::protocol::short_id;
-use switchyard_core::spec::Parent;
 use tracing::{info, warn};
 
 #[derive(Debug, Default, Serialize)]
-pub struct ReconcileReport {
+pub struct StartupReport {
     /// Orphaned links removed (names).
     pub removed_links: Vec<String>,
     /// Problems found and left for the operator.
@@ -23,8 +24,17 @@ pub struct ReconcileReport {
 }
 
 impl Driver {
-    pub async fn reconcile(&self) -> ReconcileReport {
-        let mut report = ReconcileReport::default();
+    /// Runs once before serving; never fails (problems are reported).
+    pub async fn startup(&self) -> StartupReport {
+        let report = self.reconcile().await;
+        for backend in self.backends.all() {
+            backend.start(&self.links, &self.instance);
+        }
+        report
+    }
+
+    async fn reconcile(&self) -> StartupReport {
+        let mut report = StartupReport::default();
         let links = match self.links.list().await {
             Ok(l) => l,
             Err(e) => {
@@ -57,32 +67,14 @@ impl Driver {
                     .push(format!("cannot remove orphaned link {}: {e}", link.name)),
             }
         }
-        for net in &networks {
-            let Some(parent) = net.spec.backend.parent() else {
-                continue;
-            };
-            let name = parent.link_name(&net.id);
-            if links.iter().any(|l| l.name == name) {
-                continue;
-            }
-            match parent {
-                // Switchyard's own parents: made again now, not at the next Join.
-                Parent::Vlan { .. } | Parent::Isolated => {
-                    match parent::acquire(&self.ctx(), net).await {
-                        Ok(()) => info!(parent = %name, network = short_id(&net.id), "re-created a missing parent"),
-                        Err(e) => report.problems.push(format!(
-                            "network {}: parent \"{name}\" is missing and could not be re-created: {e}",
-                            short_id(&net.id)
-                        )),
-                    }
-                }
-                Parent::Interface { .. } => report.problems.push(format!(
-                    "network {}: parent \"{name}\" no longer exists on this host; containers cannot join it until it is back",
-                    short_id(&net.id)
-                )),
-            }
+        let endpoints = self.store.all_endpoints();
+        for backend in self.backends.all() {
+            let problems = backend
+                .restore(&self.host(), &networks, &endpoints, &links)
+                .await;
+            report.problems.extend(problems);
         }
-        for ep in self.store.all_endpoints() {
+        for ep in endpoints {
             let on_host = links.iter().any(|l| l.name == ep.link_name);
             if let Some(sb) = &ep.sandbox_key
                 && !on_host

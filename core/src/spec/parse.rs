@@ -1,32 +1,17 @@
-//! Options → a typed, validated `NetworkSpec`.
-//!
-//! This is the pure half of validation: it needs no kernel and runs in
-//! `GwAllocCheck` and `CreateNetwork`. Facts about the host (does the parent
-//! exist, does the MTU fit it) are checked by the backend afterwards.
+//! Request options → `NetworkSpec`: the pure half of validation. It needs no
+//! kernel and runs in `GwAllocCheck` and `CreateNetwork`; facts about the
+//! host (does the parent exist, does the MTU fit it) are the backend's.
 
+use super::*;
 use crate::protocol::{
     CreateNetworkRequest, IpamData, OPT_ENABLE_IPV4, OPT_ENABLE_IPV6, OPT_GENERIC, OPT_INTERNAL,
     Options,
 };
 use crate::{Error, Result};
 use ipnet::IpNet;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::IpAddr;
-use std::str::FromStr;
-
-pub const OPT_BACKEND: &str = "backend";
-pub const OPT_PARENT: &str = "parent";
-pub const OPT_MACVLAN_MODE: &str = "macvlan_mode";
-pub const OPT_IPVLAN_MODE: &str = "ipvlan_mode";
-pub const OPT_IPVLAN_FLAG: &str = "ipvlan_flag";
-pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
-pub const OPT_VNI: &str = "vni";
-pub const OPT_VXLANID_LIST: &str = "com.docker.network.driver.overlay.vxlanid_list";
-pub const OPT_PEERS: &str = "peers";
-pub const VNI_MAX: u32 = 16_777_215;
 
 /// Docker-reserved keys that libnetwork itself consumes or that reach every
 /// driver; they are accepted and ignored rather than refused as unknown.
@@ -38,258 +23,6 @@ const DOCKER_KEYS_IGNORED: &[&str] = &[
     "com.docker.network.advertise_addr_ms",
     "com.docker.network.endpoint.ifname",
 ];
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKind {
-    Macvlan,
-    Ipvlan,
-    Vxlan,
-}
-
-impl BackendKind {
-    pub const ALL: [BackendKind; 3] = [
-        BackendKind::Macvlan,
-        BackendKind::Ipvlan,
-        BackendKind::Vxlan,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BackendKind::Macvlan => "macvlan",
-            BackendKind::Ipvlan => "ipvlan",
-            BackendKind::Vxlan => "vxlan",
-        }
-    }
-
-    /// The options this backend understands, besides `backend` itself.
-    pub fn options(self) -> &'static [&'static str] {
-        match self {
-            BackendKind::Macvlan => &[OPT_PARENT, OPT_MACVLAN_MODE, OPT_MTU],
-            BackendKind::Ipvlan => &[OPT_PARENT, OPT_IPVLAN_MODE, OPT_IPVLAN_FLAG, OPT_MTU],
-            BackendKind::Vxlan => &[OPT_VNI, OPT_VXLANID_LIST, OPT_PEERS, OPT_MTU],
-        }
-    }
-}
-
-impl fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for BackendKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        BackendKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "backend \"{s}\" is not known; use one of: macvlan, ipvlan, vxlan"
-                ))
-            })
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum MacvlanMode {
-    #[default]
-    Bridge,
-    Vepa,
-    Private,
-    Passthru,
-}
-
-impl MacvlanMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MacvlanMode::Bridge => "bridge",
-            MacvlanMode::Vepa => "vepa",
-            MacvlanMode::Private => "private",
-            MacvlanMode::Passthru => "passthru",
-        }
-    }
-}
-
-impl fmt::Display for MacvlanMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for MacvlanMode {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "bridge" => Ok(MacvlanMode::Bridge),
-            "vepa" => Ok(MacvlanMode::Vepa),
-            "private" => Ok(MacvlanMode::Private),
-            "passthru" => Ok(MacvlanMode::Passthru),
-            _ => Err(Error::invalid(format!(
-                "macvlan_mode \"{s}\" is not valid; use one of: bridge, vepa, private, passthru"
-            ))),
-        }
-    }
-}
-
-/// `ipvlan_mode`, as Docker's built-in ipvlan driver names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum IpvlanMode {
-    #[default]
-    L2,
-    L3,
-    L3s,
-}
-
-impl IpvlanMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IpvlanMode::L2 => "l2",
-            IpvlanMode::L3 => "l3",
-            IpvlanMode::L3s => "l3s",
-        }
-    }
-}
-
-impl fmt::Display for IpvlanMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for IpvlanMode {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "l2" => Ok(IpvlanMode::L2),
-            "l3" => Ok(IpvlanMode::L3),
-            "l3s" => Ok(IpvlanMode::L3s),
-            _ => Err(Error::invalid(format!(
-                "ipvlan_mode \"{s}\" is not valid; use one of: l2, l3, l3s"
-            ))),
-        }
-    }
-}
-
-/// `ipvlan_flag`, as Docker's built-in ipvlan driver names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum IpvlanFlag {
-    #[default]
-    Bridge,
-    Private,
-    Vepa,
-}
-
-impl IpvlanFlag {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IpvlanFlag::Bridge => "bridge",
-            IpvlanFlag::Private => "private",
-            IpvlanFlag::Vepa => "vepa",
-        }
-    }
-}
-
-impl fmt::Display for IpvlanFlag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for IpvlanFlag {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "bridge" => Ok(IpvlanFlag::Bridge),
-            "private" => Ok(IpvlanFlag::Private),
-            "vepa" => Ok(IpvlanFlag::Vepa),
-            _ => Err(Error::invalid(format!(
-                "ipvlan_flag \"{s}\" is not valid; use one of: bridge, private, vepa"
-            ))),
-        }
-    }
-}
-
-/// Where a macvlan or ipvlan network's links hang off.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Parent {
-    /// A host interface the operator manages.
-    Interface { name: String },
-    /// `<base>.<id>`: an 802.1q sub-interface, created by Switchyard when it
-    /// is missing and shared by every network that names it.
-    Vlan { name: String, base: String, id: u16 },
-    /// No parent: a private link Switchyard creates for this network alone.
-    Isolated,
-}
-
-impl Parent {
-    /// Reads `-o parent=`: `eth0`, or `eth0.30` for VLAN 30 on eth0.
-    pub fn parse(s: &str) -> Result<Parent> {
-        validate_ifname("parent", s)?;
-        if let Some((base, id)) = s.rsplit_once('.')
-            && !base.is_empty()
-            && !base.contains('.')
-            && !id.is_empty()
-            && id.bytes().all(|b| b.is_ascii_digit())
-        {
-            let n: u32 = id.parse().unwrap_or(u32::MAX);
-            if !(1..=4094).contains(&n) {
-                return Err(Error::invalid(format!(
-                    "parent \"{s}\" names VLAN {id}, which is outside 1–4094; write <interface>.<vlan-id> with an id from 1 to 4094, e.g. eth0.30"
-                )));
-            }
-            return Ok(Parent::Vlan {
-                name: s.to_string(),
-                base: base.to_string(),
-                id: n as u16,
-            });
-        }
-        Ok(Parent::Interface {
-            name: s.to_string(),
-        })
-    }
-
-    /// The name of the link the network's children hang off.
-    pub fn link_name(&self, network_id: &str) -> String {
-        match self {
-            Parent::Interface { name } | Parent::Vlan { name, .. } => name.clone(),
-            Parent::Isolated => isolated_parent_name(network_id),
-        }
-    }
-
-    /// The interface the operator must provide (the VLAN's base), if any.
-    pub fn host_interface(&self) -> Option<&str> {
-        match self {
-            Parent::Interface { name } => Some(name),
-            Parent::Vlan { base, .. } => Some(base),
-            Parent::Isolated => None,
-        }
-    }
-
-    pub fn describe(&self) -> String {
-        match self {
-            Parent::Interface { name } => name.clone(),
-            Parent::Vlan { name, base, id } => format!("{name} (VLAN {id} on {base})"),
-            Parent::Isolated => "none (isolated)".into(),
-        }
-    }
-}
-
-/// `sd` + the first 12 characters of the network id: the private parent of
-/// an isolated network (Docker's built-in drivers use `dm-`/`di-`).
-pub fn isolated_parent_name(network_id: &str) -> String {
-    let id: String = network_id
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .take(12)
-        .collect();
-    format!("sd{id}")
-}
 
 /// What the operator's config contributes to option parsing.
 #[derive(Clone, Debug, Default)]
@@ -320,87 +53,6 @@ impl Policy {
                     None => p == parent,
                 })
     }
-}
-
-/// One subnet of a network as IPAM gave it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Subnet {
-    pub pool: IpNet,
-    pub gateway: Option<IpAddr>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MacvlanOptions {
-    pub parent: Parent,
-    pub mode: MacvlanMode,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IpvlanOptions {
-    pub parent: Parent,
-    pub mode: IpvlanMode,
-    pub flag: IpvlanFlag,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VxlanOptions {
-    /// `None` until CreateNetwork allocates one from the configured range.
-    pub vni: Option<u32>,
-    /// Static VTEPs (`-o peers=`): head-end replication with kernel learning,
-    /// for small setups without etcd.
-    pub peers: Vec<IpAddr>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "backend", rename_all = "lowercase")]
-pub enum BackendOptions {
-    Macvlan(MacvlanOptions),
-    Ipvlan(IpvlanOptions),
-    Vxlan(VxlanOptions),
-}
-
-impl BackendOptions {
-    pub fn kind(&self) -> BackendKind {
-        match self {
-            BackendOptions::Macvlan(_) => BackendKind::Macvlan,
-            BackendOptions::Ipvlan(_) => BackendKind::Ipvlan,
-            BackendOptions::Vxlan(_) => BackendKind::Vxlan,
-        }
-    }
-
-    /// The parent the network's links hang off, if the backend has one.
-    pub fn parent(&self) -> Option<&Parent> {
-        match self {
-            BackendOptions::Macvlan(m) => Some(&m.parent),
-            BackendOptions::Ipvlan(i) => Some(&i.parent),
-            BackendOptions::Vxlan(_) => None,
-        }
-    }
-
-    /// The mode as `status` shows it.
-    pub fn mode(&self) -> String {
-        match self {
-            BackendOptions::Macvlan(m) => m.mode.to_string(),
-            BackendOptions::Ipvlan(i) => format!("{} {}", i.mode, i.flag),
-            BackendOptions::Vxlan(v) => match v.vni {
-                Some(n) => format!("vni {n}"),
-                None => "vni (to allocate)".into(),
-            },
-        }
-    }
-}
-
-/// A network as Switchyard understands it, independent of the wire format.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NetworkSpec {
-    pub backend: BackendOptions,
-    pub internal: bool,
-    pub ipv4: Vec<Subnet>,
-    pub ipv6: Vec<Subnet>,
-    /// `com.docker.network.driver.mtu`; `None` means "the parent's".
-    pub mtu: Option<u32>,
-    /// The generic options exactly as the user gave them, for `status`.
-    pub options: BTreeMap<String, String>,
 }
 
 /// The options of a request with the engine's top-level flags.
@@ -662,31 +314,6 @@ fn parse_mtu(s: &str) -> Result<u32> {
     Ok(m)
 }
 
-/// Linux interface names: 1–15 bytes, no '/', ':', whitespace, not "." or "..".
-pub fn validate_ifname(what: &str, name: &str) -> Result<()> {
-    let bad = |why: &str| {
-        Err(Error::invalid(format!(
-            "{what} \"{name}\" is not a valid interface name: {why}"
-        )))
-    };
-    if name.is_empty() {
-        return bad("it is empty");
-    }
-    if name.len() > 15 {
-        return bad("Linux allows at most 15 bytes");
-    }
-    if name == "." || name == ".." {
-        return bad("\".\" and \"..\" are reserved");
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| *c == '/' || *c == ':' || c.is_whitespace() || c.is_control())
-    {
-        return bad(&format!("it contains {c:?}, which Linux rejects"));
-    }
-    Ok(())
-}
-
 fn parse_subnets(data: &[IpamData], v6: bool) -> Result<Vec<Subnet>> {
     let family = if v6 { "IPv6" } else { "IPv4" };
     let mut out = Vec::new();
@@ -724,6 +351,3 @@ fn parse_subnets(data: &[IpamData], v6: bool) -> Result<Vec<Subnet>> {
     }
     Ok(out)
 }
-
-#[cfg(test)]
-mod tests;

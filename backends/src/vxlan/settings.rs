@@ -1,0 +1,221 @@
+//! `[vxlan]` and `[cluster]`: the VXLAN backend's settings, and building
+//! the backend from them (the underlay, the etcd control plane).
+
+use super::{Cluster, ClusterConfig, NodeRecord, Underlay, Vxlan, VxlanConfig};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use switchyard_core::link::LinkManager;
+use switchyard_core::spec::validate_ifname;
+use tracing::info;
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct VxlanSettings {
+    pub underlay: String,
+    pub local_ip: String,
+    pub port: u16,
+    pub vni_min: u32,
+    pub vni_max: u32,
+}
+
+impl Default for VxlanSettings {
+    fn default() -> Self {
+        VxlanSettings {
+            underlay: String::new(),
+            local_ip: String::new(),
+            port: 4789,
+            vni_min: 10000,
+            vni_max: switchyard_core::spec::VNI_MAX,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSettings {
+    pub etcd_endpoints: Vec<String>,
+    pub host_id: String,
+    pub prefix: String,
+    pub lease_ttl: u32,
+    pub gc_grace: u32,
+    pub resync_interval: u32,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            etcd_endpoints: Vec::new(),
+            host_id: String::new(),
+            prefix: "/switchyard/v1/".into(),
+            lease_ttl: 15,
+            gc_grace: 300,
+            resync_interval: 30,
+        }
+    }
+}
+
+impl VxlanSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.local_ip.is_empty() && self.local_ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!(
+                "[vxlan] local_ip \"{}\" is not an IP address",
+                self.local_ip
+            ));
+        }
+        if !self.underlay.is_empty() {
+            validate_ifname("[vxlan] underlay", &self.underlay).map_err(|e| e.to_string())?;
+        }
+        let max = switchyard_core::spec::VNI_MAX;
+        if self.vni_min == 0 || self.vni_min > self.vni_max || self.vni_max > max {
+            return Err(format!(
+                "[vxlan] vni_min..vni_max must be a range within 1..{max}"
+            ));
+        }
+        if self.port == 0 {
+            return Err("[vxlan] port must be a UDP port (1–65535), normally 4789".into());
+        }
+        Ok(())
+    }
+
+    /// One line for `switchyard check`.
+    pub fn explain(&self) -> String {
+        format!(
+            "underlay {}, UDP port {}, VNIs {}–{}",
+            if self.underlay.is_empty() {
+                "discovered at start"
+            } else {
+                &self.underlay
+            },
+            self.port,
+            self.vni_min,
+            self.vni_max
+        )
+    }
+}
+
+impl ClusterSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        for e in &self.etcd_endpoints {
+            let rest = e
+                .strip_prefix("http://")
+                .or_else(|| e.strip_prefix("https://"));
+            if !rest.is_some_and(|r| r.contains(':') && !r.ends_with(':')) {
+                return Err(format!(
+                    "[cluster] etcd_endpoints entry \"{e}\" is not an etcd URL; write it as http://HOST:PORT, e.g. \"http://10.0.0.1:2379\""
+                ));
+            }
+        }
+        if !self.prefix.starts_with('/') || !self.prefix.ends_with('/') {
+            return Err(format!(
+                "[cluster] prefix \"{}\" must start and end with '/', e.g. \"/switchyard/v1/\"",
+                self.prefix
+            ));
+        }
+        if self.lease_ttl < 2 || self.resync_interval == 0 {
+            return Err(
+                "[cluster] lease_ttl must be at least 2 seconds and resync_interval at least 1"
+                    .into(),
+            );
+        }
+        if self.gc_grace < self.lease_ttl {
+            return Err(format!(
+                "[cluster] gc_grace ({} s) must be at least lease_ttl ({} s): a host is only gone once its lease has expired",
+                self.gc_grace, self.lease_ttl
+            ));
+        }
+        Ok(())
+    }
+
+    /// This host's name in the cluster: `[cluster] host_id`, else
+    /// /etc/machine-id, else the hostname.
+    pub fn host_id(&self) -> String {
+        if !self.host_id.is_empty() {
+            return self.host_id.clone();
+        }
+        std::fs::read_to_string("/etc/machine-id")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .map(|s| s.trim().to_string())
+            })
+            .unwrap_or_else(|| "host".into())
+    }
+
+    /// One line for `switchyard check`.
+    pub fn explain(&self) -> String {
+        if self.etcd_endpoints.is_empty() {
+            return "none: VXLAN networks are single-host (or -o peers=…)".into();
+        }
+        format!(
+            "etcd {} as host {} (prefix {}, lease {} s, GC after {} s)",
+            self.etcd_endpoints.join(","),
+            self.host_id(),
+            self.prefix,
+            self.lease_ttl,
+            self.gc_grace
+        )
+    }
+}
+
+/// The address in an etcd URL (`http://10.0.0.1:2379` → 10.0.0.1), if it is one.
+fn etcd_host_ip(url: &str) -> Option<std::net::IpAddr> {
+    let rest = url.split("://").nth(1)?;
+    let host = rest.rsplit_once(':').map(|(h, _)| h).unwrap_or(rest);
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+/// The VXLAN backend for these settings: the underlay (named, or the
+/// route towards etcd), and the etcd control plane if one is configured.
+pub async fn build(
+    v: &VxlanSettings,
+    c: &ClusterSettings,
+    links: &LinkManager,
+) -> Result<Vxlan, String> {
+    let underlay = Underlay::discover(
+        links,
+        Some(v.underlay.as_str()).filter(|u| !u.is_empty()),
+        v.local_ip.parse().ok(),
+        c.etcd_endpoints.iter().find_map(|e| etcd_host_ip(e)),
+    )
+    .await?;
+    info!(
+        underlay = underlay.ifname.as_deref().unwrap_or("-"),
+        vtep = %underlay.vtep.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+        mtu = underlay.mtu,
+        "VXLAN underlay"
+    );
+    let cluster = (!c.etcd_endpoints.is_empty()).then(|| {
+        Cluster::new(
+            ClusterConfig {
+                endpoints: c.etcd_endpoints.clone(),
+                host_id: c.host_id(),
+                prefix: c.prefix.clone(),
+                lease_ttl: c.lease_ttl as i64,
+                gc_grace: Duration::from_secs(c.gc_grace as u64),
+                resync: Duration::from_secs(c.resync_interval as u64),
+            },
+            NodeRecord {
+                vtep: underlay
+                    .vtep
+                    .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+                underlay_mtu: underlay.mtu,
+            },
+        )
+    });
+    Ok(Vxlan::new(
+        VxlanConfig {
+            port: v.port,
+            vni_min: v.vni_min,
+            vni_max: v.vni_max,
+            resync: Duration::from_secs(c.resync_interval as u64),
+        },
+        underlay,
+        cluster,
+    ))
+}

@@ -1,0 +1,80 @@
+//! `switchyard check`: validate a config and explain what it results in.
+
+use crate::config::{Settings, describe_source};
+use std::path::Path;
+
+pub fn check(settings: &Settings, path: Option<&Path>) -> Result<(), String> {
+    let b = &settings.backends;
+    println!("configuration OK ({})", describe_source(path));
+    println!(
+        "  driver name   {} (docker network create -d {} …)",
+        settings.driver_name(),
+        settings.driver_name()
+    );
+    println!("  socket        {}", settings.plugin.socket.display());
+    if settings.plugin.socket.parent() != Some(Path::new("/run/docker/plugins")) {
+        println!(
+            "                note: dockerd discovers sockets only in /run/docker/plugins; elsewhere add /etc/docker/plugins/{}.spec containing unix://{}",
+            settings.driver_name(),
+            settings.plugin.socket.display()
+        );
+    }
+    println!("  state_dir     {}", settings.plugin.state_dir.display());
+    println!(
+        "  backend       {}",
+        if settings.plugin.default_backend.is_empty() {
+            "required on every network (-o backend=…)".to_string()
+        } else {
+            format!(
+                "{} unless -o backend=… says otherwise",
+                settings.plugin.default_backend
+            )
+        }
+    );
+    println!(
+        "  macvlan       parent {}, mode {}",
+        if b.macvlan.parent.is_empty() {
+            "required (-o parent=…)"
+        } else {
+            &b.macvlan.parent
+        },
+        b.macvlan.mode
+    );
+    println!(
+        "  ipvlan        parent {}, mode {}, flag {}",
+        if b.ipvlan.parent.is_empty() {
+            "required (-o parent=…)"
+        } else {
+            &b.ipvlan.parent
+        },
+        b.ipvlan.mode,
+        b.ipvlan.flag
+    );
+    println!("  vxlan         {}", b.vxlan.explain());
+    println!("  cluster       {}", b.cluster.explain());
+    println!(
+        "  parents       {}",
+        if b.parents.allow.is_empty() {
+            "any interface".to_string()
+        } else {
+            b.parents.allow.join(", ")
+        }
+    );
+    let present = |n: &str| Path::new("/sys/class/net").join(n).exists();
+    if !b.macvlan.parent.is_empty() && !present(&b.macvlan.parent) {
+        println!(
+            "  warning: [macvlan] parent {} does not exist on this host now",
+            b.macvlan.parent
+        );
+    }
+    for a in b.parents.allow.iter().filter(|a| !a.ends_with('*')) {
+        if !present(a) {
+            println!("  warning: [parents] allow entry {a} does not exist on this host now");
+        }
+    }
+    println!(
+        "  log           level {}, format {}",
+        settings.log.level, settings.log.format
+    );
+    Ok(())
+}
