@@ -12,12 +12,11 @@
 //! connected routes would not prevent on their own.
 
 use crate::Host;
-use crate::parent::{Child, l2_join_answer};
+use crate::parent::Child;
 use serde::{Deserialize, Serialize};
-use switchyard_core::link::{LinkKind, LinkPlan};
+use switchyard_core::link::LinkKind;
 use switchyard_core::mac::MacAddr;
-use switchyard_core::mark::Mark;
-use switchyard_core::model::{EndpointRecord, JoinAnswer, NetworkRecord};
+use switchyard_core::model::{EndpointRecord, JoinAnswer};
 use switchyard_core::spec::{
     BackendKind, BackendOptions, IpvlanFlag, IpvlanMode, IpvlanOptions, NetworkSpec, Parent,
 };
@@ -117,10 +116,25 @@ impl Child for Ipvlan {
         Ok(())
     }
 
-    fn endpoint_mac(
+    fn link_kind(&self, spec: &NetworkSpec, parent: String) -> LinkKind {
+        let o = options(spec);
+        if emulated_with_macvlan() {
+            return LinkKind::Macvlan {
+                parent,
+                mode: switchyard_core::spec::MacvlanMode::Bridge,
+            };
+        }
+        LinkKind::Ipvlan {
+            parent,
+            mode: o.mode,
+            flag: o.flag,
+        }
+    }
+
+    fn mac(
         &self,
-        _net: &NetworkRecord,
-        _ep: &EndpointRecord,
+        _spec: &NetworkSpec,
+        _endpoint_id: &str,
         requested: Option<MacAddr>,
     ) -> Result<Option<MacAddr>> {
         match requested {
@@ -131,33 +145,15 @@ impl Child for Ipvlan {
         }
     }
 
-    fn plan_endpoint(&self, instance: &str, net: &NetworkRecord, ep: &EndpointRecord) -> LinkPlan {
-        let o = options(&net.spec);
-        let parent = o.parent.link_name(&net.id);
-        let kind = if emulated_with_macvlan() {
-            LinkKind::Macvlan {
-                parent,
-                mode: switchyard_core::spec::MacvlanMode::Bridge,
-            }
-        } else {
-            LinkKind::Ipvlan {
-                parent,
-                mode: o.mode,
-                flag: o.flag,
-            }
-        };
-        let mark = Mark::endpoint(instance, &net.id, &ep.id);
-        LinkPlan::new(ep.link_name.clone(), kind, mark).mtu(net.spec.mtu)
-    }
-
-    fn join_answer(&self, net: &NetworkRecord, ep: &EndpointRecord) -> JoinAnswer {
-        let mut answer = l2_join_answer(net, ep);
-        if options(&net.spec).mode == IpvlanMode::L2 {
+    /// l3/l3s: no gateway; the cover routes, connected.
+    fn answer(&self, spec: &NetworkSpec, ep: &EndpointRecord, l2: JoinAnswer) -> JoinAnswer {
+        let mut answer = l2;
+        if options(spec).mode == IpvlanMode::L2 {
             return answer;
         }
         answer.gateway = None;
         answer.gateway_ipv6 = None;
-        if !net.spec.internal {
+        if !spec.internal {
             let halves = ep
                 .ipv4
                 .map(|_| V4_DEFAULT_COVER)
@@ -175,6 +171,9 @@ impl Child for Ipvlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Backend;
+    use crate::parent::OnParent;
+    use switchyard_core::model::NetworkRecord;
     use switchyard_core::model::endpoint_link_name;
     use switchyard_core::protocol::JoinResponse;
     use switchyard_core::spec::Subnet;
@@ -224,7 +223,9 @@ mod tests {
 
     #[test]
     fn l2_answers_with_the_gateway() {
-        let a = JoinResponse::from(&Ipvlan.join_answer(&net(IpvlanMode::L2, false), &ep(false)));
+        let a = JoinResponse::from(
+            &OnParent(Ipvlan).join_answer(&net(IpvlanMode::L2, false), &ep(false)),
+        );
         assert_eq!(a.gateway.as_deref(), Some("10.30.0.1"));
         assert!(a.static_routes.is_empty() && a.disable_gateway_service);
     }
@@ -232,7 +233,7 @@ mod tests {
     #[test]
     fn l3_answers_with_a_connected_cover_of_all_destinations_and_no_gwbridge() {
         for mode in [IpvlanMode::L3, IpvlanMode::L3s] {
-            let a = JoinResponse::from(&Ipvlan.join_answer(&net(mode, false), &ep(true)));
+            let a = JoinResponse::from(&OnParent(Ipvlan).join_answer(&net(mode, false), &ep(true)));
             assert_eq!(a.gateway, None);
             let dests: Vec<&str> = a
                 .static_routes
@@ -257,16 +258,19 @@ mod tests {
             );
             assert!(a.disable_gateway_service);
         }
-        let v4 = JoinResponse::from(&Ipvlan.join_answer(&net(IpvlanMode::L3, false), &ep(false)));
+        let v4 = JoinResponse::from(
+            &OnParent(Ipvlan).join_answer(&net(IpvlanMode::L3, false), &ep(false)),
+        );
         assert_eq!(v4.static_routes.len(), 8);
-        let internal =
-            JoinResponse::from(&Ipvlan.join_answer(&net(IpvlanMode::L3, true), &ep(true)));
+        let internal = JoinResponse::from(
+            &OnParent(Ipvlan).join_answer(&net(IpvlanMode::L3, true), &ep(true)),
+        );
         assert!(internal.static_routes.is_empty() && internal.gateway.is_none());
     }
 
     #[test]
     fn a_user_mac_is_refused_with_the_reason() {
-        let e = Ipvlan
+        let e = OnParent(Ipvlan)
             .endpoint_mac(
                 &net(IpvlanMode::L2, false),
                 &ep(false),
@@ -279,7 +283,7 @@ mod tests {
             "{e}"
         );
         assert_eq!(
-            Ipvlan
+            OnParent(Ipvlan)
                 .endpoint_mac(&net(IpvlanMode::L2, false), &ep(false), None)
                 .unwrap(),
             None
@@ -288,7 +292,8 @@ mod tests {
 
     #[test]
     fn plans_an_ipvlan_on_the_effective_parent() {
-        let plan = Ipvlan.plan_endpoint("switchyard", &net(IpvlanMode::L3s, false), &ep(false));
+        let plan =
+            OnParent(Ipvlan).plan_endpoint("switchyard", &net(IpvlanMode::L3s, false), &ep(false));
         assert_eq!(
             plan.kind,
             LinkKind::Ipvlan {

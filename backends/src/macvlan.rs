@@ -4,15 +4,12 @@
 
 use crate::parent::Child;
 use serde::{Deserialize, Serialize};
-use switchyard_core::link::{LinkKind, LinkPlan};
+use switchyard_core::Result;
+use switchyard_core::link::LinkKind;
 use switchyard_core::mac::MacAddr;
-use switchyard_core::mark::Mark;
-use switchyard_core::model::{EndpointRecord, NetworkRecord};
-use switchyard_core::protocol::short_id;
 use switchyard_core::spec::{
     BackendKind, BackendOptions, MacvlanMode, MacvlanOptions, NetworkSpec, Parent,
 };
-use switchyard_core::{Error, Result};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Macvlan;
@@ -58,14 +55,20 @@ impl Child for Macvlan {
         BackendKind::Macvlan
     }
 
-    fn endpoint_mac(
+    fn link_kind(&self, spec: &NetworkSpec, parent: String) -> LinkKind {
+        LinkKind::Macvlan {
+            parent,
+            mode: options(spec).mode,
+        }
+    }
+
+    fn mac(
         &self,
-        net: &NetworkRecord,
-        ep: &EndpointRecord,
+        spec: &NetworkSpec,
+        endpoint_id: &str,
         requested: Option<MacAddr>,
     ) -> Result<Option<MacAddr>> {
-        let endpoint_id = ep.id.as_str();
-        Ok(match (requested, options(&net.spec).mode) {
+        Ok(match (requested, options(spec).mode) {
             (Some(m), _) => Some(m),
             // A passthru link's MAC is its parent's; setting one would
             // rewrite the parent's address.
@@ -74,47 +77,20 @@ impl Child for Macvlan {
         })
     }
 
-    fn validate_endpoint(
-        &self,
-        net: &NetworkRecord,
-        ep: &EndpointRecord,
-        others: &dyn Fn() -> Vec<EndpointRecord>,
-    ) -> Result<()> {
-        let opts = options(&net.spec);
-        if opts.mode == MacvlanMode::Passthru
-            && let Some(o) = others().into_iter().find(|o| o.id != ep.id)
-        {
-            return Err(Error::conflict(format!(
-                "macvlan_mode=passthru gives parent \"{}\" to a single container, and endpoint {} already has it; disconnect that container first, or create the network with macvlan_mode=bridge for several containers",
-                opts.parent.link_name(&net.id),
-                short_id(&o.id)
-            )));
-        }
-        Ok(())
-    }
-
-    fn plan_endpoint(&self, instance: &str, net: &NetworkRecord, ep: &EndpointRecord) -> LinkPlan {
-        let opts = options(&net.spec);
-        let mut plan = LinkPlan::new(
-            ep.link_name.clone(),
-            LinkKind::Macvlan {
-                parent: opts.parent.link_name(&net.id),
-                mode: opts.mode,
-            },
-            Mark::endpoint(instance, &net.id, &ep.id),
-        )
-        .mtu(net.spec.mtu);
-        if let Some(mac) = ep.mac {
-            plan = plan.mac(mac);
-        }
-        plan
+    fn single_endpoint(&self, spec: &NetworkSpec) -> bool {
+        options(spec).mode == MacvlanMode::Passthru
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Backend;
+    use crate::parent::OnParent;
+    use switchyard_core::link::LinkKind;
+    use switchyard_core::mark::Mark;
     use switchyard_core::model::endpoint_link_name;
+    use switchyard_core::model::{EndpointRecord, NetworkRecord};
     use switchyard_core::protocol::JoinResponse;
     use switchyard_core::spec::Subnet;
 
@@ -160,7 +136,7 @@ mod tests {
     fn plans_a_marked_macvlan_on_the_parent() {
         let n = net(MacvlanMode::Vepa, false);
         let e = ep("abcdef0123456789", false);
-        let plan = Macvlan.plan_endpoint("switchyard", &n, &e);
+        let plan = OnParent(Macvlan).plan_endpoint("switchyard", &n, &e);
         assert_eq!(plan.name, "syabcdef01234");
         assert_eq!(
             plan.kind,
@@ -180,16 +156,18 @@ mod tests {
 
     #[test]
     fn join_answer_gateways_follow_families_and_internal() {
-        let a = Macvlan.join_answer(&net(MacvlanMode::Bridge, false), &ep("e1", true));
+        let a = OnParent(Macvlan).join_answer(&net(MacvlanMode::Bridge, false), &ep("e1", true));
         assert_eq!(a.gateway, Some("10.77.0.1".parse().unwrap()));
         assert_eq!(a.gateway_ipv6, Some("fd00:77::1".parse().unwrap()));
         assert!(!a.gateway_service);
         let wire = JoinResponse::from(&a);
         assert!(wire.disable_gateway_service);
         assert_eq!(wire.interface_name.unwrap().dst_prefix, "eth");
-        let v4only = Macvlan.join_answer(&net(MacvlanMode::Bridge, false), &ep("e1", false));
+        let v4only =
+            OnParent(Macvlan).join_answer(&net(MacvlanMode::Bridge, false), &ep("e1", false));
         assert_eq!(v4only.gateway_ipv6, None);
-        let internal = Macvlan.join_answer(&net(MacvlanMode::Bridge, true), &ep("e1", true));
+        let internal =
+            OnParent(Macvlan).join_answer(&net(MacvlanMode::Bridge, true), &ep("e1", true));
         assert_eq!((&internal.gateway, &internal.gateway_ipv6), (&None, &None));
         let json = serde_json::to_value(JoinResponse::from(&internal)).unwrap();
         assert!(json.get("Gateway").is_none(), "{json}");
@@ -199,12 +177,16 @@ mod tests {
     fn passthru_takes_one_endpoint_and_keeps_the_parent_mac() {
         let n = net(MacvlanMode::Passthru, false);
         assert_eq!(
-            Macvlan.endpoint_mac(&n, &ep("e1", false), None).unwrap(),
+            OnParent(Macvlan)
+                .endpoint_mac(&n, &ep("e1", false), None)
+                .unwrap(),
             None
         );
         let first = ep("e1", false);
-        Macvlan.validate_endpoint(&n, &first, &Vec::new).unwrap();
-        let err = Macvlan
+        OnParent(Macvlan)
+            .validate_endpoint(&n, &first, &Vec::new)
+            .unwrap();
+        let err = OnParent(Macvlan)
             .validate_endpoint(&n, &ep("e2", false), &|| vec![first.clone()])
             .unwrap_err()
             .to_string();
@@ -213,12 +195,12 @@ mod tests {
             "{err}"
         );
         // A retried CreateEndpoint for the same endpoint is not a second one.
-        Macvlan
+        OnParent(Macvlan)
             .validate_endpoint(&n, &first, &|| vec![first.clone()])
             .unwrap();
         let b = net(MacvlanMode::Bridge, false);
         assert!(
-            Macvlan
+            OnParent(Macvlan)
                 .endpoint_mac(&b, &ep("e1", false), None)
                 .unwrap()
                 .is_some()

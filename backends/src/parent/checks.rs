@@ -17,7 +17,7 @@ pub(super) fn uses(other: &NetworkRecord, parent: &Parent) -> bool {
 }
 
 /// Why `spec` cannot share its parent with `other`, if it cannot.
-fn conflict(spec: &NetworkSpec, other: &NetworkRecord) -> Option<String> {
+pub(super) fn conflict(spec: &NetworkSpec, other: &NetworkRecord) -> Option<String> {
     let parent = spec.backend.parent()?.link_name("");
     let who = format!("Switchyard network {}", short_id(&other.id));
     match (&spec.backend, &other.spec.backend) {
@@ -133,7 +133,7 @@ async fn host_interface(host: &Host<'_>, name: &str) -> Result<u32> {
 }
 
 /// A child link cannot have a larger MTU than its parent.
-fn check_mtu(spec: &NetworkSpec, limit: Option<u32>) -> Result<()> {
+pub(super) fn check_mtu(spec: &NetworkSpec, limit: Option<u32>) -> Result<()> {
     let kind = spec.backend.kind();
     if let (Some(mtu), Some(limit)) = (spec.mtu, limit)
         && mtu > limit

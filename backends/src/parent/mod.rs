@@ -11,19 +11,24 @@ mod answer;
 mod checks;
 mod link;
 mod settings;
+#[cfg(test)]
+mod tests;
 
 pub use answer::{gateways, l2_join_answer};
 pub use link::{acquire, in_use, link_name};
 pub use settings::ParentsSettings;
 
 use crate::{Backend, Host};
-use switchyard_core::Result;
-use switchyard_core::link::{Link, LinkPlan};
+use switchyard_core::link::{Link, LinkKind, LinkPlan};
 use switchyard_core::mac::MacAddr;
+use switchyard_core::mark::Mark;
 use switchyard_core::model::{EndpointRecord, GatewayAllocation, JoinAnswer, NetworkRecord};
+use switchyard_core::protocol::short_id;
 use switchyard_core::spec::{BackendKind, NetworkSpec};
+use switchyard_core::{Error, Result};
 
-/// What a kind of child link adds to the shared parent handling.
+/// What a kind of child link adds to the shared parent handling: only
+/// what differs between macvlan and ipvlan.
 #[allow(async_fn_in_trait)]
 pub trait Child {
     fn kind(&self) -> BackendKind;
@@ -33,26 +38,25 @@ pub trait Child {
         Ok(())
     }
 
-    fn endpoint_mac(
+    /// The endpoint links' type, on `parent`.
+    fn link_kind(&self, spec: &NetworkSpec, parent: String) -> LinkKind;
+
+    /// The MAC rule: what an endpoint's link gets, given what the user asked.
+    fn mac(
         &self,
-        net: &NetworkRecord,
-        ep: &EndpointRecord,
+        spec: &NetworkSpec,
+        endpoint_id: &str,
         requested: Option<MacAddr>,
     ) -> Result<Option<MacAddr>>;
 
-    fn validate_endpoint(
-        &self,
-        _net: &NetworkRecord,
-        _ep: &EndpointRecord,
-        _others: &dyn Fn() -> Vec<EndpointRecord>,
-    ) -> Result<()> {
-        Ok(())
+    /// Whether the parent serves a single endpoint (macvlan passthru).
+    fn single_endpoint(&self, _spec: &NetworkSpec) -> bool {
+        false
     }
 
-    fn plan_endpoint(&self, instance: &str, net: &NetworkRecord, ep: &EndpointRecord) -> LinkPlan;
-
-    fn join_answer(&self, net: &NetworkRecord, ep: &EndpointRecord) -> JoinAnswer {
-        l2_join_answer(net, ep)
+    /// Join's answer, given the L2 one (gateways, no docker_gwbridge).
+    fn answer(&self, _spec: &NetworkSpec, _ep: &EndpointRecord, l2: JoinAnswer) -> JoinAnswer {
+        l2
     }
 }
 
@@ -101,20 +105,46 @@ impl<C: Child> Backend for OnParent<C> {
         ep: &EndpointRecord,
         requested: Option<MacAddr>,
     ) -> Result<Option<MacAddr>> {
-        self.0.endpoint_mac(net, ep, requested)
+        self.0.mac(&net.spec, &ep.id, requested)
     }
 
+    /// Lists the network's endpoints only for a single-endpoint parent.
     fn validate_endpoint(
         &self,
         net: &NetworkRecord,
         ep: &EndpointRecord,
         others: &dyn Fn() -> Vec<EndpointRecord>,
     ) -> Result<()> {
-        self.0.validate_endpoint(net, ep, others)
+        if !self.0.single_endpoint(&net.spec) {
+            return Ok(());
+        }
+        match others().into_iter().find(|o| o.id != ep.id) {
+            None => Ok(()),
+            Some(o) => {
+                let kind = self.0.kind();
+                Err(Error::conflict(format!(
+                    "{kind}_mode={} gives parent \"{}\" to a single container, and endpoint {} already has it; disconnect that container first, or create the network with {kind}_mode=bridge for several containers",
+                    net.spec.backend.mode(),
+                    link_name(net).unwrap_or_default(),
+                    short_id(&o.id)
+                )))
+            }
+        }
     }
 
     fn plan_endpoint(&self, instance: &str, net: &NetworkRecord, ep: &EndpointRecord) -> LinkPlan {
-        self.0.plan_endpoint(instance, net, ep)
+        let parent = link_name(net).unwrap_or_default();
+        let mark = Mark::endpoint(instance, &net.id, &ep.id);
+        let plan = LinkPlan::new(
+            ep.link_name.clone(),
+            self.0.link_kind(&net.spec, parent),
+            mark,
+        )
+        .mtu(net.spec.mtu);
+        match ep.mac {
+            Some(mac) => plan.mac(mac),
+            None => plan,
+        }
     }
 
     async fn create_endpoint_link(
@@ -125,12 +155,12 @@ impl<C: Child> Backend for OnParent<C> {
     ) -> Result<Link> {
         // A parent Switchyard owns that vanished is made again here.
         link::acquire(host, net).await?;
-        let plan = self.0.plan_endpoint(host.instance, net, ep);
+        let plan = self.plan_endpoint(host.instance, net, ep);
         Ok(host.links.apply(&plan).await?)
     }
 
     fn join_answer(&self, net: &NetworkRecord, ep: &EndpointRecord) -> JoinAnswer {
-        self.0.join_answer(net, ep)
+        self.0.answer(&net.spec, ep, l2_join_answer(net, ep))
     }
 
     async fn restore(
