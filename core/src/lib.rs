@@ -8,7 +8,6 @@ pub mod link;
 pub mod mac;
 pub mod mark;
 pub mod model;
-pub mod plugin_client;
 pub mod protocol;
 pub mod spec;
 pub mod store;

@@ -15,7 +15,7 @@ pub mod prereq;
 
 pub use netns::Netns;
 pub use plugin::Plugin;
-pub use switchyard_core::plugin_client::PluginClient;
+pub use switchyard_client::PluginClient;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -4,7 +4,7 @@
 use crate::config::Settings;
 use crate::driver::StatusReport;
 use std::path::Path;
-use switchyard_core::plugin_client::PluginClient;
+use switchyard_client::PluginClient;
 use switchyard_core::store::Store;
 
 pub fn status(settings: &Settings, json: bool) -> Result<(), String> {
