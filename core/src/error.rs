@@ -20,6 +20,9 @@ pub enum Error {
     /// The embedded state could not be read or written.
     #[error("switchyard state store: {0}")]
     Store(String),
+    /// Switchyard itself failed (a bug); the message says what to do.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Error {

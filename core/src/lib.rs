@@ -3,12 +3,14 @@
 //! link manager, and the embedded store.
 
 pub mod error;
+pub mod ids;
 pub mod ipam;
 pub mod link;
 pub mod mac;
 pub mod mark;
 pub mod model;
 pub mod protocol;
+pub mod quote;
 pub mod spec;
 pub mod store;
 

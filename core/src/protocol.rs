@@ -265,7 +265,14 @@ pub struct ErrorResponse {
 
 /// Short ids for log lines and status output, as `docker` prints them.
 pub fn short_id(id: &str) -> &str {
-    &id[..id.len().min(12)]
+    // On a character boundary: an ID that never passed the edge's check
+    // (a log line about a refused request) may hold multi-byte characters.
+    let end = id
+        .char_indices()
+        .nth(12)
+        .map(|(i, _)| i)
+        .unwrap_or(id.len());
+    &id[..end]
 }
 
 #[cfg(test)]

@@ -663,12 +663,12 @@ fn http_surface_is_lenient_where_dockerd_needs_it() {
         json!({"Implements": ["NetworkDriver", "IpamDriver"]})
     );
     // Unknown fields are ignored; a trailing newline is fine.
-    let r = c
-        .call_raw(
-            "NetworkDriver.Leave",
-            b"{\"NetworkID\":\"a\",\"EndpointID\":\"b\",\"Future\":[1,2]}\n",
-        )
-        .unwrap();
+    let body = format!(
+        "{{\"NetworkID\":\"{}\",\"EndpointID\":\"{}\",\"Future\":[1,2]}}\n",
+        random_id(),
+        random_id()
+    );
+    let r = c.call_raw("NetworkDriver.Leave", body.as_bytes()).unwrap();
     assert_eq!((r.status, r.json()), (200, json!({})));
     let r = c.call_raw("NetworkDriver.NoSuchMethod", b"{}").unwrap();
     assert_eq!(r.status, 404);
