@@ -9,7 +9,7 @@
 //! mark (Switchyard made it) and no stored network names it any more.
 
 use crate::Ctx;
-use switchyard_core::link::{Deleted, LinkKind, LinkPlan, error::EOPNOTSUPP};
+use switchyard_core::link::{Deleted, LinkKind, LinkPlan, PeerPlan, error::EOPNOTSUPP};
 use switchyard_core::mark::Mark;
 use switchyard_core::model::NetworkRecord;
 use switchyard_core::protocol::{GwAllocCheckResponse, short_id};
@@ -186,16 +186,9 @@ pub async fn acquire(ctx: &Ctx<'_>, net: &NetworkRecord) -> Result<()> {
                 // No dummy links in this kernel: a veth pair whose far end
                 // stays unused gives the same private, always-up parent.
                 Err(e) if e.errno == EOPNOTSUPP => {
-                    let peer = format!("sq{}", &name[2..]);
-                    let veth = LinkPlan::new(
-                        name.clone(),
-                        LinkKind::Veth { peer: peer.clone() },
-                        mark.clone(),
-                    )
-                    .up();
+                    let peer = PeerPlan::new(format!("sq{}", &name[2..]), mark.clone()).up();
+                    let veth = LinkPlan::new(name.clone(), LinkKind::VethPair(peer), mark).up();
                     ctx.links.apply(&veth).await?;
-                    ctx.links.set_mark(&peer, &mark).await?;
-                    ctx.links.set_up(&peer, true).await?;
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::mark::Mark;
+use crate::spec::{IpvlanFlag, IpvlanMode, MacvlanMode};
 use std::process::Command;
 
 struct Ns(String);
