@@ -400,3 +400,6 @@ pub(super) fn peer_settings(peer: &PeerPlan, index: u32, controller: Option<u32>
     }
     b.build()
 }
+
+#[cfg(test)]
+mod tests;

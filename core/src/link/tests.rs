@@ -73,6 +73,18 @@ fn mark(e: &str) -> Mark {
     Mark::endpoint("switchyard", "net1", e)
 }
 
+/// Endpoint e1's bridge-mode macvlan `symv0` on `parent`.
+fn macvlan_on(parent: &str) -> LinkPlan {
+    LinkPlan::new(
+        "symv0",
+        LinkKind::Macvlan {
+            parent: parent.into(),
+            mode: MacvlanMode::Bridge,
+        },
+        mark("e1"),
+    )
+}
+
 #[test]
 fn creates_each_link_kind_this_kernel_offers_with_marks() {
     let ns = Ns::new("kinds");
@@ -206,14 +218,7 @@ fn apply_is_idempotent_and_refuses_foreign_links() {
     ns.ip(&["link", "add", "symv1", "link", "tp0", "type", "macvlan"]);
     rt().block_on(async {
         let lm = LinkManager::in_netns(&ns.path()).unwrap();
-        let plan = LinkPlan::new(
-            "symv0",
-            LinkKind::Macvlan {
-                parent: "tp0".into(),
-                mode: MacvlanMode::Bridge,
-            },
-            mark("e1"),
-        );
+        let plan = macvlan_on("tp0");
         let a = lm.apply(&plan).await.unwrap();
         let b = lm.apply(&plan).await.unwrap();
         assert_eq!(a.index, b.index, "a retried apply reuses the link");
@@ -253,14 +258,7 @@ fn deletes_only_what_carries_the_owners_mark() {
     ]);
     rt().block_on(async {
         let lm = LinkManager::in_netns(&ns.path()).unwrap();
-        let plan = LinkPlan::new(
-            "symv0",
-            LinkKind::Macvlan {
-                parent: "tp0".into(),
-                mode: MacvlanMode::Bridge,
-            },
-            mark("e1"),
-        );
+        let plan = macvlan_on("tp0");
         lm.apply(&plan).await.unwrap();
         let m = mark("e1");
         assert_eq!(
@@ -297,14 +295,7 @@ fn mtu_up_rename_addresses_and_netns_moves() {
     ns.ip(&["link", "add", "tp0", "type", "veth", "peer", "name", "tp1"]);
     rt().block_on(async {
         let lm = LinkManager::in_netns(&ns.path()).unwrap();
-        let plan = LinkPlan::new(
-            "symv0",
-            LinkKind::Macvlan {
-                parent: "tp0".into(),
-                mode: MacvlanMode::Bridge,
-            },
-            mark("e1"),
-        );
+        let plan = macvlan_on("tp0");
         lm.apply(&plan).await.unwrap();
         lm.set_mtu("symv0", 1280).await.unwrap();
         lm.set_up("symv0", true).await.unwrap();
@@ -355,14 +346,7 @@ fn errors_say_what_failed_and_why() {
             e.is_not_found() && e.to_string().contains("\"nope0\" does not exist"),
             "{e}"
         );
-        let plan = LinkPlan::new(
-            "symv0",
-            LinkKind::Macvlan {
-                parent: "nope0".into(),
-                mode: MacvlanMode::Bridge,
-            },
-            mark("e1"),
-        );
+        let plan = macvlan_on("nope0");
         let e = lm.apply(&plan).await.unwrap_err();
         assert!(
             e.to_string().contains("parent \"nope0\" does not exist"),
@@ -460,3 +444,5 @@ fn route_lookup_names_the_outgoing_link_and_source() {
         );
     });
 }
+
+mod veth;
