@@ -27,6 +27,12 @@ impl Ns {
         assert!(ok, "ip netns add {name} failed");
         Ns(name)
     }
+    /// A namespace with the veth pair tp0/tp1 to hang links off.
+    fn with_tp_pair(tag: &str) -> Ns {
+        let ns = Ns::new(tag);
+        ns.ip(&["link", "add", "tp0", "type", "veth", "peer", "name", "tp1"]);
+        ns
+    }
     fn path(&self) -> std::path::PathBuf {
         format!("/run/netns/{}", self.0).into()
     }
@@ -213,8 +219,7 @@ fn creates_each_link_kind_this_kernel_offers_with_marks() {
 
 #[test]
 fn apply_is_idempotent_and_refuses_foreign_links() {
-    let ns = Ns::new("idem");
-    ns.ip(&["link", "add", "tp0", "type", "veth", "peer", "name", "tp1"]);
+    let ns = Ns::with_tp_pair("idem");
     ns.ip(&["link", "add", "symv1", "link", "tp0", "type", "macvlan"]);
     rt().block_on(async {
         let lm = LinkManager::in_netns(&ns.path()).unwrap();
@@ -245,8 +250,7 @@ fn apply_is_idempotent_and_refuses_foreign_links() {
 
 #[test]
 fn deletes_only_what_carries_the_owners_mark() {
-    let ns = Ns::new("del");
-    ns.ip(&["link", "add", "tp0", "type", "veth", "peer", "name", "tp1"]);
+    let ns = Ns::with_tp_pair("del");
     ns.ip(&["link", "add", "opmv", "link", "tp0", "type", "macvlan"]);
     ns.ip(&["link", "add", "opal", "link", "tp0", "type", "macvlan"]);
     ns.ip(&[

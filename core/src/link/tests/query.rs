@@ -8,8 +8,7 @@ use crate::spec::{IpvlanFlag, IpvlanMode};
 /// message naming the missing kernel feature, not a bare errno.
 #[test]
 fn missing_kernel_link_types_are_named() {
-    let ns = Ns::new("kern");
-    ns.ip(&["link", "add", "tp0", "type", "veth", "peer", "name", "tp1"]);
+    let ns = Ns::with_tp_pair("kern");
     rt().block_on(async {
         let lm = LinkManager::in_netns(&ns.path()).unwrap();
         assert!(lm.supports("macvlan").await.unwrap() && lm.supports("vxlan").await.unwrap());
@@ -58,8 +57,7 @@ fn missing_kernel_link_types_are_named() {
 
 #[test]
 fn route_lookup_names_the_outgoing_link_and_source() {
-    let ns = Ns::new("route");
-    ns.ip(&["link", "add", "tp0", "type", "veth", "peer", "name", "tp1"]);
+    let ns = Ns::with_tp_pair("route");
     ns.ip(&["addr", "add", "10.9.0.1/24", "dev", "tp0"]);
     ns.ip(&["link", "set", "tp0", "up"]);
     ns.ip(&["link", "set", "tp1", "up"]);

@@ -73,8 +73,7 @@ fn one_apply_makes_marks_and_configures_both_ends_and_retries_repair_the_peer() 
 
 #[test]
 fn a_peer_that_is_not_the_plans_is_refused_and_left_alone() {
-    let ns = Ns::new("vethf");
-    ns.ip(&["link", "add", "tp0", "type", "veth", "peer", "name", "tp1"]);
+    let ns = Ns::with_tp_pair("vethf");
     rt().block_on(async {
         let lm = LinkManager::in_netns(&ns.path()).unwrap();
         let plan = pair("syab0", PeerPlan::new("shab0", mark("e1")));
@@ -100,8 +99,7 @@ fn a_peer_that_is_not_the_plans_is_refused_and_left_alone() {
 
 #[test]
 fn a_failed_step_leaves_no_link_behind() {
-    let ns = Ns::new("vethrb");
-    ns.ip(&["link", "add", "tp0", "type", "veth", "peer", "name", "tp1"]);
+    let ns = Ns::with_tp_pair("vethrb");
     rt().block_on(async {
         let lm = LinkManager::in_netns(&ns.path()).unwrap();
         let gone = |lm: &LinkManager| {
