@@ -13,7 +13,7 @@
 use super::checks::uses;
 use crate::Host;
 use switchyard_core::Result;
-use switchyard_core::link::{Deleted, Link, LinkKind, LinkPlan, error::EOPNOTSUPP};
+use switchyard_core::link::{Deleted, Link, LinkKind, LinkPlan, PeerPlan, error::EOPNOTSUPP};
 use switchyard_core::mark::Mark;
 use switchyard_core::model::NetworkRecord;
 use switchyard_core::protocol::short_id;
@@ -66,16 +66,9 @@ pub async fn acquire(host: &Host<'_>, net: &NetworkRecord) -> Result<()> {
                 // No dummy links in this kernel: a veth pair whose far end
                 // stays unused gives the same private, always-up parent.
                 Err(e) if e.errno == EOPNOTSUPP => {
-                    let peer = format!("sq{}", &name[2..]);
-                    let veth = LinkPlan::new(
-                        name.clone(),
-                        LinkKind::Veth { peer: peer.clone() },
-                        mark.clone(),
-                    )
-                    .up();
+                    let peer = PeerPlan::new(format!("sq{}", &name[2..]), mark.clone()).up();
+                    let veth = LinkPlan::new(name.clone(), LinkKind::VethPair(peer), mark).up();
                     host.links.apply(&veth).await?;
-                    host.links.set_mark(&peer, &mark).await?;
-                    host.links.set_up(&peer, true).await?;
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::mark::Mark;
+use crate::spec::MacvlanMode;
 use std::process::Command;
 
 struct Ns(String);
@@ -25,6 +26,12 @@ impl Ns {
             .success();
         assert!(ok, "ip netns add {name} failed");
         Ns(name)
+    }
+    /// A namespace with the veth pair tp0/tp1 to hang links off.
+    fn with_tp_pair(tag: &str) -> Ns {
+        let ns = Ns::new(tag);
+        ns.ip(&["link", "add", "tp0", "type", "veth", "peer", "name", "tp1"]);
+        ns
     }
     fn path(&self) -> std::path::PathBuf {
         format!("/run/netns/{}", self.0).into()
@@ -70,6 +77,18 @@ fn rt() -> tokio::runtime::Runtime {
 
 fn mark(e: &str) -> Mark {
     Mark::endpoint("switchyard", "net1", e)
+}
+
+/// Endpoint e1's bridge-mode macvlan `symv0` on `parent`.
+fn macvlan_on(parent: &str) -> LinkPlan {
+    LinkPlan::new(
+        "symv0",
+        LinkKind::Macvlan {
+            parent: parent.into(),
+            mode: MacvlanMode::Bridge,
+        },
+        mark("e1"),
+    )
 }
 
 #[test]
@@ -200,19 +219,11 @@ fn creates_each_link_kind_this_kernel_offers_with_marks() {
 
 #[test]
 fn apply_is_idempotent_and_refuses_foreign_links() {
-    let ns = Ns::new("idem");
-    ns.ip(&["link", "add", "tp0", "type", "veth", "peer", "name", "tp1"]);
+    let ns = Ns::with_tp_pair("idem");
     ns.ip(&["link", "add", "symv1", "link", "tp0", "type", "macvlan"]);
     rt().block_on(async {
         let lm = LinkManager::in_netns(&ns.path()).unwrap();
-        let plan = LinkPlan::new(
-            "symv0",
-            LinkKind::Macvlan {
-                parent: "tp0".into(),
-                mode: MacvlanMode::Bridge,
-            },
-            mark("e1"),
-        );
+        let plan = macvlan_on("tp0");
         let a = lm.apply(&plan).await.unwrap();
         let b = lm.apply(&plan).await.unwrap();
         assert_eq!(a.index, b.index, "a retried apply reuses the link");
@@ -239,8 +250,7 @@ fn apply_is_idempotent_and_refuses_foreign_links() {
 
 #[test]
 fn deletes_only_what_carries_the_owners_mark() {
-    let ns = Ns::new("del");
-    ns.ip(&["link", "add", "tp0", "type", "veth", "peer", "name", "tp1"]);
+    let ns = Ns::with_tp_pair("del");
     ns.ip(&["link", "add", "opmv", "link", "tp0", "type", "macvlan"]);
     ns.ip(&["link", "add", "opal", "link", "tp0", "type", "macvlan"]);
     ns.ip(&[
@@ -252,14 +262,7 @@ fn deletes_only_what_carries_the_owners_mark() {
     ]);
     rt().block_on(async {
         let lm = LinkManager::in_netns(&ns.path()).unwrap();
-        let plan = LinkPlan::new(
-            "symv0",
-            LinkKind::Macvlan {
-                parent: "tp0".into(),
-                mode: MacvlanMode::Bridge,
-            },
-            mark("e1"),
-        );
+        let plan = macvlan_on("tp0");
         lm.apply(&plan).await.unwrap();
         let m = mark("e1");
         assert_eq!(
@@ -296,14 +299,7 @@ fn mtu_up_rename_addresses_and_netns_moves() {
     ns.ip(&["link", "add", "tp0", "type", "veth", "peer", "name", "tp1"]);
     rt().block_on(async {
         let lm = LinkManager::in_netns(&ns.path()).unwrap();
-        let plan = LinkPlan::new(
-            "symv0",
-            LinkKind::Macvlan {
-                parent: "tp0".into(),
-                mode: MacvlanMode::Bridge,
-            },
-            mark("e1"),
-        );
+        let plan = macvlan_on("tp0");
         lm.apply(&plan).await.unwrap();
         lm.set_mtu("symv0", 1280).await.unwrap();
         lm.set_up("symv0", true).await.unwrap();
@@ -354,14 +350,7 @@ fn errors_say_what_failed_and_why() {
             e.is_not_found() && e.to_string().contains("\"nope0\" does not exist"),
             "{e}"
         );
-        let plan = LinkPlan::new(
-            "symv0",
-            LinkKind::Macvlan {
-                parent: "nope0".into(),
-                mode: MacvlanMode::Bridge,
-            },
-            mark("e1"),
-        );
+        let plan = macvlan_on("nope0");
         let e = lm.apply(&plan).await.unwrap_err();
         assert!(
             e.to_string().contains("parent \"nope0\" does not exist"),
@@ -386,76 +375,5 @@ fn errors_say_what_failed_and_why() {
     });
 }
 
-/// Kinds this host kernel may lack (IPVLAN, 802.1q, dummy) must fail with a
-/// message naming the missing kernel feature, not a bare errno.
-#[test]
-fn missing_kernel_link_types_are_named() {
-    let ns = Ns::new("kern");
-    ns.ip(&["link", "add", "tp0", "type", "veth", "peer", "name", "tp1"]);
-    rt().block_on(async {
-        let lm = LinkManager::in_netns(&ns.path()).unwrap();
-        assert!(lm.supports("macvlan").await.unwrap() && lm.supports("vxlan").await.unwrap());
-        assert!(
-            lm.get("syprobe0").await.unwrap().is_none(),
-            "a probe left a link"
-        );
-        for kind in [
-            LinkKind::Ipvlan {
-                parent: "tp0".into(),
-                mode: IpvlanMode::L2,
-                flag: IpvlanFlag::Bridge,
-            },
-            LinkKind::Vlan {
-                parent: "tp0".into(),
-                id: 30,
-            },
-            LinkKind::Dummy,
-        ] {
-            let what = kind.kernel_kind();
-            match lm.apply(&LinkPlan::new("sytest0", kind, mark("e1"))).await {
-                Ok(_) => {
-                    // This kernel has it: it must then be a marked link of that kind.
-                    let l = lm.get("sytest0").await.unwrap().unwrap();
-                    assert_eq!(l.kind.as_deref(), Some(what));
-                    lm.delete_owned("sytest0", |_| true).await.unwrap();
-                }
-                Err(e) => {
-                    let s = e.to_string();
-                    assert!(s.contains(&format!("creating {what} link sytest0")), "{s}");
-                    assert!(
-                        s.contains("this host's kernel has no") && s.contains("modprobe"),
-                        "{s}"
-                    );
-                    if what != "dummy" {
-                        assert!(
-                            !lm.supports(what).await.unwrap(),
-                            "{what}: supports() disagrees"
-                        );
-                    }
-                }
-            }
-        }
-    });
-}
-
-#[test]
-fn route_lookup_names_the_outgoing_link_and_source() {
-    let ns = Ns::new("route");
-    ns.ip(&["link", "add", "tp0", "type", "veth", "peer", "name", "tp1"]);
-    ns.ip(&["addr", "add", "10.9.0.1/24", "dev", "tp0"]);
-    ns.ip(&["link", "set", "tp0", "up"]);
-    ns.ip(&["link", "set", "tp1", "up"]);
-    rt().block_on(async {
-        let lm = LinkManager::in_netns(&ns.path()).unwrap();
-        let tp0 = lm.get("tp0").await.unwrap().unwrap();
-        assert_eq!(
-            lm.route_to("10.9.0.5".parse().unwrap()).await.unwrap(),
-            Some((tp0.index, Some("10.9.0.1".parse().unwrap())))
-        );
-        // No default route in this namespace: no answer, not an error.
-        assert_eq!(
-            lm.route_to("192.0.2.1".parse().unwrap()).await.unwrap(),
-            None
-        );
-    });
-}
+mod query;
+mod veth;
