@@ -4,29 +4,48 @@
 //! neighbour entries: every remote endpoint is programmed as a neighbour
 //! (IP → MAC, the MAC derived from the IP) and a forwarding entry
 //! (MAC → the remote host's VTEP), from the etcd control plane
-//! (`cluster.rs`) by a level-triggered reconcile (`reconcile.rs`).
+//! (`cluster.rs` and the files it names) by a level-triggered reconcile
+//! (`fdb_sync.rs`).
 //!
 //! Without etcd a network is single-host, or uses `-o peers=` for static
 //! head-end replication with kernel learning.
 //!
-//! Split as libnetwork's drivers are: `network.rs` (validate, setup,
-//! teardown), `endpoint.rs` (links and join), `dataplane.rs` (names, plans,
-//! the underlay), `cluster.rs`, `reconcile.rs`.
+//! The data plane: `backend.rs` (the `Backend` trait, phase by phase),
+//! `network.rs` (the network's devices, VNI choice, restore), `endpoint.rs`
+//! (the veth pair, the endpoint's cluster record), `names.rs`,
+//! `underlay.rs`, `fdb_sync.rs`. The control plane: `cluster.rs` (the
+//! handle the data plane asks), `agent.rs` (the etcd session), `cache.rs`
+//! (the cluster cache and what follows from it), `gc.rs`, `claims.rs`,
+//! `txn.rs` (the guarded transactions, as data).
 
+mod agent;
+mod backend;
+mod cache;
+mod claims;
 pub mod cluster;
-mod dataplane;
 mod endpoint;
+mod fdb_sync;
+mod gc;
+mod names;
 mod network;
-mod reconcile;
+mod records;
+mod txn;
+mod underlay;
+
+#[cfg(test)]
+mod cluster_tests;
+#[cfg(test)]
+mod fake_etcd;
 
 pub use cluster::{Cluster, ClusterConfig, NodeRecord};
-pub use dataplane::{Underlay, bridge_name, host_peer_name, vxlan_name};
+pub use names::{bridge_name, host_peer_name, vxlan_name};
+pub use underlay::Underlay;
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use switchyard_core::model::NetworkRecord;
 use switchyard_core::spec::{BackendOptions, NetworkSpec, VxlanOptions};
+use switchyard_core::store::Claims;
 
 #[derive(Clone, Debug)]
 pub struct VxlanConfig {
@@ -47,10 +66,11 @@ impl Default for VxlanConfig {
 
 #[derive(Clone)]
 pub struct Vxlan {
-    inner: Arc<Inner>,
+    state: Arc<VxlanState>,
 }
 
-struct Inner {
+/// What the backend, its reconcile loop and `status` share.
+struct VxlanState {
     cfg: VxlanConfig,
     underlay: Underlay,
     cluster: Option<Arc<Cluster>>,
@@ -66,7 +86,7 @@ struct Inner {
 impl Vxlan {
     pub fn new(cfg: VxlanConfig, underlay: Underlay, cluster: Option<Arc<Cluster>>) -> Vxlan {
         Vxlan {
-            inner: Arc::new(Inner {
+            state: Arc::new(VxlanState {
                 cfg,
                 underlay,
                 cluster,
@@ -78,54 +98,16 @@ impl Vxlan {
     }
 
     pub fn cluster(&self) -> Option<&Arc<Cluster>> {
-        self.inner.cluster.as_ref()
+        self.state.cluster.as_ref()
+    }
+
+    /// The cluster's address claims, when a cluster is configured.
+    pub fn claims(&self) -> Option<Arc<dyn Claims>> {
+        self.state.cluster.clone().map(|c| c as Arc<dyn Claims>)
     }
 
     pub fn underlay(&self) -> &Underlay {
-        &self.inner.underlay
-    }
-
-    /// What `status` shows for one VXLAN network.
-    pub fn describe(&self, net: &NetworkRecord) -> BTreeMap<String, String> {
-        let mut d = BTreeMap::new();
-        let Some(vni) = vni_of(&net.spec) else {
-            return d;
-        };
-        d.insert("vni".into(), vni.to_string());
-        d.insert(
-            "local_vtep".into(),
-            self.inner
-                .underlay
-                .vtep
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| "none (single host)".into()),
-        );
-        let peers: Vec<String> = match (&self.inner.cluster, options(&net.spec)) {
-            (Some(c), _) => c
-                .peers(vni)
-                .into_iter()
-                .map(|(h, ip)| format!("{h}={ip}"))
-                .collect(),
-            (None, o) => o.peers.iter().map(IpAddr::to_string).collect(),
-        };
-        d.insert(
-            "peers".into(),
-            if peers.is_empty() {
-                "-".into()
-            } else {
-                peers.join(",")
-            },
-        );
-        let n = self
-            .inner
-            .programmed
-            .read()
-            .unwrap()
-            .get(&vni)
-            .copied()
-            .unwrap_or(0);
-        d.insert("remote_endpoints".into(), n.to_string());
-        d
+        &self.state.underlay
     }
 }
 
@@ -140,125 +122,5 @@ pub fn vni_of(spec: &NetworkSpec) -> Option<u32> {
     match &spec.backend {
         BackendOptions::Vxlan(v) => v.vni,
         _ => None,
-    }
-}
-
-impl crate::Backend for Vxlan {
-    fn kind(&self) -> switchyard_core::spec::BackendKind {
-        switchyard_core::spec::BackendKind::Vxlan
-    }
-
-    /// No gateway address is used (docker_gwbridge is the way out).
-    fn gateway_allocation(
-        &self,
-        _internal: bool,
-    ) -> switchyard_core::protocol::GwAllocCheckResponse {
-        switchyard_core::protocol::GwAllocCheckResponse {
-            skip_ipv4: true,
-            skip_ipv6: true,
-        }
-    }
-
-    async fn validate_network(
-        &self,
-        _ctx: &crate::Ctx<'_>,
-        spec: &NetworkSpec,
-        others: &[NetworkRecord],
-    ) -> switchyard_core::Result<()> {
-        self.validate(spec, others).await
-    }
-
-    async fn resolve_network(
-        &self,
-        _ctx: &crate::Ctx<'_>,
-        spec: NetworkSpec,
-        others: &[NetworkRecord],
-    ) -> switchyard_core::Result<NetworkSpec> {
-        self.resolve(spec, others)
-    }
-
-    fn describe(&self, net: &NetworkRecord) -> BTreeMap<String, String> {
-        Vxlan::describe(self, net)
-    }
-
-    async fn setup_network(
-        &self,
-        ctx: &crate::Ctx<'_>,
-        net: &NetworkRecord,
-    ) -> switchyard_core::Result<()> {
-        self.setup(ctx, net).await
-    }
-
-    async fn teardown_network(
-        &self,
-        ctx: &crate::Ctx<'_>,
-        net: &NetworkRecord,
-        _remaining: &[NetworkRecord],
-    ) -> switchyard_core::Result<()> {
-        self.teardown(ctx, net).await
-    }
-
-    fn endpoint_mac(
-        &self,
-        _net: &NetworkRecord,
-        ep: &switchyard_core::model::EndpointRecord,
-        requested: Option<switchyard_core::mac::MacAddr>,
-    ) -> switchyard_core::Result<Option<switchyard_core::mac::MacAddr>> {
-        Ok(Some(requested.unwrap_or_else(|| {
-            Vxlan::mac(ep.ipv4.map(|a| a.addr()), ep.ipv6.map(|a| a.addr()), &ep.id)
-        })))
-    }
-
-    fn validate_endpoint(
-        &self,
-        _net: &NetworkRecord,
-        _ep: &switchyard_core::model::EndpointRecord,
-        _others: &dyn Fn() -> Vec<switchyard_core::model::EndpointRecord>,
-    ) -> switchyard_core::Result<()> {
-        Ok(())
-    }
-
-    fn endpoint_link(
-        &self,
-        ctx: &crate::Ctx<'_>,
-        net: &NetworkRecord,
-        ep: &switchyard_core::model::EndpointRecord,
-    ) -> switchyard_core::link::LinkPlan {
-        self.veth_plan(ctx, net, ep)
-    }
-
-    fn join_answer(
-        &self,
-        _net: &NetworkRecord,
-        ep: &switchyard_core::model::EndpointRecord,
-    ) -> switchyard_core::protocol::JoinResponse {
-        self.answer(ep)
-    }
-
-    async fn create_endpoint_link(
-        &self,
-        ctx: &crate::Ctx<'_>,
-        net: &NetworkRecord,
-        ep: &switchyard_core::model::EndpointRecord,
-    ) -> switchyard_core::Result<switchyard_core::link::Link> {
-        self.create_link(ctx, net, ep).await
-    }
-
-    async fn delete_endpoint_link(
-        &self,
-        ctx: &crate::Ctx<'_>,
-        net: &NetworkRecord,
-        ep: &switchyard_core::model::EndpointRecord,
-    ) -> switchyard_core::Result<switchyard_core::link::Deleted> {
-        self.delete_link(ctx, net, ep).await
-    }
-
-    fn delete_endpoint_link_later(
-        &self,
-        ctx: &crate::Ctx<'_>,
-        net: &NetworkRecord,
-        ep: &switchyard_core::model::EndpointRecord,
-    ) {
-        self.delete_link_later(ctx, net, ep)
     }
 }

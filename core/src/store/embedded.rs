@@ -2,10 +2,12 @@
 //! before every answer, plus an in-memory copy that serves every read (so
 //! `EndpointOperInfo` and `status` never touch the disk).
 
+use super::{ClaimFuture, Claims, Holder};
 use crate::model::{EndpointRecord, NetworkRecord};
 use crate::{Error, Result};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
@@ -301,6 +303,36 @@ impl Store {
     }
 }
 
+/// This host's claims: the key of an address is `<pool claim key>|<address>`.
+fn claim_key(pool: &str, ip: IpAddr) -> String {
+    format!("{pool}|{ip}")
+}
+
+/// Claims on a single host: the embedded store's IPAM table.
+impl Claims for Store {
+    fn cluster_wide(&self) -> bool {
+        false
+    }
+
+    fn claim<'a>(&'a self, pool: &'a str, ip: IpAddr) -> ClaimFuture<'a, bool> {
+        Box::pin(std::future::ready(self.ipam_claim(&claim_key(pool, ip))))
+    }
+
+    /// On one host a gateway is held as any address is.
+    fn claim_shared<'a>(&'a self, pool: &'a str, ip: IpAddr) -> ClaimFuture<'a, bool> {
+        self.claim(pool, ip)
+    }
+
+    fn claimed_by(&self, pool: &str, ip: IpAddr) -> Option<Holder> {
+        self.ipam_claimed(&claim_key(pool, ip))
+            .then_some(Holder::Local)
+    }
+
+    fn release<'a>(&'a self, pool: &'a str, ip: IpAddr) -> ClaimFuture<'a, ()> {
+        Box::pin(std::future::ready(self.ipam_release(&claim_key(pool, ip))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +413,29 @@ mod tests {
             .expect("second open must fail")
             .to_string();
         assert!(e.contains("in use by another switchyard process"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn claims_are_unique_on_this_host() {
+        let dir = tmpdir("claims");
+        let s = Store::open(&dir).unwrap();
+        let ip: IpAddr = "10.0.0.2".parse().unwrap();
+        let claims: &dyn Claims = &s;
+        assert!(!claims.cluster_wide());
+        assert_eq!(claims.claimed_by("p", ip), None);
+        assert!(claims.claim("p", ip).await.unwrap());
+        assert!(!claims.claim("p", ip).await.unwrap());
+        assert!(!claims.claim_shared("p", ip).await.unwrap());
+        assert!(claims.claim("q", ip).await.unwrap(), "another pool");
+        assert_eq!(claims.claimed_by("p", ip), Some(Holder::Local));
+        assert!(
+            s.ipam_claimed("p|10.0.0.2"),
+            "the key the store always used"
+        );
+        claims.release("p", ip).await.unwrap();
+        assert_eq!(claims.claimed_by("p", ip), None);
+        drop(s);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
