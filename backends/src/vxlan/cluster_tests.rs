@@ -6,7 +6,7 @@ use super::cache::{Change, ClusterCache};
 use super::claims::{claim, release_shared};
 use super::cluster::forget_network_if_unused;
 use super::fake_etcd::FakeEtcd;
-use super::gc::DeadHosts;
+use super::gc::{DeadHosts, Owned};
 use super::records::{
     EndpointEntry, NetworkEntry, NodeRecord, RemoteEndpoint, alive_key, claim_key, endpoint_key,
     held_by, member_key, network_key, node_key, ser,
@@ -216,17 +216,21 @@ fn gone_host() -> FakeEtcd {
     etcd
 }
 
+const GRACE: Duration = Duration::from_secs(30);
+
+/// What is due when `cache` is seen at `t0` and again a grace period later.
+fn due_after_grace(dead: &mut DeadHosts, cache: &ClusterCache, t0: Instant) -> Vec<Owned> {
+    assert!(dead.collectable(cache, t0, GRACE).is_empty(), "just gone");
+    let almost = t0 + GRACE - Duration::from_millis(1);
+    assert!(dead.collectable(cache, almost, GRACE).is_empty());
+    dead.collectable(cache, t0 + GRACE, GRACE)
+}
+
 #[test]
 fn gc_collects_a_gone_host_after_the_grace_period() {
     let mut etcd = gone_host();
     let cache = listed(&etcd, "h1");
-    let grace = Duration::from_secs(30);
-    let t0 = Instant::now();
-    let mut dead = DeadHosts::default();
-    assert!(dead.collectable(&cache, t0, grace).is_empty(), "just gone");
-    let almost = t0 + grace - Duration::from_millis(1);
-    assert!(dead.collectable(&cache, almost, grace).is_empty());
-    let due = dead.collectable(&cache, t0 + grace, grace);
+    let due = due_after_grace(&mut DeadHosts::default(), &cache, Instant::now());
     let keys: Vec<&str> = due.iter().map(|o| o.key.as_str()).collect();
     assert_eq!(
         keys,
@@ -245,11 +249,9 @@ fn gc_collects_a_gone_host_after_the_grace_period() {
 fn gc_guards_against_a_host_that_returned_or_a_changed_record() {
     let mut etcd = gone_host();
     let cache = listed(&etcd, "h1");
-    let grace = Duration::from_secs(30);
     let t0 = Instant::now();
     let mut dead = DeadHosts::default();
-    dead.collectable(&cache, t0, grace);
-    let due = dead.collectable(&cache, t0 + grace, grace);
+    let due = due_after_grace(&mut dead, &cache, t0);
     assert_eq!(due.len(), 3);
     // h2 re-asserted one record since the cache saw it, then came back.
     etcd.put(&member_key(7, "h2"), held_by("h2"));
@@ -260,12 +262,10 @@ fn gc_guards_against_a_host_that_returned_or_a_changed_record() {
     assert!(etcd.value(&endpoint_key(7, "e2")).is_some());
     // Seen alive again, its clock starts over when it goes next.
     let back = listed(&etcd, "h1");
-    assert!(dead.collectable(&back, t0 + grace * 2, grace).is_empty());
+    assert!(dead.collectable(&back, t0 + GRACE * 2, GRACE).is_empty());
     etcd.delete(&alive_key("h2"));
     let gone = listed(&etcd, "h1");
-    let t1 = t0 + grace * 3;
-    assert!(dead.collectable(&gone, t1, grace).is_empty());
-    assert_eq!(dead.collectable(&gone, t1 + grace, grace).len(), 3);
+    assert_eq!(due_after_grace(&mut dead, &gone, t0 + GRACE * 3).len(), 3);
 }
 
 #[test]
@@ -273,10 +273,7 @@ fn gc_waits_for_unconfirmed_records() {
     let etcd = gone_host();
     let mut cache = listed(&etcd, "h1");
     cache.insert(claim_key("p", ip("10.0.0.2")), held_by("h2"), 0);
-    let mut dead = DeadHosts::default();
-    let (t0, grace) = (Instant::now(), Duration::from_secs(1));
-    dead.collectable(&cache, t0, grace);
-    let due = dead.collectable(&cache, t0 + grace, grace);
+    let due = due_after_grace(&mut DeadHosts::default(), &cache, Instant::now());
     assert!(due.iter().all(|o| o.key != claim_key("p", ip("10.0.0.2"))));
     assert_eq!(due.len(), 2);
 }
