@@ -183,15 +183,24 @@ impl Store {
         tx.commit().map_err(|e| err(&e))
     }
 
-    pub fn put_network(&self, net: &NetworkRecord) -> Result<()> {
-        let bytes = serde_json::to_vec(net).map_err(|e| Error::Store(e.to_string()))?;
+    /// Writes `rec` as JSON under `key` in `table`.
+    fn put_record(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+        rec: &impl serde::Serialize,
+    ) -> Result<()> {
+        let bytes = serde_json::to_vec(rec).map_err(|e| Error::Store(e.to_string()))?;
         let err = store_err(&self.path);
         self.write(|tx| {
-            let mut t = tx.open_table(NETWORKS).map_err(|e| err(&e))?;
-            t.insert(net.id.as_str(), bytes.as_slice())
-                .map_err(|e| err(&e))?;
+            let mut t = tx.open_table(table).map_err(|e| err(&e))?;
+            t.insert(key, bytes.as_slice()).map_err(|e| err(&e))?;
             Ok(())
-        })?;
+        })
+    }
+
+    pub fn put_network(&self, net: &NetworkRecord) -> Result<()> {
+        self.put_record(NETWORKS, &net.id, net)?;
         self.cache
             .write()
             .unwrap()
@@ -224,15 +233,7 @@ impl Store {
     }
 
     pub fn put_endpoint(&self, ep: &EndpointRecord) -> Result<()> {
-        let bytes = serde_json::to_vec(ep).map_err(|e| Error::Store(e.to_string()))?;
-        let key = format!("{}/{}", ep.network_id, ep.id);
-        let err = store_err(&self.path);
-        self.write(|tx| {
-            let mut t = tx.open_table(ENDPOINTS).map_err(|e| err(&e))?;
-            t.insert(key.as_str(), bytes.as_slice())
-                .map_err(|e| err(&e))?;
-            Ok(())
-        })?;
+        self.put_record(ENDPOINTS, &format!("{}/{}", ep.network_id, ep.id), ep)?;
         self.cache
             .write()
             .unwrap()
