@@ -107,10 +107,11 @@ impl Backends {
         self.for_options(&net.spec.backend)
     }
 
-    /// The etcd control plane, when `[cluster]` configures one.
-    pub fn cluster(&self) -> Option<std::sync::Arc<crate::vxlan::Cluster>> {
+    /// Cluster-wide IP claims (etcd), when `[cluster]` configures them;
+    /// otherwise the driver keeps claims in its embedded store.
+    pub fn cluster_claims(&self) -> Option<std::sync::Arc<dyn switchyard_core::store::Claims>> {
         match &self.vxlan {
-            AnyBackend::Vxlan(v) => v.cluster().cloned(),
+            AnyBackend::Vxlan(v) => v.claims(),
             _ => None,
         }
     }

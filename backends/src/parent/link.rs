@@ -67,7 +67,7 @@ pub async fn acquire(host: &Host<'_>, net: &NetworkRecord) -> Result<()> {
                 // stays unused gives the same private, always-up parent.
                 Err(e) if e.errno == EOPNOTSUPP => {
                     let peer = PeerPlan::new(format!("sq{}", &name[2..]), mark.clone()).up();
-                    let veth = LinkPlan::new(name.clone(), LinkKind::VethPair(peer), mark).up();
+                    let veth = LinkPlan::new(name.clone(), LinkKind::Veth(peer), mark).up();
                     host.links.apply(&veth).await?;
                 }
                 Err(e) => return Err(e.into()),

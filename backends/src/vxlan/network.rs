@@ -1,149 +1,48 @@
-//! Network phase: validation, VNI allocation, the per-network devices.
+//! Network phase: the per-network devices (and their drift repair), the
+//! choice of a free VNI, and what a restarted plugin knows again.
 
-use super::cluster::NetworkEntry;
-use super::dataplane::{bridge_plan, vxlan_name, vxlan_plan};
-use super::{Vxlan, options, vni_of};
-use crate::Host as Ctx;
+use super::names::{bridge_name, vxlan_name};
+use super::{Underlay, Vxlan, options, vni_of};
+use crate::Host;
 use switchyard_core::link::error::EEXIST;
-use switchyard_core::link::{FdbEntry, LinkError};
+use switchyard_core::link::{FdbEntry, LinkKind, LinkPlan, VxlanLink};
 use switchyard_core::mac::MacAddr;
-use switchyard_core::model::NetworkRecord;
-use switchyard_core::protocol::short_id;
-use switchyard_core::spec::{BackendOptions, NetworkSpec, OPT_MTU};
+use switchyard_core::mark::Mark;
+use switchyard_core::model::{EndpointRecord, NetworkRecord};
+use switchyard_core::spec::NetworkSpec;
 use switchyard_core::{Error, Result};
-use tracing::info;
 
 impl Vxlan {
+    /// The MTU of every link of the network: the user's, else what the
+    /// underlay leaves.
     pub(super) fn mtu(&self, spec: &NetworkSpec) -> u32 {
         spec.mtu
-            .unwrap_or_else(|| self.inner.underlay.default_mtu())
-    }
-
-    pub(super) async fn validate(
-        &self,
-        spec: &NetworkSpec,
-        others: &[NetworkRecord],
-    ) -> Result<()> {
-        let u = &self.inner.underlay;
-        if let Some(vni) = vni_of(spec)
-            && let Some(other) = others.iter().find(|o| vni_of(&o.spec) == Some(vni))
-        {
-            return Err(Error::conflict(format!(
-                "VNI {vni} is already used by Switchyard network {} on this host; choose another vni",
-                short_id(&other.id)
-            )));
-        }
-        if spec.ipv4.len() > 1 {
-            return Err(Error::invalid(
-                "a VXLAN network has one IPv4 subnet; give a single --subnet (create one network per subnet)",
-            ));
-        }
-        if let Some(mtu) = spec.mtu
-            && u.ifname.is_some()
-            && mtu > u.default_mtu()
-        {
-            return Err(Error::invalid(format!(
-                "{OPT_MTU} {mtu} does not fit: the underlay {} has MTU {} and VXLAN adds {} bytes, so use at most {}",
-                u.ifname.as_deref().unwrap_or(""),
-                u.mtu,
-                u.overhead(),
-                u.default_mtu()
-            )));
-        }
-        let multi = self.inner.cluster.is_some() || !options(spec).peers.is_empty();
-        if multi && u.vtep.is_none() {
-            return Err(Error::invalid(
-                "this host has no VTEP address for multi-host VXLAN; set [vxlan] underlay (the interface that reaches the other hosts) or [vxlan] local_ip in the config",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Fills in a VNI when the user gave none: the lowest free one in the
-    /// configured range, free here and (with etcd) in the cluster.
-    pub(super) fn resolve(
-        &self,
-        mut spec: NetworkSpec,
-        others: &[NetworkRecord],
-    ) -> Result<NetworkSpec> {
-        let BackendOptions::Vxlan(o) = &mut spec.backend else {
-            return Ok(spec);
-        };
-        if o.vni.is_some() {
-            return Ok(spec);
-        }
-        let used = |v: u32| {
-            others.iter().any(|n| vni_of(&n.spec) == Some(v))
-                || self.inner.cluster.as_ref().is_some_and(|c| c.vni_taken(v))
-        };
-        let cfg = &self.inner.cfg;
-        o.vni = Some(
-            (cfg.vni_min..=cfg.vni_max)
-                .find(|v| !used(*v))
-                .ok_or_else(|| {
-                    Error::conflict(format!(
-                        "no free VNI left in {}–{}; widen [vxlan] vni_min/vni_max",
-                        cfg.vni_min, cfg.vni_max
-                    ))
-                })?,
-        );
-        Ok(spec)
-    }
-
-    pub(super) async fn setup(&self, ctx: &Ctx<'_>, net: &NetworkRecord) -> Result<()> {
-        let vni = vni_of(&net.spec).ok_or_else(|| Error::invalid("VXLAN network without a VNI"))?;
-        if let Some(c) = &self.inner.cluster {
-            c.join_network(&NetworkEntry {
-                vni,
-                subnets: net
-                    .spec
-                    .ipv4
-                    .iter()
-                    .chain(&net.spec.ipv6)
-                    .map(|s| s.pool.to_string())
-                    .collect(),
-            })
-            .await?;
-        }
-        self.ensure_devices(ctx, net).await?;
-        self.inner
-            .networks
-            .write()
-            .unwrap()
-            .insert(vni, net.clone());
-        if let Some(c) = &self.inner.cluster {
-            c.changed.notify_one();
-        }
-        info!(
-            network = short_id(&net.id),
-            vni,
-            mtu = self.mtu(&net.spec),
-            "VXLAN network ready"
-        );
-        Ok(())
+            .unwrap_or_else(|| self.state.underlay.default_mtu())
     }
 
     /// Creates what is missing of the network's bridge and VXLAN device (and
     /// static peers); leaves what exists. Also the reconcile's drift repair.
-    pub(super) async fn ensure_devices(&self, ctx: &Ctx<'_>, net: &NetworkRecord) -> Result<()> {
+    pub(super) async fn ensure_devices(&self, host: &Host<'_>, net: &NetworkRecord) -> Result<()> {
         let Some(vni) = vni_of(&net.spec) else {
             return Ok(());
         };
         let mtu = self.mtu(&net.spec);
         let o = options(&net.spec);
-        ctx.links
-            .apply(&bridge_plan(ctx.instance, net, vni, mtu))
+        let port = self.state.cfg.port;
+        host.links
+            .apply(&bridge_plan(host.instance, net, vni, mtu))
             .await?;
+        let learning = !o.peers.is_empty();
         let plan = vxlan_plan(
-            ctx.instance,
+            host.instance,
             net,
             vni,
             mtu,
-            self.inner.cfg.port,
-            &self.inner.underlay,
-            !o.peers.is_empty(),
+            port,
+            &self.state.underlay,
+            learning,
         );
-        match ctx.links.apply(&plan).await {
+        match host.links.apply(&plan).await {
             Ok(_) => {}
             Err(e)
                 if e.errno == EEXIST
@@ -151,14 +50,13 @@ impl Vxlan {
                     && e.detail.contains("File exists") =>
             {
                 return Err(Error::conflict(format!(
-                    "another VXLAN device on this host already uses VNI {vni} on UDP port {}; choose another vni (or remove that device)",
-                    self.inner.cfg.port
+                    "another VXLAN device on this host already uses VNI {vni} on UDP port {port}; choose another vni (or remove that device)"
                 )));
             }
             Err(e) => return Err(e.into()),
         }
         for peer in &o.peers {
-            ctx.links
+            host.links
                 .fdb_append(
                     &vxlan_name(vni),
                     FdbEntry {
@@ -171,30 +69,146 @@ impl Vxlan {
         Ok(())
     }
 
-    pub(super) async fn teardown(&self, ctx: &Ctx<'_>, net: &NetworkRecord) -> Result<()> {
-        let Some(vni) = vni_of(&net.spec) else {
-            return Ok(());
+    /// Registers the VXLAN networks and endpoints found in the local state
+    /// at startup, so the loop and the cluster know them again.
+    pub fn restore(&self, networks: &[NetworkRecord], endpoints: &[EndpointRecord]) {
+        for n in networks {
+            if let Some(vni) = vni_of(&n.spec) {
+                self.state.networks.write().unwrap().insert(vni, n.clone());
+                if let Some(c) = &self.state.cluster {
+                    // Membership is re-asserted by the agent.
+                    c.rejoin(vni);
+                    for ep in endpoints.iter().filter(|e| e.network_id == n.id) {
+                        c.assert_endpoint(vni, ep);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The network's subnets as the cluster records them.
+pub(super) fn pools(spec: &NetworkSpec) -> Vec<String> {
+    spec.ipv4
+        .iter()
+        .chain(&spec.ipv6)
+        .map(|s| s.pool.to_string())
+        .collect()
+}
+
+/// The lowest VNI of `min..=max` that `used` does not name.
+pub(super) fn lowest_free_vni(min: u32, max: u32, used: impl Fn(u32) -> bool) -> Result<u32> {
+    (min..=max).find(|v| !used(*v)).ok_or_else(|| {
+        Error::conflict(format!(
+            "no free VNI left in {min}–{max}; widen [vxlan] vni_min/vni_max"
+        ))
+    })
+}
+
+pub(super) fn bridge_plan(instance: &str, net: &NetworkRecord, vni: u32, mtu: u32) -> LinkPlan {
+    LinkPlan::new(
+        bridge_name(vni),
+        LinkKind::Bridge,
+        Mark::network(instance, &net.id),
+    )
+    .mtu(Some(mtu))
+    .up()
+}
+
+/// The network's VXLAN device. With static peers (`learning`) the kernel
+/// learns remote MACs; without, ARP is answered by proxy from the entries
+/// the reconcile programs.
+pub(super) fn vxlan_plan(
+    instance: &str,
+    net: &NetworkRecord,
+    vni: u32,
+    mtu: u32,
+    port: u16,
+    underlay: &Underlay,
+    learning: bool,
+) -> LinkPlan {
+    LinkPlan::new(
+        vxlan_name(vni),
+        LinkKind::Vxlan(VxlanLink {
+            vni,
+            port,
+            local: underlay.vtep,
+            dev: underlay.ifname.clone(),
+            learning,
+            proxy: !learning,
+        }),
+        Mark::network(instance, &net.id),
+    )
+    .mtu(Some(mtu))
+    .controller(bridge_name(vni))
+    .up()
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use switchyard_core::spec::{BackendOptions, Subnet, VxlanOptions};
+
+    /// A VXLAN network record with one IPv4 subnet.
+    pub(crate) fn vxlan_net(id: &str, vni: Option<u32>, subnet: &str) -> NetworkRecord {
+        let spec = NetworkSpec {
+            backend: BackendOptions::Vxlan(VxlanOptions { vni, peers: vec![] }),
+            internal: false,
+            ipv4: vec![Subnet {
+                pool: subnet.parse().unwrap(),
+                gateway: None,
+            }],
+            ipv6: vec![],
+            mtu: None,
+            options: Default::default(),
         };
-        let _kernel = self.inner.kernel.lock().await;
-        self.inner.networks.write().unwrap().remove(&vni);
-        self.inner.programmed.write().unwrap().remove(&vni);
-        let mark = switchyard_core::mark::Mark::network(ctx.instance, &net.id);
-        for name in [vxlan_name(vni), super::bridge_name(vni)] {
-            ctx.links
-                .delete_owned(&name, |m| *m == mark)
-                .await
-                .map_err(|e: LinkError| Error::from(e))?;
+        NetworkRecord {
+            id: id.into(),
+            spec,
+            created_at: 1,
         }
-        if let Some(c) = &self.inner.cluster {
-            let subnets: Vec<String> = net
-                .spec
-                .ipv4
-                .iter()
-                .chain(&net.spec.ipv6)
-                .map(|s| s.pool.to_string())
-                .collect();
-            c.leave_network(vni, &subnets).await;
-        }
-        Ok(())
+    }
+
+    #[test]
+    fn lowest_free_vni_skips_used_ones() {
+        assert_eq!(lowest_free_vni(10, 20, |v| v < 13).unwrap(), 13);
+        assert_eq!(lowest_free_vni(10, 10, |_| false).unwrap(), 10);
+        let e = lowest_free_vni(10, 12, |_| true).unwrap_err().to_string();
+        assert!(e.contains("no free VNI left in 10–12"), "{e}");
+    }
+
+    #[test]
+    fn device_plans() {
+        let net = vxlan_net("n1", Some(5001), "10.9.0.0/24");
+        assert_eq!(pools(&net.spec), vec!["10.9.0.0/24".to_string()]);
+        let br = bridge_plan("sy", &net, 5001, 1450);
+        assert_eq!(
+            (br.name.as_str(), br.mtu, br.up),
+            ("sybr5001", Some(1450), true)
+        );
+        assert_eq!(br.mark, Mark::network("sy", "n1"));
+        let u = Underlay {
+            ifname: Some("eth1".into()),
+            vtep: Some("192.0.2.7".parse().unwrap()),
+            mtu: 1500,
+        };
+        let vx = vxlan_plan("sy", &net, 5001, 1450, 4789, &u, false);
+        assert_eq!(vx.name, "syvx5001");
+        assert_eq!(vx.controller.as_deref(), Some("sybr5001"));
+        assert_eq!(
+            vx.kind,
+            LinkKind::Vxlan(VxlanLink {
+                vni: 5001,
+                port: 4789,
+                local: u.vtep,
+                dev: Some("eth1".into()),
+                learning: false,
+                proxy: true,
+            })
+        );
+        let LinkKind::Vxlan(l) = vxlan_plan("sy", &net, 5001, 1450, 4789, &u, true).kind else {
+            panic!("not a VXLAN plan");
+        };
+        assert!(l.learning && !l.proxy, "static peers learn");
     }
 }

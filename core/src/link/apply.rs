@@ -44,7 +44,7 @@ impl LinkManager {
     /// carries the plan's mark (a retried request). A same-named link that is
     /// not this plan's is an error, and is left untouched.
     ///
-    /// A `VethPair` is created with its peer; both ends are marked and the
+    /// A `Veth` is created with its peer; both ends are marked and the
     /// peer gets its MTU, controller and state. A retry re-applies the peer's
     /// settings to a peer that is this plan's. If a step after the creation
     /// fails, the new link (with its peer) is deleted again.
@@ -220,22 +220,6 @@ impl LinkManager {
             .map_err(|e| LinkError::from_netlink(format!("{action} {name}"), e))
     }
 
-    /// Writes `mark` into the alias of a link made as part of another
-    /// (the peer of a veth pair).
-    pub async fn set_mark(&self, name: &str, mark: &Mark) -> LinkResult<()> {
-        let m = mark.to_string();
-        self.set(name, "marking", |b| b.alias(m)).await
-    }
-
-    /// Enslaves `name` to `bridge`.
-    pub async fn set_controller(&self, name: &str, bridge: &str) -> LinkResult<()> {
-        let ci = self.require(bridge, "bridge").await?.index;
-        self.set(name, &format!("enslaving to {bridge}:"), |b| {
-            b.controller(ci)
-        })
-        .await
-    }
-
     pub async fn set_mtu(&self, name: &str, mtu: u32) -> LinkResult<()> {
         self.set(name, &format!("setting MTU {mtu} on"), |b| b.mtu(mtu))
             .await
@@ -336,8 +320,7 @@ pub(super) fn message(plan: &LinkPlan, names: &Resolved) -> LinkMessage {
                 .build()
         }
         LinkKind::Vlan { id, .. } => LinkVlan::new(name, pidx, *id).build(),
-        LinkKind::Veth { peer } => LinkVeth::new(name, peer).build(),
-        LinkKind::VethPair(peer) => {
+        LinkKind::Veth(peer) => {
             // The peer's name, MTU and MAC go with the creation; its mark,
             // controller and state cannot (`finish` sets them).
             let mut p = LinkUnspec::new_with_name(&peer.name);

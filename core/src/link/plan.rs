@@ -23,14 +23,8 @@ pub enum LinkKind {
         parent: String,
         id: u16,
     },
-    /// A veth pair whose peer is only named: `apply` leaves it unmarked and
-    /// down, for the caller to configure. Kept while the VXLAN backend moves
-    /// to `VethPair`; new code uses `VethPair`.
-    Veth {
-        peer: String,
-    },
     /// A veth pair whose peer `apply` creates, marks and configures too.
-    VethPair(PeerPlan),
+    Veth(PeerPlan),
     Bridge,
     Dummy,
     Vxlan(VxlanLink),
@@ -55,7 +49,7 @@ impl LinkKind {
             LinkKind::Macvlan { .. } => "macvlan",
             LinkKind::Ipvlan { .. } => "ipvlan",
             LinkKind::Vlan { .. } => "vlan",
-            LinkKind::Veth { .. } | LinkKind::VethPair(_) => "veth",
+            LinkKind::Veth(_) => "veth",
             LinkKind::Bridge => "bridge",
             LinkKind::Dummy => "dummy",
             LinkKind::Vxlan(_) => "vxlan",
@@ -75,7 +69,7 @@ impl LinkKind {
     /// The planned far end of a veth pair.
     pub fn peer(&self) -> Option<&PeerPlan> {
         match self {
-            LinkKind::VethPair(p) => Some(p),
+            LinkKind::Veth(p) => Some(p),
             _ => None,
         }
     }
@@ -94,7 +88,7 @@ pub struct LinkPlan {
     pub controller: Option<String>,
 }
 
-/// The far end of a veth pair (`LinkKind::VethPair`), made with the pair.
+/// The far end of a veth pair (`LinkKind::Veth`), made with the pair.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerPlan {
     pub name: String,
@@ -197,7 +191,7 @@ mod tests {
     fn pair() -> LinkPlan {
         LinkPlan::new(
             "syab",
-            LinkKind::VethPair(
+            LinkKind::Veth(
                 PeerPlan::new("shab", mark())
                     .mtu(Some(1450))
                     .controller("sybr42")
@@ -281,7 +275,6 @@ mod tests {
                 "vlan",
                 Some("eth1"),
             ),
-            (LinkKind::Veth { peer: "sh0".into() }, "veth", None),
             (pair().kind, "veth", None),
             (LinkKind::Bridge, "bridge", None),
             (LinkKind::Dummy, "dummy", None),
@@ -292,7 +285,7 @@ mod tests {
             assert_eq!(kind.parent(), parent, "{kind:?}");
             assert_eq!(
                 kind.peer().is_some(),
-                matches!(kind, LinkKind::VethPair(_)),
+                matches!(kind, LinkKind::Veth(_)),
                 "{kind:?}"
             );
         }
@@ -310,8 +303,6 @@ mod tests {
         );
         assert_eq!(mv.describe(), "macvlan link symv0 on eth1");
         assert_eq!(pair().describe(), "veth link syab (peer shab)");
-        let legacy = LinkPlan::new("tp0", LinkKind::Veth { peer: "tp1".into() }, mark());
-        assert_eq!(legacy.describe(), "veth link tp0");
         let br = LinkPlan::new("sybr0", LinkKind::Bridge, Mark::network("switchyard", "n"));
         assert_eq!(br.describe(), "bridge link sybr0");
         assert_eq!((mv.owner(), br.owner()), ("endpoint", "network"));

@@ -98,7 +98,7 @@ fn creates_each_link_kind_this_kernel_offers_with_marks() {
         let lm = LinkManager::in_netns(&ns.path()).unwrap();
         let veth = LinkPlan::new(
             "tp0",
-            LinkKind::Veth { peer: "tp1".into() },
+            LinkKind::Veth(PeerPlan::new("tp1", Mark::network("switchyard", "net1")).up()),
             Mark::network("switchyard", "net1"),
         )
         .up();
@@ -106,7 +106,7 @@ fn creates_each_link_kind_this_kernel_offers_with_marks() {
         assert!(l.up);
         assert_eq!(l.kind.as_deref(), Some("veth"));
         assert_eq!(l.mark(), Some(Mark::network("switchyard", "net1")));
-        lm.set_up("tp1", true).await.unwrap();
+        assert!(lm.get("tp1").await.unwrap().unwrap().up);
 
         let br = LinkPlan::new(
             "sybr0",

@@ -1,12 +1,14 @@
 //! The IPAM driver on the same socket (`--ipam-driver <name>`). Addresses
-//! are claimed in etcd when a cluster is configured — unique across every
-//! host — and in the embedded store otherwise.
+//! are claimed through the driver's one `Claims` object: etcd when a cluster
+//! is configured — unique across every host — and the embedded store
+//! otherwise.
 
 use super::Driver;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::IpAddr;
 use switchyard_core::ipam::{GLOBAL_SPACE, LOCAL_SPACE, Pool};
+use switchyard_core::store::Holder;
 use switchyard_core::{Error, Result};
 
 fn null_default<'de, D: serde::Deserializer<'de>, T: Default + Deserialize<'de>>(
@@ -60,7 +62,7 @@ impl Driver {
                 .options
                 .get("scope")
                 .is_some_and(|s| s == "cluster" || s == "global");
-        if wants_cluster && self.cluster.is_none() {
+        if wants_cluster && !self.claims.cluster_wide() {
             return Err(Error::invalid(
                 "cluster-wide address allocation needs etcd: set [cluster] etcd_endpoints in this host's Switchyard config, or drop the cluster scope for a single-host network",
             ));
@@ -80,22 +82,6 @@ impl Driver {
             self.store.ipam_pool_ref(&req.pool_id, -1)?;
         }
         Ok(json!({}))
-    }
-
-    async fn claim(&self, pool: &Pool, ip: IpAddr) -> Result<bool> {
-        match &self.cluster {
-            Some(c) => c.claim(&pool.claim_key(), ip).await,
-            None => self.store.ipam_claim(&format!("{}|{ip}", pool.claim_key())),
-        }
-    }
-
-    fn known_taken(&self, pool: &Pool, ip: IpAddr) -> bool {
-        match &self.cluster {
-            Some(c) => c.claimed_by(&pool.claim_key(), ip).is_some(),
-            None => self
-                .store
-                .ipam_claimed(&format!("{}|{ip}", pool.claim_key())),
-        }
     }
 
     pub async fn ipam_request_address(&self, req: RequestAddress) -> Result<Value> {
@@ -119,20 +105,20 @@ impl Driver {
                 Some(ip)
             }
         };
-        if let (Some(c), true) = (&self.cluster, gateway) {
+        if gateway && self.claims.cluster_wide() {
             // Every host's dockerd asks for the gateway of the same subnet:
             // one address, shared, the first of the pool unless named.
             let ip = wanted
                 .or_else(|| pool.candidates().next())
                 .ok_or_else(|| Error::conflict(format!("{} has no addresses", pool.pool)))?;
-            if c.claim_shared(&pool.claim_key(), ip).await? {
+            if self.claims.claim_shared(&pool.claim_key(), ip).await? {
                 return Ok(json!({"Address": pool.cidr(ip), "Data": {}}));
             }
             return Err(self.taken(&pool, ip));
         }
         let ip = match wanted {
             Some(ip) => {
-                if !self.claim(&pool, ip).await? {
+                if !self.claims.claim(&pool.claim_key(), ip).await? {
                     return Err(self.taken(&pool, ip));
                 }
                 ip
@@ -140,10 +126,10 @@ impl Driver {
             None => {
                 let mut got = None;
                 for ip in pool.candidates() {
-                    if self.known_taken(&pool, ip) {
+                    if self.claims.claimed_by(&pool.claim_key(), ip).is_some() {
                         continue;
                     }
-                    if self.claim(&pool, ip).await? {
+                    if self.claims.claim(&pool.claim_key(), ip).await? {
                         got = Some(ip);
                         break;
                     }
@@ -160,18 +146,11 @@ impl Driver {
     }
 
     fn taken(&self, pool: &Pool, ip: IpAddr) -> Error {
-        let holder = self
-            .cluster
-            .as_ref()
-            .and_then(|c| c.claimed_by(&pool.claim_key(), ip))
-            .map(|h| {
-                if h.is_empty() {
-                    " (as the gateway)".to_string()
-                } else {
-                    format!(" (held by host {h})")
-                }
-            })
-            .unwrap_or_default();
+        let holder = match self.claims.claimed_by(&pool.claim_key(), ip) {
+            Some(Holder::Gateway) => " (as the gateway)".to_string(),
+            Some(Holder::Host(h)) => format!(" (held by host {h})"),
+            Some(Holder::Local) | None => String::new(),
+        };
         Error::conflict(format!(
             "address {ip} is already in use in {}{holder}; choose another --ip or leave it out",
             pool.pool
@@ -191,12 +170,7 @@ impl Driver {
         else {
             return Ok(json!({}));
         };
-        match &self.cluster {
-            Some(c) => c.release(&pool.claim_key(), ip).await?,
-            None => self
-                .store
-                .ipam_release(&format!("{}|{ip}", pool.claim_key()))?,
-        }
+        self.claims.release(&pool.claim_key(), ip).await?;
         Ok(json!({}))
     }
 }

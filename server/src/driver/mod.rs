@@ -20,25 +20,25 @@ pub use status::{StatusReport, network_status};
 
 use locks::NetworkLocks;
 use std::sync::Arc;
-use switchyard_backends::vxlan::Cluster;
 use switchyard_backends::{Backends, Host};
 use switchyard_core::link::LinkManager;
 use switchyard_core::model::NetworkRecord;
 use switchyard_core::protocol::{CapabilitiesResponse, short_id};
 use switchyard_core::spec::Policy;
-use switchyard_core::store::Store;
+use switchyard_core::store::{Claims, Store};
 use switchyard_core::{Error, Result};
 
 pub struct Driver {
     /// The driver name dockerd uses; also written into every link's mark.
     instance: String,
-    store: Store,
+    store: Arc<Store>,
     links: LinkManager,
     policy: Policy,
     locks: NetworkLocks,
     backends: Backends,
-    /// The etcd control plane, when `[cluster] etcd_endpoints` is set.
-    cluster: Option<Arc<Cluster>>,
+    /// Where IPAM claims addresses: the etcd control plane when `[cluster]
+    /// etcd_endpoints` is set, else the store.
+    claims: Arc<dyn Claims>,
 }
 
 impl Driver {
@@ -49,7 +49,8 @@ impl Driver {
         policy: Policy,
         backends: Backends,
     ) -> Driver {
-        let cluster = backends.cluster();
+        let store = Arc::new(store);
+        let claims = backends.cluster_claims().unwrap_or_else(|| store.clone());
         Driver {
             instance,
             store,
@@ -57,7 +58,7 @@ impl Driver {
             policy,
             locks: NetworkLocks::default(),
             backends,
-            cluster,
+            claims,
         }
     }
 

@@ -32,7 +32,7 @@ fn a_veth_pair_is_created_with_the_peers_name_mtu_and_mac() {
     let peer_mac: MacAddr = "02:42:0a:00:00:06".parse().unwrap();
     let plan = LinkPlan::new(
         "syab",
-        LinkKind::VethPair(
+        LinkKind::Veth(
             PeerPlan::new("shab", mark("e1"))
                 .mtu(Some(1450))
                 .mac(peer_mac)
@@ -68,23 +68,6 @@ fn a_veth_pair_is_created_with_the_peers_name_mtu_and_mac() {
             .attributes
             .iter()
             .any(|a| matches!(a, LinkAttribute::IfAlias(_) | LinkAttribute::Controller(_)))
-    );
-}
-
-#[test]
-fn a_named_only_peer_gets_nothing_but_its_name() {
-    let plan = LinkPlan::new("tp0", LinkKind::Veth { peer: "tp1".into() }, mark("e1"))
-        .controller("sybr0")
-        .up();
-    let names = Resolved {
-        controller: Some(3),
-        ..Resolved::default()
-    };
-    let msg = message(&plan, &names);
-    assert!(has(&msg, &LinkAttribute::Controller(3)));
-    assert_eq!(
-        peer_of(&msg).attributes,
-        vec![LinkAttribute::IfName("tp1".into())]
     );
 }
 

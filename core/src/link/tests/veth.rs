@@ -1,4 +1,4 @@
-//! Veth pairs planned with their peer (`LinkKind::VethPair`), against the
+//! Veth pairs planned with their peer (`LinkKind::Veth`), against the
 //! kernel: both ends made, marked and configured by one `apply`, retries,
 //! and nothing left behind when a step fails.
 
@@ -7,7 +7,7 @@ use crate::link::{LinkKind, LinkManager, LinkPlan, PeerPlan, error};
 use crate::mac::MacAddr;
 
 fn pair(name: &str, peer: PeerPlan) -> LinkPlan {
-    LinkPlan::new(name, LinkKind::VethPair(peer), mark("e1"))
+    LinkPlan::new(name, LinkKind::Veth(peer), mark("e1"))
 }
 
 async fn bridge(lm: &LinkManager, name: &str) -> u32 {

@@ -2,10 +2,12 @@
 //! before every answer, plus an in-memory copy that serves every read (so
 //! `EndpointOperInfo` and `status` never touch the disk).
 
+use super::{ClaimFuture, Claims, Holder};
 use crate::model::{EndpointRecord, NetworkRecord};
 use crate::{Error, Result};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
@@ -181,15 +183,24 @@ impl Store {
         tx.commit().map_err(|e| err(&e))
     }
 
-    pub fn put_network(&self, net: &NetworkRecord) -> Result<()> {
-        let bytes = serde_json::to_vec(net).map_err(|e| Error::Store(e.to_string()))?;
+    /// Writes `rec` as JSON under `key` in `table`.
+    fn put_record(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+        rec: &impl serde::Serialize,
+    ) -> Result<()> {
+        let bytes = serde_json::to_vec(rec).map_err(|e| Error::Store(e.to_string()))?;
         let err = store_err(&self.path);
         self.write(|tx| {
-            let mut t = tx.open_table(NETWORKS).map_err(|e| err(&e))?;
-            t.insert(net.id.as_str(), bytes.as_slice())
-                .map_err(|e| err(&e))?;
+            let mut t = tx.open_table(table).map_err(|e| err(&e))?;
+            t.insert(key, bytes.as_slice()).map_err(|e| err(&e))?;
             Ok(())
-        })?;
+        })
+    }
+
+    pub fn put_network(&self, net: &NetworkRecord) -> Result<()> {
+        self.put_record(NETWORKS, &net.id, net)?;
         self.cache
             .write()
             .unwrap()
@@ -222,15 +233,7 @@ impl Store {
     }
 
     pub fn put_endpoint(&self, ep: &EndpointRecord) -> Result<()> {
-        let bytes = serde_json::to_vec(ep).map_err(|e| Error::Store(e.to_string()))?;
-        let key = format!("{}/{}", ep.network_id, ep.id);
-        let err = store_err(&self.path);
-        self.write(|tx| {
-            let mut t = tx.open_table(ENDPOINTS).map_err(|e| err(&e))?;
-            t.insert(key.as_str(), bytes.as_slice())
-                .map_err(|e| err(&e))?;
-            Ok(())
-        })?;
+        self.put_record(ENDPOINTS, &format!("{}/{}", ep.network_id, ep.id), ep)?;
         self.cache
             .write()
             .unwrap()
@@ -301,86 +304,35 @@ impl Store {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::mac::MacAddr;
-    use crate::spec::{BackendOptions, MacvlanMode, MacvlanOptions, NetworkSpec};
+/// This host's claims: the key of an address is `<pool claim key>|<address>`.
+fn claim_key(pool: &str, ip: IpAddr) -> String {
+    format!("{pool}|{ip}")
+}
 
-    fn net(id: &str) -> NetworkRecord {
-        NetworkRecord {
-            id: id.into(),
-            spec: NetworkSpec {
-                backend: BackendOptions::Macvlan(MacvlanOptions {
-                    parent: crate::spec::Parent::Interface {
-                        name: "eth0".into(),
-                    },
-                    mode: MacvlanMode::Bridge,
-                }),
-                internal: false,
-                ipv4: vec![],
-                ipv6: vec![],
-                mtu: None,
-                options: Default::default(),
-            },
-            created_at: 1,
-        }
+/// Claims on a single host: the embedded store's IPAM table.
+impl Claims for Store {
+    fn cluster_wide(&self) -> bool {
+        false
     }
 
-    fn ep(n: &str, id: &str) -> EndpointRecord {
-        EndpointRecord {
-            network_id: n.into(),
-            id: id.into(),
-            ipv4: Some("10.0.0.2/24".parse().unwrap()),
-            ipv6: None,
-            mac: Some(MacAddr::from_endpoint_id(id)),
-            mac_from_user: false,
-            link_name: crate::model::endpoint_link_name(id),
-            sandbox_key: None,
-            created_at: 2,
-        }
+    fn claim<'a>(&'a self, pool: &'a str, ip: IpAddr) -> ClaimFuture<'a, bool> {
+        Box::pin(std::future::ready(self.ipam_claim(&claim_key(pool, ip))))
     }
 
-    fn tmpdir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("switchyard-store-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        d
+    /// On one host a gateway is held as any address is.
+    fn claim_shared<'a>(&'a self, pool: &'a str, ip: IpAddr) -> ClaimFuture<'a, bool> {
+        self.claim(pool, ip)
     }
 
-    #[test]
-    fn survives_reopen_and_deletes_cascade() {
-        let dir = tmpdir("reopen");
-        {
-            let s = Store::open(&dir).unwrap();
-            s.put_network(&net("n1")).unwrap();
-            s.put_network(&net("n2")).unwrap();
-            s.put_endpoint(&ep("n1", "e1")).unwrap();
-            s.put_endpoint(&ep("n1", "e2")).unwrap();
-            s.put_endpoint(&ep("n2", "e3")).unwrap();
-        }
-        let s = Store::open(&dir).unwrap();
-        assert_eq!(s.networks().len(), 2);
-        assert_eq!(s.endpoints("n1").len(), 2);
-        assert_eq!(s.endpoint("n2", "e3").unwrap(), ep("n2", "e3"));
-        s.delete_network("n1").unwrap();
-        s.delete_endpoint("n2", "e3").unwrap();
-        s.delete_endpoint("n2", "unknown").unwrap();
-        drop(s);
-        let s = Store::open(&dir).unwrap();
-        assert_eq!(s.networks().len(), 1);
-        assert!(s.all_endpoints().is_empty());
-        std::fs::remove_dir_all(&dir).unwrap();
+    fn claimed_by(&self, pool: &str, ip: IpAddr) -> Option<Holder> {
+        self.ipam_claimed(&claim_key(pool, ip))
+            .then_some(Holder::Local)
     }
 
-    #[test]
-    fn second_open_names_the_conflict() {
-        let dir = tmpdir("lock");
-        let _s = Store::open(&dir).unwrap();
-        let e = Store::open(&dir)
-            .err()
-            .expect("second open must fail")
-            .to_string();
-        assert!(e.contains("in use by another switchyard process"), "{e}");
-        std::fs::remove_dir_all(&dir).unwrap();
+    fn release<'a>(&'a self, pool: &'a str, ip: IpAddr) -> ClaimFuture<'a, ()> {
+        Box::pin(std::future::ready(self.ipam_release(&claim_key(pool, ip))))
     }
 }
+
+#[cfg(test)]
+mod tests;

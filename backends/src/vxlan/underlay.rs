@@ -1,22 +1,8 @@
-//! Names, link plans and the underlay.
+//! The underlay: the interface towards the other hosts, this host's VTEP
+//! address on it, and the MTU left for the networks over it.
 
 use std::net::IpAddr;
-use switchyard_core::link::{Link, LinkKind, LinkManager, LinkPlan, VxlanLink};
-use switchyard_core::mark::Mark;
-use switchyard_core::model::NetworkRecord;
-
-pub fn bridge_name(vni: u32) -> String {
-    format!("sybr{vni}")
-}
-
-pub fn vxlan_name(vni: u32) -> String {
-    format!("syvx{vni}")
-}
-
-/// The host end of an endpoint's veth pair (the other end is `sy…`).
-pub fn host_peer_name(link_name: &str) -> String {
-    format!("sh{}", link_name.trim_start_matches("sy"))
-}
+use switchyard_core::link::{Link, LinkManager};
 
 /// The interface towards the other hosts and this host's VTEP address on it.
 #[derive(Clone, Debug, Default)]
@@ -127,38 +113,36 @@ fn is_link_local(a: &IpAddr) -> bool {
     matches!(a, IpAddr::V6(v) if (v.segments()[0] & 0xffc0) == 0xfe80)
 }
 
-pub fn bridge_plan(instance: &str, net: &NetworkRecord, vni: u32, mtu: u32) -> LinkPlan {
-    LinkPlan::new(
-        bridge_name(vni),
-        LinkKind::Bridge,
-        Mark::network(instance, &net.id),
-    )
-    .mtu(Some(mtu))
-    .up()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-pub fn vxlan_plan(
-    instance: &str,
-    net: &NetworkRecord,
-    vni: u32,
-    mtu: u32,
-    port: u16,
-    underlay: &Underlay,
-    learning: bool,
-) -> LinkPlan {
-    LinkPlan::new(
-        vxlan_name(vni),
-        LinkKind::Vxlan(VxlanLink {
-            vni,
-            port,
-            local: underlay.vtep,
-            dev: underlay.ifname.clone(),
-            learning,
-            proxy: !learning,
-        }),
-        Mark::network(instance, &net.id),
-    )
-    .mtu(Some(mtu))
-    .controller(bridge_name(vni))
-    .up()
+    #[test]
+    fn overhead_and_mtu_follow_the_vtep_family() {
+        let v4 = Underlay {
+            ifname: Some("eth1".into()),
+            vtep: Some("192.0.2.1".parse().unwrap()),
+            mtu: 1500,
+        };
+        assert_eq!((v4.overhead(), v4.default_mtu()), (50, 1450));
+        let v6 = Underlay {
+            vtep: Some("2001:db8::1".parse().unwrap()),
+            mtu: 9000,
+            ..v4.clone()
+        };
+        assert_eq!((v6.overhead(), v6.default_mtu()), (70, 8930));
+        let none = Underlay {
+            mtu: 20,
+            ..Underlay::default()
+        };
+        assert_eq!((none.overhead(), none.default_mtu()), (50, 0));
+    }
+
+    #[test]
+    fn link_local_is_fe80_slash_10() {
+        assert!(is_link_local(&"fe80::1".parse().unwrap()));
+        assert!(is_link_local(&"febf::1".parse().unwrap()));
+        assert!(!is_link_local(&"fec0::1".parse().unwrap()));
+        assert!(!is_link_local(&"169.254.1.1".parse().unwrap()));
+    }
 }

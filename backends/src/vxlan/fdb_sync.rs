@@ -1,0 +1,257 @@
+//! The kernel side of the control plane: for every local VXLAN network, make
+//! the device's permanent neighbours and forwarding entries equal to the
+//! remote endpoints in the cluster cache — after every change and on a
+//! timer. Entries that already match are not touched (a restarted plugin
+//! causes no netlink churn); nothing runs before the first etcd list.
+
+use super::cluster::RemoteEndpoint;
+use super::names::{host_peer_of_endpoint, vxlan_name};
+use super::{Vxlan, vni_of};
+use crate::Host;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use switchyard_core::link::{FdbEntry, LinkManager, Neighbour};
+use switchyard_core::mac::MacAddr;
+use switchyard_core::model::NetworkRecord;
+use tracing::{debug, warn};
+
+/// What one pass changes on a VXLAN device.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct FdbChanges {
+    pub add_neighbours: Vec<Neighbour>,
+    pub add_fdb: Vec<FdbEntry>,
+    pub del_neighbours: Vec<Neighbour>,
+    pub del_fdb: Vec<FdbEntry>,
+}
+
+impl FdbChanges {
+    /// From what the device has to the remote endpoints: entries missing
+    /// are added (replaced); an entry is deleted only if no wanted entry has
+    /// its IP (neighbours) or MAC (forwarding), as a replace moves those.
+    pub(super) fn between(
+        remote: &[RemoteEndpoint],
+        have_n: &BTreeSet<Neighbour>,
+        have_f: &BTreeSet<FdbEntry>,
+    ) -> FdbChanges {
+        let want_n: BTreeSet<Neighbour> = remote
+            .iter()
+            .flat_map(|r| {
+                r.ips.iter().map(|ip| Neighbour {
+                    ip: *ip,
+                    mac: r.mac,
+                })
+            })
+            .collect();
+        let want_f: BTreeSet<FdbEntry> = remote
+            .iter()
+            .map(|r| FdbEntry {
+                mac: r.mac,
+                dst: r.vtep,
+            })
+            .collect();
+        FdbChanges {
+            add_neighbours: want_n.difference(have_n).copied().collect(),
+            add_fdb: want_f.difference(have_f).copied().collect(),
+            del_neighbours: have_n
+                .difference(&want_n)
+                .filter(|n| !want_n.iter().any(|w| w.ip == n.ip))
+                .copied()
+                .collect(),
+            del_fdb: have_f
+                .difference(&want_f)
+                .filter(|f| !want_f.iter().any(|w| w.mac == f.mac))
+                .copied()
+                .collect(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.add_neighbours.len()
+            + self.add_fdb.len()
+            + self.del_neighbours.len()
+            + self.del_fdb.len()
+    }
+}
+
+impl Vxlan {
+    /// Runs the reconcile loop forever (spawn it).
+    pub async fn run_reconciler(self, links: LinkManager, instance: String, period: Duration) {
+        let changed = self.state.cluster.as_ref().map(|c| c.changed.clone());
+        let mut tick = tokio::time::interval(period);
+        loop {
+            match &changed {
+                Some(n) => {
+                    tokio::select! {
+                        _ = n.notified() => tokio::time::sleep(Duration::from_millis(20)).await,
+                        _ = tick.tick() => {}
+                    }
+                }
+                None => {
+                    tick.tick().await;
+                }
+            }
+            let host = Host {
+                links: &links,
+                instance: &instance,
+            };
+            let nets: Vec<NetworkRecord> = self
+                .state
+                .networks
+                .read()
+                .unwrap()
+                .values()
+                .cloned()
+                .collect();
+            for net in nets {
+                let _kernel = self.state.kernel.lock().await;
+                let vni = vni_of(&net.spec);
+                if !vni.is_some_and(|v| self.state.networks.read().unwrap().contains_key(&v)) {
+                    continue; // removed since the list was taken
+                }
+                if let Err(e) = self.ensure_devices(&host, &net).await {
+                    warn!(error = %e, "VXLAN devices could not be repaired");
+                    continue;
+                }
+                if let Err(e) = self.sync_remote(&links, &net).await {
+                    warn!(error = %e, "remote endpoints could not be programmed");
+                }
+                self.hold_quarantined_down(&links).await;
+            }
+        }
+    }
+
+    /// Keeps the links of quarantined endpoints down (their address belongs
+    /// to another host now).
+    async fn hold_quarantined_down(&self, links: &LinkManager) {
+        let Some(c) = &self.state.cluster else { return };
+        for key in c.quarantined() {
+            let Some(id) = key.rsplit('/').next() else {
+                continue;
+            };
+            let peer = host_peer_of_endpoint(id);
+            if let Ok(Some(l)) = links.get(&peer).await
+                && l.up
+            {
+                let _ = links.set_up(&peer, false).await;
+            }
+        }
+    }
+
+    async fn sync_remote(&self, links: &LinkManager, net: &NetworkRecord) -> Result<(), String> {
+        let Some(cluster) = &self.state.cluster else {
+            return Ok(());
+        };
+        let Some(vni) = vni_of(&net.spec) else {
+            return Ok(());
+        };
+        if !cluster.synced() {
+            return Ok(()); // never program from an unknown state
+        }
+        let remote = cluster.remote_endpoints(vni);
+        let dev = vxlan_name(vni);
+        let err = |e: switchyard_core::link::LinkError| e.to_string();
+        let have_n: BTreeSet<Neighbour> = links
+            .neighbours(&dev)
+            .await
+            .map_err(err)?
+            .into_iter()
+            .collect();
+        // All-zero entries are the static head-end list (-o peers), not ours here.
+        let have_f: BTreeSet<FdbEntry> = links
+            .fdb(&dev)
+            .await
+            .map_err(err)?
+            .into_iter()
+            .filter(|f| f.mac != MacAddr([0; 6]))
+            .collect();
+        let changes = FdbChanges::between(&remote, &have_n, &have_f);
+        for n in &changes.add_neighbours {
+            links.neighbour_replace(&dev, *n).await.map_err(err)?;
+        }
+        for f in &changes.add_fdb {
+            links.fdb_replace(&dev, *f).await.map_err(err)?;
+        }
+        for n in &changes.del_neighbours {
+            links.neighbour_del(&dev, *n).await.map_err(err)?;
+        }
+        for f in &changes.del_fdb {
+            links.fdb_del(&dev, *f).await.map_err(err)?;
+        }
+        if changes.len() > 0 {
+            debug!(
+                vni,
+                changes = changes.len(),
+                remote = remote.len(),
+                "programmed remote endpoints"
+            );
+        }
+        self.state
+            .programmed
+            .write()
+            .unwrap()
+            .insert(vni, remote.len());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn remote(addr: &str, vtep: &str) -> RemoteEndpoint {
+        RemoteEndpoint {
+            ips: vec![ip(addr)],
+            mac: MacAddr::from_ip(ip(addr)),
+            vtep: ip(vtep),
+        }
+    }
+
+    #[test]
+    fn adds_what_is_missing_and_leaves_what_matches() {
+        let r = [
+            remote("10.0.0.2", "192.0.2.2"),
+            remote("10.0.0.3", "192.0.2.3"),
+        ];
+        let empty = FdbChanges::between(&r, &BTreeSet::new(), &BTreeSet::new());
+        assert_eq!(
+            (empty.add_neighbours.len(), empty.add_fdb.len(), empty.len()),
+            (2, 2, 4)
+        );
+        let have_n = empty.add_neighbours.iter().copied().collect();
+        let have_f = empty.add_fdb.iter().copied().collect();
+        assert_eq!(
+            FdbChanges::between(&r, &have_n, &have_f),
+            FdbChanges::default()
+        );
+    }
+
+    #[test]
+    fn a_moved_endpoint_is_replaced_not_deleted() {
+        let before = [remote("10.0.0.2", "192.0.2.2")];
+        let c = FdbChanges::between(&before, &BTreeSet::new(), &BTreeSet::new());
+        let have_n: BTreeSet<_> = c.add_neighbours.into_iter().collect();
+        let have_f: BTreeSet<_> = c.add_fdb.into_iter().collect();
+        // Same IP and MAC, another host: one forwarding replace, no delete.
+        let after = [remote("10.0.0.2", "192.0.2.9")];
+        let c = FdbChanges::between(&after, &have_n, &have_f);
+        assert_eq!(
+            c.add_fdb,
+            vec![FdbEntry {
+                mac: after[0].mac,
+                dst: ip("192.0.2.9")
+            }]
+        );
+        assert!(c.add_neighbours.is_empty() && c.del_neighbours.is_empty() && c.del_fdb.is_empty());
+        // Gone: both entries deleted.
+        let c = FdbChanges::between(&[], &have_n, &have_f);
+        assert_eq!(
+            (c.del_neighbours.len(), c.del_fdb.len(), c.len()),
+            (1, 1, 2)
+        );
+    }
+}
