@@ -4,59 +4,34 @@
 //! otherwise.
 
 use super::Driver;
-use serde::Deserialize;
-use serde_json::{Value, json};
 use std::net::IpAddr;
 use switchyard_core::ipam::{GLOBAL_SPACE, LOCAL_SPACE, Pool};
+use switchyard_core::protocol::Empty;
+use switchyard_core::protocol::ipam::{
+    AddressRequest, AddressSpacesResponse, IpamCapabilitiesResponse, ReleasePoolRequest,
+    RequestAddressResponse, RequestPoolRequest, RequestPoolResponse,
+};
 use switchyard_core::store::Holder;
 use switchyard_core::{Error, Result};
-
-fn null_default<'de, D: serde::Deserializer<'de>, T: Default + Deserialize<'de>>(
-    d: D,
-) -> std::result::Result<T, D::Error> {
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
-#[derive(Deserialize, Default)]
-pub struct RequestPool {
-    #[serde(rename = "AddressSpace", default, deserialize_with = "null_default")]
-    pub address_space: String,
-    #[serde(rename = "Pool", default, deserialize_with = "null_default")]
-    pub pool: String,
-    #[serde(rename = "SubPool", default, deserialize_with = "null_default")]
-    pub sub_pool: String,
-    #[serde(rename = "Options", default, deserialize_with = "null_default")]
-    pub options: std::collections::BTreeMap<String, String>,
-}
-
-#[derive(Deserialize, Default)]
-pub struct PoolRef {
-    #[serde(rename = "PoolID", default)]
-    pub pool_id: String,
-}
-
-#[derive(Deserialize, Default)]
-pub struct RequestAddress {
-    #[serde(rename = "PoolID", default)]
-    pub pool_id: String,
-    #[serde(rename = "Address", default, deserialize_with = "null_default")]
-    pub address: String,
-    #[serde(rename = "Options", default, deserialize_with = "null_default")]
-    pub options: std::collections::BTreeMap<String, String>,
-}
 
 const GATEWAY_REQUEST: &str = "com.docker.network.gateway";
 
 impl Driver {
-    pub fn ipam_capabilities(&self) -> Value {
-        json!({"RequiresMACAddress": false, "RequiresRequestReplay": false})
+    pub fn ipam_capabilities(&self) -> IpamCapabilitiesResponse {
+        IpamCapabilitiesResponse {
+            requires_mac_address: false,
+            requires_request_replay: false,
+        }
     }
 
-    pub fn ipam_address_spaces(&self) -> Value {
-        json!({"LocalDefaultAddressSpace": LOCAL_SPACE, "GlobalDefaultAddressSpace": GLOBAL_SPACE})
+    pub fn ipam_address_spaces(&self) -> AddressSpacesResponse {
+        AddressSpacesResponse {
+            local: LOCAL_SPACE.into(),
+            global: GLOBAL_SPACE.into(),
+        }
     }
 
-    pub async fn ipam_request_pool(&self, req: RequestPool) -> Result<Value> {
+    pub async fn ipam_request_pool(&self, req: RequestPoolRequest) -> Result<RequestPoolResponse> {
         let wants_cluster = req.address_space == GLOBAL_SPACE
             || req
                 .options
@@ -74,17 +49,24 @@ impl Driver {
         };
         let pool = Pool::parse(space, &req.pool, &req.sub_pool)?;
         self.store.ipam_pool_ref(&pool.id(), 1)?;
-        Ok(json!({"PoolID": pool.id(), "Pool": pool.pool.to_string(), "Data": {}}))
+        Ok(RequestPoolResponse {
+            pool_id: pool.id(),
+            pool: pool.pool.to_string(),
+            data: Default::default(),
+        })
     }
 
-    pub async fn ipam_release_pool(&self, req: PoolRef) -> Result<Value> {
+    pub async fn ipam_release_pool(&self, req: ReleasePoolRequest) -> Result<Empty> {
         if Pool::from_id(&req.pool_id).is_ok() {
             self.store.ipam_pool_ref(&req.pool_id, -1)?;
         }
-        Ok(json!({}))
+        Ok(Empty {})
     }
 
-    pub async fn ipam_request_address(&self, req: RequestAddress) -> Result<Value> {
+    pub async fn ipam_request_address(
+        &self,
+        req: AddressRequest,
+    ) -> Result<RequestAddressResponse> {
         let pool = Pool::from_id(&req.pool_id)?;
         let gateway = req
             .options
@@ -112,7 +94,7 @@ impl Driver {
                 .or_else(|| pool.candidates().next())
                 .ok_or_else(|| Error::conflict(format!("{} has no addresses", pool.pool)))?;
             if self.claims.claim_shared(&pool.claim_key(), ip).await? {
-                return Ok(json!({"Address": pool.cidr(ip), "Data": {}}));
+                return Ok(address(&pool, ip));
             }
             return Err(self.taken(&pool, ip));
         }
@@ -142,7 +124,7 @@ impl Driver {
                 })?
             }
         };
-        Ok(json!({"Address": pool.cidr(ip), "Data": {}}))
+        Ok(address(&pool, ip))
     }
 
     fn taken(&self, pool: &Pool, ip: IpAddr) -> Error {
@@ -157,9 +139,9 @@ impl Driver {
         ))
     }
 
-    pub async fn ipam_release_address(&self, req: RequestAddress) -> Result<Value> {
+    pub async fn ipam_release_address(&self, req: AddressRequest) -> Result<Empty> {
         let Ok(pool) = Pool::from_id(&req.pool_id) else {
-            return Ok(json!({}));
+            return Ok(Empty {});
         };
         let Ok(ip) = req
             .address
@@ -168,9 +150,16 @@ impl Driver {
             .unwrap_or("")
             .parse::<IpAddr>()
         else {
-            return Ok(json!({}));
+            return Ok(Empty {});
         };
         self.claims.release(&pool.claim_key(), ip).await?;
-        Ok(json!({}))
+        Ok(Empty {})
+    }
+}
+
+fn address(pool: &Pool, ip: IpAddr) -> RequestAddressResponse {
+    RequestAddressResponse {
+        address: pool.cidr(ip).to_string(),
+        data: Default::default(),
     }
 }

@@ -9,7 +9,7 @@
 //! serving), `ipam.rs` (the IPAM driver), `status.rs`.
 
 mod endpoint;
-pub mod ipam;
+mod ipam;
 mod join;
 mod locks;
 mod network;

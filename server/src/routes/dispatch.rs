@@ -3,7 +3,7 @@
 use super::edge::{Refused, decode};
 use super::outcome::{Outcome, ipam, ok, result};
 use crate::driver::Driver;
-use serde_json::{Value, json};
+use serde_json::Value;
 use switchyard_core::protocol::{
     ActivateResponse, AllocateNetworkRequest, AllocateNetworkResponse,
 };
@@ -26,26 +26,22 @@ pub async fn dispatch(driver: &Driver, method: &str, body: &Value) -> Outcome {
         }),
         "IpamDriver.GetCapabilities" => ok(&driver.ipam_capabilities()),
         "IpamDriver.GetDefaultAddressSpaces" => ok(&driver.ipam_address_spaces()),
-        "IpamDriver.RequestPool" => {
-            ipam(call!(method, body, crate::driver::ipam::RequestPool, |r| {
-                result(driver.ipam_request_pool(r).await)
-            }))
-        }
-        "IpamDriver.ReleasePool" => ipam(call!(method, body, crate::driver::ipam::PoolRef, |r| {
+        "IpamDriver.RequestPool" => ipam(call!(method, body, p::ipam::RequestPoolRequest, |r| {
+            result(driver.ipam_request_pool(r).await)
+        })),
+        "IpamDriver.ReleasePool" => ipam(call!(method, body, p::ipam::ReleasePoolRequest, |r| {
             result(driver.ipam_release_pool(r).await)
         })),
-        "IpamDriver.RequestAddress" => ipam(call!(
-            method,
-            body,
-            crate::driver::ipam::RequestAddress,
-            |r| result(driver.ipam_request_address(r).await)
-        )),
-        "IpamDriver.ReleaseAddress" => ipam(call!(
-            method,
-            body,
-            crate::driver::ipam::RequestAddress,
-            |r| result(driver.ipam_release_address(r).await)
-        )),
+        "IpamDriver.RequestAddress" => {
+            ipam(call!(method, body, p::ipam::AddressRequest, |r| result(
+                driver.ipam_request_address(r).await
+            )))
+        }
+        "IpamDriver.ReleaseAddress" => {
+            ipam(call!(method, body, p::ipam::AddressRequest, |r| result(
+                driver.ipam_release_address(r).await
+            )))
+        }
         "NetworkDriver.GetCapabilities" => ok(&driver.capabilities()),
         "NetworkDriver.GwAllocCheck" => {
             call!(method, body, p::GwAllocCheckRequest, |r| result(
@@ -53,19 +49,19 @@ pub async fn dispatch(driver: &Driver, method: &str, body: &Value) -> Outcome {
             ))
         }
         "NetworkDriver.CreateNetwork" => call!(method, body, p::CreateNetworkRequest, |r| result(
-            driver.create_network(r).await.map(|_| json!({}))
+            driver.create_network(r).await.map(|_| p::Empty {})
         )),
         "NetworkDriver.DeleteNetwork" => call!(method, body, p::NetworkRequest, |r| result(
             driver
                 .delete_network(&r.network_id)
                 .await
-                .map(|_| json!({}))
+                .map(|_| p::Empty {})
         )),
         "NetworkDriver.CreateEndpoint" => call!(method, body, p::CreateEndpointRequest, |r| {
             result(driver.create_endpoint(r).await)
         }),
         "NetworkDriver.DeleteEndpoint" => call!(method, body, p::EndpointRequest, |r| result(
-            driver.delete_endpoint(r).await.map(|_| json!({}))
+            driver.delete_endpoint(r).await.map(|_| p::Empty {})
         )),
         "NetworkDriver.EndpointOperInfo" => {
             // Never fails: Engine ≤ 26 aborts the container start on an error here.
@@ -76,13 +72,13 @@ pub async fn dispatch(driver: &Driver, method: &str, body: &Value) -> Outcome {
             driver.join(r).await
         )),
         "NetworkDriver.Leave" => call!(method, body, p::EndpointRequest, |r| result(
-            driver.leave(r).await.map(|_| json!({}))
+            driver.leave(r).await.map(|_| p::Empty {})
         )),
         // No NAT or port publishing for L2 backends: nothing to program.
         "NetworkDriver.ProgramExternalConnectivity"
         | "NetworkDriver.RevokeExternalConnectivity" => {
             call!(method, body, p::ExternalConnectivityRequest, |_r| ok(
-                &json!({})
+                &p::Empty {}
             ))
         }
         // Only sent to Scope "global" drivers on swarm managers; Switchyard is
@@ -90,9 +86,11 @@ pub async fn dispatch(driver: &Driver, method: &str, body: &Value) -> Outcome {
         "NetworkDriver.AllocateNetwork" => call!(method, body, AllocateNetworkRequest, |r| ok(
             &AllocateNetworkResponse { options: r.options }
         )),
-        "NetworkDriver.FreeNetwork" => call!(method, body, p::NetworkRequest, |_r| ok(&json!({}))),
+        "NetworkDriver.FreeNetwork" => {
+            call!(method, body, p::NetworkRequest, |_r| ok(&p::Empty {}))
+        }
         "NetworkDriver.DiscoverNew" | "NetworkDriver.DiscoverDelete" => {
-            call!(method, body, p::DiscoveryRequest, |_r| ok(&json!({})))
+            call!(method, body, p::DiscoveryRequest, |_r| ok(&p::Empty {}))
         }
         "Switchyard.Status" => ok(&driver.status().await),
         _ => Outcome {

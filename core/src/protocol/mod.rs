@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+pub mod ipam;
+
 pub type Options = Map<String, Value>;
 
 /// Top-level option keys of CreateNetwork / GwAllocCheck.
@@ -15,7 +17,7 @@ pub const OPT_ENABLE_IPV4: &str = "com.docker.network.enable_ipv4";
 pub const OPT_ENABLE_IPV6: &str = "com.docker.network.enable_ipv6";
 pub const OPT_INTERNAL: &str = "com.docker.network.internal";
 
-fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Default + Deserialize<'de>,
@@ -255,6 +257,10 @@ pub struct ActivateResponse {
     #[serde(rename = "Implements")]
     pub implements: Vec<String>,
 }
+
+/// The answer of a call that returns nothing: `{}`.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Empty {}
 
 /// A protocol error body.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
