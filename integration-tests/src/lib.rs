@@ -6,13 +6,17 @@
 //! that are missing (root, a command) fail the test with a message saying
 //! what to install; they never turn into a silent skip.
 
+pub mod docker_lab;
 pub mod dockerd;
+pub mod lab;
 pub mod libnetwork;
 pub mod multihost;
 pub mod netns;
 pub mod plugin;
 pub mod prereq;
 
+pub use docker_lab::DockerLab;
+pub use lab::{Lab, LabConfig};
 pub use netns::Netns;
 pub use plugin::Plugin;
 pub use switchyard_core::plugin_client::PluginClient;
