@@ -27,21 +27,17 @@ fn new_lab(engine: Engine) -> DockerLab {
     DockerLab::new(engine, config)
 }
 
+/// `docker` arguments written as one line.
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
 fn ipvlan_answers(engine: Engine) {
     let lab = new_lab(engine);
     // l2: the gateway, as macvlan.
     lab.create(
         "l2",
-        &[
-            "-o",
-            "backend=ipvlan",
-            "-o",
-            "parent=tp0",
-            "--subnet",
-            "10.81.0.0/24",
-            "--gateway",
-            "10.81.0.1",
-        ],
+        &words("-o backend=ipvlan -o parent=tp0 --subnet 10.81.0.0/24 --gateway 10.81.0.1"),
     );
     lab.d.run_d("ctr-a", "l2", &[]);
     let routes = lab.d.exec("ctr-a", &["ip", "route"]);
@@ -57,22 +53,10 @@ fn ipvlan_answers(engine: Engine) {
 
     for mode in ["l3", "l3s"] {
         let net = format!("n{mode}");
-        lab.create(
-            &net,
-            &[
-                "-o",
-                "backend=ipvlan",
-                "-o",
-                "parent=tp2",
-                "-o",
-                &format!("ipvlan_mode={mode}"),
-                "--subnet",
-                "10.82.0.0/24",
-                "--ipv6",
-                "--subnet",
-                "fd00:82::/64",
-            ],
+        let opts = format!(
+            "-o backend=ipvlan -o parent=tp2 -o ipvlan_mode={mode} --subnet 10.82.0.0/24 --ipv6 --subnet fd00:82::/64"
         );
+        lab.create(&net, &words(&opts));
         let (b, c) = (format!("b{mode}"), format!("c{mode}"));
         lab.d.run_d(&b, &net, &[]); // 20.10 would refuse the container start on a bad answer
         lab.d.run_d(&c, &net, &[]);
@@ -122,14 +106,7 @@ fn vxlan_single_host(engine: Engine) {
     let lab = new_lab(engine);
     lab.create(
         "ov",
-        &[
-            "-o",
-            "backend=vxlan",
-            "-o",
-            "vni=5001",
-            "--subnet",
-            "10.90.0.0/24",
-        ],
+        &words("-o backend=vxlan -o vni=5001 --subnet 10.90.0.0/24"),
     );
     lab.d.run_d("ctr-x", "ov", &[]);
     lab.d.run_d("ctr-y", "ov", &[]);
@@ -168,13 +145,7 @@ fn vxlan_single_host(engine: Engine) {
     // Internal: isolated, no way out.
     lab.create(
         "ovi",
-        &[
-            "-o",
-            "backend=vxlan",
-            "--internal",
-            "--subnet",
-            "10.91.0.0/24",
-        ],
+        &words("-o backend=vxlan --internal --subnet 10.91.0.0/24"),
     );
     lab.d.run_d("ctr-z", "ovi", &[]);
     assert_eq!(

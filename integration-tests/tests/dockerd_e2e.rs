@@ -716,8 +716,11 @@ fn dockerd_restart(lab: &mut DockerLab) {
 
 // -------------------------------------------------------------------- tests
 
+/// A named scenario.
+type Scenario<'a> = (&'a str, fn(&mut DockerLab));
+
 /// Runs `scenarios` one after the other against one lab (one dockerd).
-fn run_all(engine: Engine, scenarios: &[(&str, fn(&mut DockerLab))]) {
+fn run_all(engine: Engine, scenarios: &[Scenario]) {
     let mut lab = new_lab(engine);
     let mut s = Scenarios::new(engine);
     for (name, f) in scenarios {
@@ -740,7 +743,10 @@ fn networking(engine: Engine) {
 }
 
 fn parity(engine: Engine) {
-    run_all(engine, &[("1b parity with built-in macvlan", builtin_parity)]);
+    run_all(
+        engine,
+        &[("1b parity with built-in macvlan", builtin_parity)],
+    );
 }
 
 fn restarts(engine: Engine) {

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use switchyard_integration_tests::libnetwork::Libnetwork;
+use switchyard_integration_tests::libnetwork::{Answer, Libnetwork};
 use switchyard_integration_tests::{Lab, Netns, random_id, wait_for};
 
 const SUBNET: &str = "10.77.0.0/24";
@@ -13,20 +13,32 @@ const SUBNET: &str = "10.77.0.0/24";
 /// CreateNetwork: macvlan in `mode` on tp0, SUBNET with gateway .1.
 fn network(lab: &mut Lab, mode: &str) -> String {
     let id = random_id();
-    lab.ln
-        .create_network(
-            &id,
-            &[
-                ("backend", "macvlan"),
-                ("parent", "tp0"),
-                ("macvlan_mode", mode),
-            ],
-            &[(SUBNET, Some("10.77.0.1"))],
-            &[],
-            false,
-        )
-        .unwrap_or_else(|e| panic!("CreateNetwork {mode}: {e}"));
+    create_macvlan(lab, &id, mode).unwrap_or_else(|e| panic!("CreateNetwork {mode}: {e}"));
     id
+}
+
+/// The CreateNetwork request `network` sends, for network `id`.
+fn create_macvlan(lab: &mut Lab, id: &str, mode: &str) -> Answer {
+    lab.ln.create_network(
+        id,
+        &[
+            ("backend", "macvlan"),
+            ("parent", "tp0"),
+            ("macvlan_mode", mode),
+        ],
+        &[(SUBNET, Some("10.77.0.1"))],
+        &[],
+        false,
+    )
+}
+
+/// The plugin's `Switchyard.Status` answer.
+fn status(lab: &mut Lab) -> Value {
+    lab.ln
+        .client
+        .call_raw("Switchyard.Status", b"")
+        .unwrap()
+        .json()
 }
 
 #[test]
@@ -158,16 +170,13 @@ fn mtu_mac_ipv6_and_internal_answers() {
     );
     // An MTU above the parent's is refused at create, naming the limit.
     let e = lab
-        .ln
-        .create_network(
-            &random_id(),
+        .network(
             &[
                 ("backend", "macvlan"),
                 ("parent", "tp0"),
                 ("com.docker.network.driver.mtu", "9000"),
             ],
-            &[(SUBNET, None)],
-            &[],
+            SUBNET,
             false,
         )
         .unwrap_err();
@@ -256,12 +265,9 @@ fn passthru_serves_one_container_and_says_so_to_the_second() {
     );
     // A second network on a passthru parent is refused too.
     let e = lab
-        .ln
-        .create_network(
-            &random_id(),
+        .network(
             &[("backend", "macvlan"), ("parent", "tp0")],
-            &[("10.79.0.0/24", None)],
-            &[],
+            "10.79.0.0/24",
             false,
         )
         .unwrap_err();
@@ -277,19 +283,7 @@ fn calls_are_idempotent_and_teardown_tolerates_the_unknown() {
     let mut lab = Lab::new();
     let net = network(&mut lab, "bridge");
     // CreateNetwork again with the same request: same answer.
-    lab.ln
-        .create_network(
-            &net,
-            &[
-                ("backend", "macvlan"),
-                ("parent", "tp0"),
-                ("macvlan_mode", "bridge"),
-            ],
-            &[(SUBNET, Some("10.77.0.1"))],
-            &[],
-            false,
-        )
-        .unwrap();
+    create_macvlan(&mut lab, &net, "bridge").unwrap();
     let ep = random_id();
     let first = lab
         .ln
@@ -404,10 +398,7 @@ fn bad_options_create_nothing() {
     ];
     for (opts, want) in cases {
         let before = lab.host.links();
-        let e = lab
-            .ln
-            .create_network(&random_id(), opts, &[(SUBNET, None)], &[], false)
-            .unwrap_err();
+        let e = lab.network(opts, SUBNET, false).unwrap_err();
         assert!(e.contains(want), "{opts:?}: {e}");
         // Engine 28 asks GwAllocCheck first: the same error, before IPAM runs.
         let mut generic = serde_json::Map::new();
@@ -421,12 +412,7 @@ fn bad_options_create_nothing() {
         assert!(e.contains(want), "GwAllocCheck {opts:?}: {e}");
         assert_eq!(lab.host.links(), before, "a refused network created links");
     }
-    let status = lab
-        .ln
-        .client
-        .call_raw("Switchyard.Status", b"")
-        .unwrap()
-        .json();
+    let status = status(&mut lab);
     assert_eq!(
         status["networks"],
         json!([]),
@@ -434,14 +420,7 @@ fn bad_options_create_nothing() {
     );
     lab.host.ip(&["link", "set", "tp0", "down"]);
     let e = lab
-        .ln
-        .create_network(
-            &random_id(),
-            &[("backend", "macvlan"), ("parent", "tp0")],
-            &[(SUBNET, None)],
-            &[],
-            false,
-        )
+        .network(&[("backend", "macvlan"), ("parent", "tp0")], SUBNET, false)
         .unwrap_err();
     assert!(
         e.contains("parent \"tp0\" is down") && e.contains("ip link set tp0 up"),
@@ -772,13 +751,7 @@ fn missing_kernel_features_are_named() {
     let ipvlan = has(&["iv0", "link", "p0", "type", "ipvlan"]);
     let vlan = has(&["link", "p0", "name", "p0.5", "type", "vlan", "id", "5"]);
     let before = lab.host.links();
-    let r = lab.ln.create_network(
-        &random_id(),
-        &[("backend", "ipvlan"), ("parent", "tp0")],
-        &[(SUBNET, None)],
-        &[],
-        false,
-    );
+    let r = lab.network(&[("backend", "ipvlan"), ("parent", "tp0")], SUBNET, false);
     match (ipvlan, r) {
         (false, Err(e)) => assert!(
             e.contains("kernel has no IPVLAN support") && e.contains("modprobe ipvlan"),
@@ -787,11 +760,9 @@ fn missing_kernel_features_are_named() {
         (true, Ok(_)) => {}
         (k, r) => panic!("kernel ipvlan={k}, CreateNetwork answered {r:?}"),
     }
-    let r = lab.ln.create_network(
-        &random_id(),
+    let r = lab.network(
         &[("backend", "macvlan"), ("parent", "tp0.30")],
-        &[(SUBNET, None)],
-        &[],
+        SUBNET,
         false,
     );
     match (vlan, r) {
@@ -812,14 +783,7 @@ fn isolated_macvlan_network_on_a_private_parent() {
     let mut lab = Lab::new();
     // Not internal: refused, it would have no way out.
     let e = lab
-        .ln
-        .create_network(
-            &random_id(),
-            &[("backend", "macvlan")],
-            &[(SUBNET, None)],
-            &[],
-            false,
-        )
+        .network(&[("backend", "macvlan")], SUBNET, false)
         .unwrap_err();
     assert!(e.contains("unless the network is --internal"), "{e}");
     let net = random_id();
@@ -966,12 +930,7 @@ fn a_vanished_parent_is_reported_not_fatal() {
     let mut lab = Lab::new();
     let net = network(&mut lab, "bridge");
     lab.host.ip(&["link", "del", "tp0"]);
-    let status = lab
-        .ln
-        .client
-        .call_raw("Switchyard.Status", b"")
-        .unwrap()
-        .json();
+    let status = status(&mut lab);
     let problem = status["networks"][0]["problem"]
         .as_str()
         .unwrap_or_default()
