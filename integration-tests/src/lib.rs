@@ -1,6 +1,14 @@
-//! The harness for Switchyard's end-to-end tests: network namespaces and veth
-//! pairs the tests own, the real `switchyard` binary started inside them, a
-//! client that speaks to it as libnetwork does, and real dockerds.
+//! The harness for Switchyard's end-to-end tests and its benchmark
+//! (`switchyard-bench`): network namespaces and veth pairs the tests own, the
+//! real `switchyard` binary started inside them, a client that speaks to it
+//! as libnetwork does, and real dockerds.
+//!
+//! * `Lab` (lab.rs): a namespace with veth parents, the plugin, a
+//!   libnetwork client; built with `Lab::config()`.
+//! * `DockerLab` (docker_lab.rs): a `Lab` with a real dockerd in it, and
+//!   `engine_matrix!`, which makes every real-dockerd test one test per
+//!   engine (20.10, 28, 29).
+//! * `multihost`: emulated hosts on one underlay with a real etcd.
 //!
 //! Everything here cleans up on drop, also when a test panics. Prerequisites
 //! that are missing (root, a command) fail the test with a message saying

@@ -644,6 +644,7 @@ fn replays_every_recorded_dockerd_request() {
         let text =
             std::fs::read_to_string(shared.join("fixtures").join(engine).join("calls.jsonl"))
                 .unwrap();
+        let before = n;
         for line in text.lines() {
             let v: Value = serde_json::from_str(line).unwrap();
             let (Some(path), Some(body)) = (v["path"].as_str(), v["body_raw"].as_str()) else {
@@ -662,6 +663,11 @@ fn replays_every_recorded_dockerd_request() {
             }
             n += 1;
         }
+        assert!(
+            n - before > 300,
+            "only {} {engine} requests replayed",
+            n - before
+        );
     }
     assert!(n > 400, "only {n} requests replayed");
     std::thread::sleep(Duration::from_millis(10));
