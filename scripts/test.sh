@@ -43,8 +43,9 @@ if ((${#need[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}"
 fi
 
-# --- 2. Docker Engine 28 beside 20.10 (unpacked under /opt, nothing replaced) --
+# --- 2. Docker Engines 28 and 29 beside 20.10 (unpacked under /opt, nothing replaced)
 "$SHARED/tools/docker-engine.sh" fetch 28 >/dev/null
+"$SHARED/tools/docker-engine.sh" fetch 29 >/dev/null
 
 # --- 3. Rust tools -----------------------------------------------------------------
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest

@@ -1,6 +1,7 @@
 //! Real dockerds, run inside a test's network namespace: Debian's Engine
-//! 20.10 (`docker.io`) and Engine 28 from Debian sid (fetched by
-//! `../shared/tools/docker-engine.sh` into /opt/docker-engine-28).
+//! 20.10 (`docker.io`), Engine 28 from Debian sid and Engine 29.7.2 (both
+//! fetched by `../shared/tools/docker-engine.sh` into /opt/docker-engine-28
+//! and /opt/docker-engine-29; 29 is driven by the 28 CLI).
 //!
 //! Each `Dockerd` has its own data-root, exec-root, API socket and pidfile
 //! in a temporary directory, and a busybox image (`IMAGE`) imported from
@@ -38,39 +39,69 @@ const APPLETS: &[&str] = &[
 
 /// Where `docker-engine.sh fetch 28` unpacks Engine 28.
 const ENGINE28_DIR: &str = "/opt/docker-engine-28";
+/// Where `docker-engine.sh fetch 29` unpacks Engine 29 (its `docker` and
+/// `tini-static` are links into the 28 tree, which the fetch also makes).
+const ENGINE29_DIR: &str = "/opt/docker-engine-29";
 
 /// How long one `docker` command may take before it is killed.
 const CLI_TIMEOUT_SECS: u32 = 120;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Ordered by release: `engine >= Engine::V28` holds for 28 and 29.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Engine {
     /// Debian 12's docker.io (20.10.24).
     V20,
     /// Docker Engine 28 from Debian sid, beside the system's 20.10.
     V28,
+    /// Docker Engine 29.7.2, built from source (`../shared/engines/`).
+    V29,
 }
 
 impl Engine {
+    /// Every engine the real-dockerd tests run on.
+    pub const ALL: [Engine; 3] = [Engine::V20, Engine::V28, Engine::V29];
+
     pub fn label(self) -> &'static str {
         match self {
             Engine::V20 => "20.10",
             Engine::V28 => "28",
+            Engine::V29 => "29",
+        }
+    }
+
+    /// Parses a label (`20.10` or `20`, `28`, `29`).
+    pub fn from_label(s: &str) -> Option<Engine> {
+        match s {
+            "20" | "20.10" => Some(Engine::V20),
+            "28" => Some(Engine::V28),
+            "29" => Some(Engine::V29),
+            _ => None,
+        }
+    }
+
+    /// Where `docker-engine.sh fetch` unpacks it (None: the system's).
+    fn dir(self) -> Option<&'static Path> {
+        match self {
+            Engine::V20 => None,
+            Engine::V28 => Some(Path::new(ENGINE28_DIR)),
+            Engine::V29 => Some(Path::new(ENGINE29_DIR)),
         }
     }
 
     pub fn dockerd_bin(self) -> PathBuf {
-        match self {
-            Engine::V20 => PathBuf::from("/usr/sbin/dockerd"),
-            Engine::V28 => Path::new(ENGINE28_DIR).join("usr/sbin/dockerd"),
+        match self.dir() {
+            None => PathBuf::from("/usr/sbin/dockerd"),
+            Some(d) => d.join("usr/sbin/dockerd"),
         }
     }
 
     /// The matching CLI. For 20.10 that is /usr/bin/docker, not the first
-    /// `docker` in PATH (/usr/local/bin/docker is a 28 client).
+    /// `docker` in PATH (/usr/local/bin/docker is a 28 client); for 29 it
+    /// is the 28 CLI (API negotiation).
     pub fn cli_bin(self) -> PathBuf {
-        match self {
-            Engine::V20 => PathBuf::from("/usr/bin/docker"),
-            Engine::V28 => Path::new(ENGINE28_DIR).join("usr/bin/docker"),
+        match self.dir() {
+            None => PathBuf::from("/usr/bin/docker"),
+            Some(d) => d.join("usr/bin/docker"),
         }
     }
 
@@ -79,11 +110,12 @@ impl Engine {
         match self {
             Engine::V20 => "20.10.",
             Engine::V28 => "28.",
+            Engine::V29 => "29.",
         }
     }
 
     /// Fails the test unless the engine's binaries are there; fetches
-    /// Engine 28 with docker-engine.sh when it is missing.
+    /// Engine 28 or 29 with docker-engine.sh when it is missing.
     pub fn ensure_installed(self) {
         require_root();
         for (cmd, pkg) in [
@@ -106,16 +138,16 @@ impl Engine {
                     );
                 }
             }
-            Engine::V28 => fetch_engine28(),
+            Engine::V28 | Engine::V29 => fetch_engine(self),
         }
     }
 }
 
-/// Runs `docker-engine.sh fetch 28` once, under a lock on the script, so
+/// Runs `docker-engine.sh fetch 28|29` once, under a lock on the script, so
 /// that parallel test processes do not unpack into the same directory at
 /// once.
-fn fetch_engine28() {
-    let ready = || Engine::V28.dockerd_bin().is_file() && Engine::V28.cli_bin().is_file();
+fn fetch_engine(engine: Engine) {
+    let ready = || engine.dockerd_bin().is_file() && engine.cli_bin().is_file();
     if ready() {
         return;
     }
@@ -128,16 +160,24 @@ fn fetch_engine28() {
     if ready() {
         return;
     }
+    let dir = engine.dir().expect("only fetched engines");
     let out = Command::new("bash")
         .arg(&script)
-        .args(["fetch", "28"])
-        .env("ENGINE_DIR", ENGINE28_DIR)
+        .args(["fetch", engine.label()])
+        .env("ENGINE_DIR", dir)
+        .env("ENGINE28_DIR", ENGINE28_DIR)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let label = engine.label();
     assert!(
         out.status.success() && ready(),
-        "Engine 28 is not installed and `{} fetch 28` failed (it needs the Debian archive named in this machine's apt sources):\n{}{}",
+        "Engine {label} is not installed and `{} fetch {label}` failed (it needs the Debian archive named in this machine's apt sources{}):\n{}{}",
         script.display(),
+        if engine == Engine::V29 {
+            ", and ../shared/engines/docker-engine-29.*.tar.xz"
+        } else {
+            ""
+        },
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
@@ -186,12 +226,11 @@ impl Dockerd {
         // From here on a panic drops `d`, which cleans up.
         std::fs::write(d.base().join("daemon.json"), "{}\n").expect("write daemon.json");
         std::fs::create_dir_all(d.base().join("cli")).expect("create the CLI config dir");
-        if engine == Engine::V28 {
-            // As docker-engine.sh: docker-init and docker-proxy from the 28
-            // tree, containerd and runc from the system.
+        if let Some(eng) = engine.dir() {
+            // As docker-engine.sh: docker-init and docker-proxy from the
+            // engine's tree, containerd and runc from the system.
             let bin = d.base().join("pathbin");
             std::fs::create_dir_all(&bin).expect("create pathbin");
-            let eng = Path::new(ENGINE28_DIR);
             std::os::unix::fs::symlink(eng.join("usr/bin/tini-static"), bin.join("docker-init"))
                 .expect("link docker-init");
             std::os::unix::fs::symlink(eng.join("usr/sbin/docker-proxy"), bin.join("docker-proxy"))
@@ -252,7 +291,7 @@ impl Dockerd {
             .expect("open dockerd.log");
         let path = match self.engine {
             Engine::V20 => "/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-            Engine::V28 => format!(
+            Engine::V28 | Engine::V29 => format!(
                 "{}:/usr/sbin:/usr/bin:/sbin:/bin",
                 base.join("pathbin").display()
             ),
@@ -278,8 +317,13 @@ impl Dockerd {
                 "--iptables=false",
                 "--bridge=none",
             ]);
-        if self.engine == Engine::V28 {
+        if self.engine >= Engine::V28 {
             cmd.arg("--ip6tables=false");
+        }
+        if self.engine == Engine::V29 {
+            // 29 puts containers in a time namespace, which the system's
+            // runc 1.1 cannot create (as docker-engine.sh starts it).
+            cmd.args(["--feature", "time-namespaces=false"]);
         }
         cmd.env_clear()
             .env("PATH", path)
@@ -396,6 +440,100 @@ impl Dockerd {
             args.join(" ")
         );
         out.trim().to_string()
+    }
+
+    /// `docker run -d --name NAME --network NET EXTRA IMAGE sleep 600`.
+    pub fn run_d(&self, name: &str, net: &str, extra: &[&str]) {
+        let mut a = vec!["run", "-d", "--name", name, "--network", net];
+        a.extend(extra);
+        a.extend([IMAGE, "sleep", "600"]);
+        self.docker_out(&a);
+    }
+
+    /// `docker run --rm --network NET IMAGE CMD`: (success, output).
+    pub fn run_rm(&self, net: &str, cmd: &[&str]) -> (bool, String) {
+        let mut a = vec!["run", "--rm", "--network", net, IMAGE];
+        a.extend(cmd);
+        self.docker(&a)
+    }
+
+    /// `docker exec C CMD`, panicking on failure; stdout.
+    pub fn exec(&self, c: &str, cmd: &[&str]) -> String {
+        let mut a = vec!["exec", c];
+        a.extend(cmd);
+        self.docker_out(&a)
+    }
+
+    /// `docker exec C CMD`: (success, output).
+    pub fn try_exec(&self, c: &str, cmd: &[&str]) -> (bool, String) {
+        let mut a = vec!["exec", c];
+        a.extend(cmd);
+        self.docker(&a)
+    }
+
+    /// `docker inspect -f FORMAT OBJ`.
+    pub fn inspect(&self, obj: &str, format: &str) -> String {
+        self.docker_out(&["inspect", "-f", format, obj])
+    }
+
+    /// The IPv4 address IPAM gave container `c` on network `net`.
+    pub fn ip4(&self, c: &str, net: &str) -> String {
+        self.inspect(
+            c,
+            &format!(r#"{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}"#),
+        )
+    }
+
+    /// The IPv6 address IPAM gave container `c` on network `net`.
+    pub fn ip6(&self, c: &str, net: &str) -> String {
+        self.inspect(
+            c,
+            &format!(r#"{{{{(index .NetworkSettings.Networks "{net}").GlobalIPv6Address}}}}"#),
+        )
+    }
+
+    /// `ping -c1 -W3` (or `ping6`) from container `c`: (success, output).
+    pub fn ping_from(&self, c: &str, addr: &str) -> (bool, String) {
+        let ping = if addr.contains(':') { "ping6" } else { "ping" };
+        self.try_exec(c, &[ping, "-c", "1", "-W", "3", addr])
+    }
+
+    pub fn assert_ping(&self, c: &str, addr: &str, what: &str) {
+        let (ok, out) = self.ping_from(c, addr);
+        assert!(ok, "{what}: ping {addr} from {c} failed:\n{out}");
+    }
+
+    /// Interface names inside container `c` (`eth0@if7` → `eth0`).
+    pub fn container_links(&self, c: &str) -> Vec<String> {
+        crate::netns::link_names(&self.exec(c, &["ip", "-o", "link", "show"]))
+    }
+
+    /// `ip -d -o link show eth0` run by the host's iproute2 in container
+    /// `c`'s network namespace (busybox `ip` does not show aliases).
+    pub fn eth0_details(&self, c: &str) -> String {
+        let sandbox = self.inspect(c, "{{.NetworkSettings.SandboxKey}}");
+        let (ok, out) = crate::prereq::try_run(
+            "nsenter",
+            &[
+                &format!("--net={sandbox}"),
+                "ip",
+                "-d",
+                "-o",
+                "link",
+                "show",
+                "eth0",
+            ],
+        );
+        assert!(ok, "ip -d link in {c}'s namespace {sandbox}:\n{out}");
+        out
+    }
+
+    /// `docker network ls` names.
+    pub fn network_names(&self) -> Vec<String> {
+        self.docker_out(&["network", "ls", "--format", "{{.Name}}"])
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     /// SIGTERM, then the same daemon again (same directories and flags).

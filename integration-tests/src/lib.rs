@@ -1,18 +1,30 @@
-//! The harness for Switchyard's end-to-end tests: network namespaces and veth
-//! pairs the tests own, the real `switchyard` binary started inside them, a
-//! client that speaks to it as libnetwork does, and real dockerds.
+//! The harness for Switchyard's end-to-end tests and its benchmark
+//! (`switchyard-bench`): network namespaces and veth pairs the tests own, the
+//! real `switchyard` binary started inside them, a client that speaks to it
+//! as libnetwork does, and real dockerds.
+//!
+//! * `Lab` (lab.rs): a namespace with veth parents, the plugin, a
+//!   libnetwork client; built with `Lab::config()`.
+//! * `DockerLab` (docker_lab.rs): a `Lab` with a real dockerd in it, and
+//!   `engine_matrix!`, which makes every real-dockerd test one test per
+//!   engine (20.10, 28, 29).
+//! * `multihost`: emulated hosts on one underlay with a real etcd.
 //!
 //! Everything here cleans up on drop, also when a test panics. Prerequisites
 //! that are missing (root, a command) fail the test with a message saying
 //! what to install; they never turn into a silent skip.
 
+pub mod docker_lab;
 pub mod dockerd;
+pub mod lab;
 pub mod libnetwork;
 pub mod multihost;
 pub mod netns;
 pub mod plugin;
 pub mod prereq;
 
+pub use docker_lab::DockerLab;
+pub use lab::{Lab, LabConfig};
 pub use netns::Netns;
 pub use plugin::Plugin;
 pub use switchyard_client::PluginClient;

@@ -10,7 +10,7 @@
 
 use crate::libnetwork::{Answer, Libnetwork};
 use crate::plugin::{Plugin, binary};
-use crate::prereq::{require_command, try_run};
+use crate::prereq::{require_command, try_command, try_run};
 use crate::{Netns, TempDir, random_id, wait_for};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -123,23 +123,13 @@ impl Etcd {
 
     /// `etcdctl ARGS` run inside the underlay namespace: (success, output).
     pub fn ctl(&self, args: &[&str]) -> (bool, String) {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.ns, "etcdctl"])
-            .args(["--endpoints", ETCD_URL, "--command-timeout=3s"])
-            .args(args)
-            .env("ETCDCTL_API", "3")
-            .output();
-        match out {
-            Ok(o) => (
-                o.status.success(),
-                format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&o.stdout),
-                    String::from_utf8_lossy(&o.stderr)
-                ),
-            ),
-            Err(e) => (false, format!("cannot run etcdctl: {e}")),
-        }
+        try_command(
+            Command::new("ip")
+                .args(["netns", "exec", &self.ns, "etcdctl"])
+                .args(["--endpoints", ETCD_URL, "--command-timeout=3s"])
+                .args(args)
+                .env("ETCDCTL_API", "3"),
+        )
     }
 
     /// `etcdctl ARGS`, panicking on failure.
@@ -404,10 +394,7 @@ impl Host {
     /// FDB and neighbour entries of syvx<vni>; Err if the dump fails (e.g. no device).
     pub fn kernel(&self, vni: u32) -> Result<KernelView, String> {
         let dev = format!("syvx{vni}");
-        let (ok, out) = try_run(
-            "bridge",
-            &["-n", self.ns.name(), "-j", "fdb", "show", "dev", &dev],
-        );
+        let (ok, out) = fdb_show(&self.ns, &dev, true);
         if !ok {
             return Err(format!("bridge fdb show dev {dev} on {}: {out}", self.id));
         }
@@ -425,20 +412,7 @@ impl Host {
                 fdb.insert((mac.to_string(), dst.to_string()));
             }
         }
-        let (ok, out) = try_run(
-            "ip",
-            &[
-                "-n",
-                self.ns.name(),
-                "-j",
-                "neigh",
-                "show",
-                "dev",
-                &dev,
-                "nud",
-                "permanent",
-            ],
-        );
+        let (ok, out) = permanent_neighbours(&self.ns, &dev, true);
         if !ok {
             return Err(format!("ip neigh show dev {dev} on {}: {out}", self.id));
         }
@@ -455,25 +429,8 @@ impl Host {
     /// Raw text dumps (for before/after comparisons).
     pub fn kernel_text(&self, vni: u32) -> String {
         let dev = format!("syvx{vni}");
-        let f = try_run(
-            "bridge",
-            &["-n", self.ns.name(), "fdb", "show", "dev", &dev],
-        )
-        .1;
-        let n = try_run(
-            "ip",
-            &[
-                "-n",
-                self.ns.name(),
-                "neigh",
-                "show",
-                "dev",
-                &dev,
-                "nud",
-                "permanent",
-            ],
-        )
-        .1;
+        let f = fdb_show(&self.ns, &dev, false).1;
+        let n = permanent_neighbours(&self.ns, &dev, false).1;
         format!("fdb:\n{f}neigh:\n{n}")
     }
 
@@ -499,6 +456,26 @@ impl Host {
         }
         serde_json::from_str(&text).map_err(|e| format!("status --json is not JSON ({e}): {text}"))
     }
+}
+
+/// `bridge [-j] fdb show dev DEV` in `ns`: (success, output).
+pub fn fdb_show(ns: &Netns, dev: &str, json: bool) -> (bool, String) {
+    let mut a = vec!["-n", ns.name()];
+    if json {
+        a.push("-j");
+    }
+    a.extend(["fdb", "show", "dev", dev]);
+    try_run("bridge", &a)
+}
+
+/// `ip [-j] neigh show dev DEV nud permanent` in `ns`: (success, output).
+pub fn permanent_neighbours(ns: &Netns, dev: &str, json: bool) -> (bool, String) {
+    let mut a = vec!["-n", ns.name()];
+    if json {
+        a.push("-j");
+    }
+    a.extend(["neigh", "show", "dev", dev, "nud", "permanent"]);
+    try_run("ip", &a)
 }
 
 pub fn link_mtu(ns: &Netns, link: &str) -> u32 {
@@ -546,6 +523,15 @@ impl Net {
 }
 
 /// A container attached to a network.
+/// A new endpoint's CreateEndpoint and Join answers.
+pub struct Joined {
+    pub id: String,
+    pub mac: String,
+    /// Join's SrcName.
+    pub src: String,
+    pub join: Value,
+}
+
 pub struct Ep {
     // Drop order: the container namespace goes with it.
     pub ctr: Netns,
@@ -808,13 +794,24 @@ impl Cluster {
         net: &Net,
         ip: Option<&str>,
     ) -> Result<usize, String> {
-        let h = &self.hosts[host];
-        let pool_id = net.pool_on(host).to_string();
-        let net_id = net.id_on(host).to_string();
-        let addr = h
+        let cidr = self.request_address(host, net, ip)?;
+        let ctr = Netns::new("c");
+        let joined = self.create_and_join(host, net, &cidr, &ctr)?;
+        self.plug_in(host, &joined, &ctr, &cidr);
+        Ok(self.record(host, net, ctr, cidr, joined))
+    }
+
+    /// RequestAddress (`ip`, or any) in `net`'s pool on `host`: the CIDR.
+    pub fn request_address(
+        &self,
+        host: usize,
+        net: &Net,
+        ip: Option<&str>,
+    ) -> Result<String, String> {
+        let addr = self.hosts[host]
             .ipam(
                 "RequestAddress",
-                json!({"PoolID": pool_id, "Address": ip.unwrap_or(""), "Options": {}}),
+                json!({"PoolID": net.pool_on(host), "Address": ip.unwrap_or(""), "Options": {}}),
             )
             .map_err(|e| format!("RequestAddress {ip:?}: {e}"))?;
         let cidr = addr["Address"]
@@ -822,48 +819,80 @@ impl Cluster {
             .filter(|a| a.contains('/'))
             .ok_or_else(|| format!("RequestAddress answered {addr}"))?
             .to_string();
-        let plain = cidr.split('/').next().unwrap().to_string();
+        let plain = cidr.split('/').next().unwrap();
         if let Some(want) = ip
             && want != plain
         {
             return Err(format!("RequestAddress for {want} answered {cidr}"));
         }
-        let mut ln = h.ln();
-        let ep = random_id();
+        Ok(cidr)
+    }
+
+    /// CreateEndpoint (with `cidr`) + Join (sandbox `ctr`) of a new endpoint
+    /// of `net` on `host`.
+    pub fn create_and_join(
+        &self,
+        host: usize,
+        net: &Net,
+        cidr: &str,
+        ctr: &Netns,
+    ) -> Result<Joined, String> {
+        let net_id = net.id_on(host);
+        let mut ln = self.hosts[host].ln();
+        let id = random_id();
         let ce = ln
-            .create_endpoint(&net_id, &ep, &cidr, "", "")
+            .create_endpoint(net_id, &id, cidr, "", "")
             .map_err(|e| format!("CreateEndpoint {cidr}: {e}"))?;
         let mac = ce["Interface"]["MacAddress"]
             .as_str()
             .ok_or_else(|| format!("CreateEndpoint {cidr} answered no MacAddress: {ce}"))?
             .to_string();
-        let ctr = Netns::new("c");
         let join = ln
-            .join(&net_id, &ep, ctr.path().to_str().unwrap())
+            .join(net_id, &id, ctr.path().to_str().unwrap())
             .map_err(|e| format!("Join: {e}"))?;
         let src = join["InterfaceName"]["SrcName"]
             .as_str()
             .ok_or_else(|| format!("Join answered {join}"))?
             .to_string();
-        h.ns.ip(&["link", "set", &src, "netns", ctr.name()]);
-        ctr.ip(&["link", "set", &src, "name", "eth0"]);
-        ctr.ip(&["link", "set", "eth0", "address", &mac]);
-        ctr.ip(&["addr", "add", &cidr, "dev", "eth0", "nodad"]);
+        Ok(Joined { id, mac, src, join })
+    }
+
+    /// What libnetwork does after Join: move SrcName into `ctr`, rename it
+    /// eth0, set the MAC CreateEndpoint answered, the address, up.
+    pub fn plug_in(&self, host: usize, joined: &Joined, ctr: &Netns, cidr: &str) {
+        let src = &joined.src;
+        self.hosts[host]
+            .ns
+            .ip(&["link", "set", src, "netns", ctr.name()]);
+        ctr.ip(&["link", "set", src, "name", "eth0"]);
+        ctr.ip(&["link", "set", "eth0", "address", &joined.mac]);
+        ctr.ip(&["addr", "add", cidr, "dev", "eth0", "nodad"]);
         ctr.ip(&["link", "set", "eth0", "up"]);
+    }
+
+    /// Keeps an attached endpoint in `self.eps`; returns its index.
+    pub fn record(
+        &mut self,
+        host: usize,
+        net: &Net,
+        ctr: Netns,
+        cidr: String,
+        joined: Joined,
+    ) -> usize {
         self.eps.push(Ep {
             ctr,
             host,
             vni: net.vni,
-            net_id,
-            pool_id,
-            id: ep,
-            ip: plain,
+            net_id: net.id_on(host).to_string(),
+            pool_id: net.pool_on(host).to_string(),
+            id: joined.id,
+            ip: cidr.split('/').next().unwrap().to_string(),
             cidr,
-            mac,
-            src,
-            join,
+            mac: joined.mac,
+            src: joined.src,
+            join: joined.join,
         });
-        Ok(self.eps.len() - 1)
+        self.eps.len() - 1
     }
 
     /// Leave, move the link back (as libnetwork does), DeleteEndpoint,

@@ -53,11 +53,18 @@ impl Netns {
 
     /// Names of the links in this namespace.
     pub fn links(&self) -> Vec<String> {
-        self.ip(&["-o", "link", "show"])
-            .lines()
-            .filter_map(|l| l.split(": ").nth(1))
-            .map(|n| n.split('@').next().unwrap_or(n).to_string())
-            .collect()
+        link_names(&self.ip(&["-o", "link", "show"]))
+    }
+
+    /// The alias of `link` (`Some("")` without one); None when the link
+    /// does not exist.
+    pub fn link_alias(&self, link: &str) -> Option<String> {
+        let (ok, out) = try_run("ip", &["-n", &self.name, "-d", "link", "show", link]);
+        ok.then(|| {
+            out.lines()
+                .find_map(|l| l.trim().strip_prefix("alias ").map(str::to_string))
+                .unwrap_or_default()
+        })
     }
 
     /// The links in this namespace whose alias is a Switchyard mark.
@@ -89,6 +96,15 @@ impl Netns {
         self.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "1", addr])
             .0
     }
+}
+
+/// Link names from `ip -o link show` output (`eth0@if7` → `eth0`).
+pub fn link_names(ip_o_link: &str) -> Vec<String> {
+    ip_o_link
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .collect()
 }
 
 impl Drop for Netns {

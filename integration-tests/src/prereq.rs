@@ -40,7 +40,12 @@ pub fn run(cmd: &str, args: &[&str]) -> String {
 
 /// Runs a command and returns (success, stdout+stderr).
 pub fn try_run(cmd: &str, args: &[&str]) -> (bool, String) {
-    match Command::new(cmd).args(args).output() {
+    try_command(Command::new(cmd).args(args))
+}
+
+/// Runs a prepared command and returns (success, stdout+stderr).
+pub fn try_command(cmd: &mut Command) -> (bool, String) {
+    match cmd.output() {
         Ok(o) => (
             o.status.success(),
             format!(
@@ -49,6 +54,6 @@ pub fn try_run(cmd: &str, args: &[&str]) -> (bool, String) {
                 String::from_utf8_lossy(&o.stderr)
             ),
         ),
-        Err(e) => (false, e.to_string()),
+        Err(e) => (false, format!("cannot run {:?}: {e}", cmd.get_program())),
     }
 }

@@ -1,5 +1,5 @@
 //! The Join answers of the other backends, accepted by real dockerds
-//! (Engine 20.10 and 28) and checked inside the containers:
+//! (Engine 20.10, 28 and 29) and checked inside the containers:
 //!
 //! * ipvlan l2 (gateway) and l3/l3s (every destination through the
 //!   container's own interface, answered as connected routes covering all
@@ -14,144 +14,53 @@
 //!   is the underlay's minus 50, and non-internal networks get their way out
 //!   through docker_gwbridge, as Docker's overlay does.
 
-use switchyard_integration_tests::dockerd::{Dockerd, Engine, IMAGE};
-use switchyard_integration_tests::{Netns, Plugin, wait_for};
+use switchyard_integration_tests::dockerd::Engine;
+use switchyard_integration_tests::{DockerLab, Lab, engine_matrix};
 
-struct Lab {
-    d: Dockerd,
-    plugin: Plugin,
-    ns: Netns,
+/// tp0/tp1, and tp2/tp3: ipvlan links on one parent share its mode, so l3
+/// networks use tp2.
+fn new_lab(engine: Engine) -> DockerLab {
+    let config = Lab::config()
+        .tag("db")
+        .veth("tp2", "tp3")
+        .env("SWITCHYARD_TEST_IPVLAN_AS_MACVLAN", "1");
+    DockerLab::new(engine, config)
 }
 
-impl Lab {
-    fn new(engine: Engine) -> Lab {
-        let ns = Netns::new("db");
-        ns.veth("tp0", "tp1");
-        // ipvlan links on one parent share its mode: l3 networks use tp2.
-        ns.veth("tp2", "tp3");
-        let plugin = Plugin::start_with(&ns, &[("SWITCHYARD_TEST_IPVLAN_AS_MACVLAN", "1")]);
-        let d = Dockerd::start(engine, &ns);
-        Lab { d, plugin, ns }
-    }
-
-    fn docker(&self, args: &[&str]) -> String {
-        self.d.docker_out(args)
-    }
-
-    fn net(&self, name: &str, args: &[&str]) {
-        let mut a = vec!["network", "create", "-d", &self.plugin.name];
-        a.extend(args);
-        a.push(name);
-        self.docker(&a);
-    }
-
-    fn run(&self, name: &str, net: &str) {
-        self.docker(&[
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--network",
-            net,
-            IMAGE,
-            "sleep",
-            "600",
-        ]);
-    }
-
-    fn exec(&self, c: &str, cmd: &[&str]) -> String {
-        let mut a = vec!["exec", c];
-        a.extend(cmd);
-        self.docker(&a)
-    }
-
-    fn ip(&self, c: &str, net: &str) -> String {
-        self.docker(&[
-            "inspect",
-            "-f",
-            &format!(r#"{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}"#),
-            c,
-        ])
-        .trim()
-        .to_string()
-    }
-
-    fn links(&self, c: &str) -> Vec<String> {
-        self.exec(c, &["ip", "-o", "link", "show"])
-            .lines()
-            .filter_map(|l| l.split(": ").nth(1))
-            .map(|n| n.split('@').next().unwrap_or(n).to_string())
-            .collect()
-    }
-
-    fn ping(&self, c: &str, addr: &str) -> bool {
-        self.d
-            .docker(&["exec", c, "ping", "-c", "1", "-W", "3", addr])
-            .0
-    }
-
-    fn teardown(&self, containers: &[&str], nets: &[&str]) {
-        let mut a = vec!["rm", "-f"];
-        a.extend(containers);
-        self.docker(&a);
-        let mut a = vec!["network", "rm"];
-        a.extend(nets);
-        self.docker(&a);
-        let left = wait_for(5.0, || self.ns.marked_links().is_empty().then_some(()));
-        assert!(left.is_some(), "links left: {:?}", self.ns.marked_links());
-    }
+/// `docker` arguments written as one line.
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
 }
 
 fn ipvlan_answers(engine: Engine) {
-    let lab = Lab::new(engine);
+    let lab = new_lab(engine);
     // l2: the gateway, as macvlan.
-    lab.net(
+    lab.create(
         "l2",
-        &[
-            "-o",
-            "backend=ipvlan",
-            "-o",
-            "parent=tp0",
-            "--subnet",
-            "10.81.0.0/24",
-            "--gateway",
-            "10.81.0.1",
-        ],
+        &words("-o backend=ipvlan -o parent=tp0 --subnet 10.81.0.0/24 --gateway 10.81.0.1"),
     );
-    lab.run("ctr-a", "l2");
-    let routes = lab.exec("ctr-a", &["ip", "route"]);
+    lab.d.run_d("ctr-a", "l2", &[]);
+    let routes = lab.d.exec("ctr-a", &["ip", "route"]);
     assert!(
         routes.contains("default via 10.81.0.1 dev eth0"),
         "{engine:?} l2: {routes}"
     );
     assert_eq!(
-        lab.links("ctr-a"),
+        lab.d.container_links("ctr-a"),
         ["lo", "eth0"],
         "{engine:?} l2: no docker_gwbridge"
     );
 
     for mode in ["l3", "l3s"] {
         let net = format!("n{mode}");
-        lab.net(
-            &net,
-            &[
-                "-o",
-                "backend=ipvlan",
-                "-o",
-                "parent=tp2",
-                "-o",
-                &format!("ipvlan_mode={mode}"),
-                "--subnet",
-                "10.82.0.0/24",
-                "--ipv6",
-                "--subnet",
-                "fd00:82::/64",
-            ],
+        let opts = format!(
+            "-o backend=ipvlan -o parent=tp2 -o ipvlan_mode={mode} --subnet 10.82.0.0/24 --ipv6 --subnet fd00:82::/64"
         );
+        lab.create(&net, &words(&opts));
         let (b, c) = (format!("b{mode}"), format!("c{mode}"));
-        lab.run(&b, &net); // 20.10 would refuse the container start on a bad answer
-        lab.run(&c, &net);
-        let routes = lab.exec(&b, &["ip", "route"]);
+        lab.d.run_d(&b, &net, &[]); // 20.10 would refuse the container start on a bad answer
+        lab.d.run_d(&c, &net, &[]);
+        let routes = lab.d.exec(&b, &["ip", "route"]);
         for r in [
             "1.0.0.0/8 dev eth0",
             "64.0.0.0/2 dev eth0",
@@ -166,26 +75,26 @@ fn ipvlan_answers(engine: Engine) {
             !routes.contains("default via"),
             "{engine:?} {mode}: {routes}"
         );
-        let routes6 = lab.exec(&b, &["ip", "-6", "route"]);
+        let routes6 = lab.d.exec(&b, &["ip", "-6", "route"]);
         for r in ["2000::/3 dev eth0", "8000::/1 dev eth0"] {
             assert!(
                 routes6.contains(r),
                 "{engine:?} {mode}: {r} missing in {routes6}"
             );
         }
-        let via = lab.exec(&b, &["ip", "route", "get", "192.0.2.1"]);
+        let via = lab.d.exec(&b, &["ip", "route", "get", "192.0.2.1"]);
         assert!(
             via.contains("dev eth0"),
             "{engine:?} {mode}: the way out is the container's own interface: {via}"
         );
         assert_eq!(
-            lab.links(&b),
+            lab.d.container_links(&b),
             ["lo", "eth0"],
             "{engine:?} {mode}: no docker_gwbridge"
         );
-        let peer = lab.ip(&c, &net);
+        let peer = lab.d.ip4(&c, &net);
         assert!(
-            lab.ping(&b, &peer),
+            lab.d.ping_from(&b, &peer).0,
             "{engine:?} {mode}: {b} cannot reach {c} at {peer}"
         );
         lab.teardown(&[&b, &c], &[&net]);
@@ -194,27 +103,20 @@ fn ipvlan_answers(engine: Engine) {
 }
 
 fn vxlan_single_host(engine: Engine) {
-    let lab = Lab::new(engine);
-    lab.net(
+    let lab = new_lab(engine);
+    lab.create(
         "ov",
-        &[
-            "-o",
-            "backend=vxlan",
-            "-o",
-            "vni=5001",
-            "--subnet",
-            "10.90.0.0/24",
-        ],
+        &words("-o backend=vxlan -o vni=5001 --subnet 10.90.0.0/24"),
     );
-    lab.run("ctr-x", "ov");
-    lab.run("ctr-y", "ov");
-    let x = lab.ip("ctr-x", "ov");
+    lab.d.run_d("ctr-x", "ov", &[]);
+    lab.d.run_d("ctr-y", "ov", &[]);
+    let x = lab.d.ip4("ctr-x", "ov");
     assert!(
-        lab.ping("ctr-y", &x),
+        lab.d.ping_from("ctr-y", &x).0,
         "{engine:?}: y cannot reach x over the VXLAN network"
     );
     // No underlay address in this namespace: 1500 − 50.
-    let link = lab.exec("ctr-x", &["ip", "link", "show", "eth0"]);
+    let link = lab.d.exec("ctr-x", &["ip", "link", "show", "eth0"]);
     assert!(link.contains("mtu 1450"), "{engine:?}: {link}");
     let big = lab.d.docker(&[
         "exec", "ctr-y", "ping", "-c", "1", "-W", "3", "-s", "1422", &x,
@@ -226,7 +128,7 @@ fn vxlan_single_host(engine: Engine) {
     );
     // The way out is docker_gwbridge, as with Docker's overlay.
     assert!(lab.docker(&["network", "ls"]).contains("docker_gwbridge"));
-    let routes = lab.exec("ctr-x", &["ip", "route"]);
+    let routes = lab.d.exec("ctr-x", &["ip", "route"]);
     let default = routes
         .lines()
         .find(|l| l.starts_with("default via"))
@@ -237,49 +139,26 @@ fn vxlan_single_host(engine: Engine) {
     );
     let gw = default.split_whitespace().nth(2).unwrap().to_string();
     assert!(
-        lab.ping("ctr-x", &gw),
+        lab.d.ping_from("ctr-x", &gw).0,
         "{engine:?}: docker_gwbridge's gateway {gw} unreachable"
     );
     // Internal: isolated, no way out.
-    lab.net(
+    lab.create(
         "ovi",
-        &[
-            "-o",
-            "backend=vxlan",
-            "--internal",
-            "--subnet",
-            "10.91.0.0/24",
-        ],
+        &words("-o backend=vxlan --internal --subnet 10.91.0.0/24"),
     );
-    lab.run("ctr-z", "ovi");
+    lab.d.run_d("ctr-z", "ovi", &[]);
     assert_eq!(
-        lab.links("ctr-z"),
+        lab.d.container_links("ctr-z"),
         ["lo", "eth0"],
         "{engine:?}: internal network with a second interface"
     );
     assert!(
-        !lab.exec("ctr-z", &["ip", "route"]).contains("default"),
+        !lab.d.exec("ctr-z", &["ip", "route"]).contains("default"),
         "{engine:?}"
     );
     lab.teardown(&["ctr-x", "ctr-y", "ctr-z"], &["ov", "ovi"]);
 }
 
-#[test]
-fn engine_20_ipvlan_answers() {
-    ipvlan_answers(Engine::V20);
-}
-
-#[test]
-fn engine_28_ipvlan_answers() {
-    ipvlan_answers(Engine::V28);
-}
-
-#[test]
-fn engine_20_vxlan_single_host() {
-    vxlan_single_host(Engine::V20);
-}
-
-#[test]
-fn engine_28_vxlan_single_host() {
-    vxlan_single_host(Engine::V28);
-}
+engine_matrix!(ipvlan_answers);
+engine_matrix!(vxlan_single_host);

@@ -4,29 +4,25 @@
 //! created on both hosts with the same VNI and subnet and Switchyard's IPAM;
 //! a container on host 2 pings a container on host 1, and the addresses
 //! are unique across the hosts. The two hosts run different engines
-//! (20.10 and 28), which is also what a rolling upgrade looks like.
+//! (`engine_20`: 20.10 and 28, `engine_28`: 28 and 29, `engine_29`: 29 and
+//! 20.10), which is also what a rolling upgrade looks like.
 
-use switchyard_integration_tests::dockerd::{Dockerd, Engine, IMAGE};
+use switchyard_integration_tests::dockerd::{Dockerd, Engine};
 use switchyard_integration_tests::multihost::Cluster;
-use switchyard_integration_tests::wait_for;
+use switchyard_integration_tests::{engine_matrix, wait_for};
 
-fn ip_of(d: &Dockerd, c: &str, net: &str) -> String {
-    d.docker_out(&[
-        "inspect",
-        "-f",
-        &format!(r#"{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}"#),
-        c,
-    ])
-    .trim()
-    .to_string()
+/// The engine of the second host: the next one in the matrix (20.10 → 28
+/// → 29 → 20.10), so that every engine meets another one.
+fn peer_engine(engine: Engine) -> Engine {
+    let i = Engine::ALL.iter().position(|e| *e == engine).unwrap();
+    Engine::ALL[(i + 1) % Engine::ALL.len()]
 }
 
-#[test]
-fn two_dockerds_ping_over_vxlan() {
+fn two_dockerds_ping_over_vxlan(engine: Engine) {
     let c = Cluster::new(2);
     // Dropped first: their containers leave while the plugins still run.
-    let d1 = Dockerd::start(Engine::V20, &c.hosts[0].ns);
-    let d2 = Dockerd::start(Engine::V28, &c.hosts[1].ns);
+    let d1 = Dockerd::start(engine, &c.hosts[0].ns);
+    let d2 = Dockerd::start(peer_engine(engine), &c.hosts[1].ns);
     let ds = [&d1, &d2];
     for (d, h) in ds.iter().zip(&c.hosts) {
         let name = h.plugin().name.clone();
@@ -62,32 +58,12 @@ fn two_dockerds_ping_over_vxlan() {
     ]);
     assert!(!ok && out.contains("VNI 5001"), "{out}");
 
-    d1.docker_out(&[
-        "run",
-        "-d",
-        "--name",
-        "web",
-        "--network",
-        "ov1",
-        IMAGE,
-        "sleep",
-        "600",
-    ]);
-    d2.docker_out(&[
-        "run",
-        "-d",
-        "--name",
-        "web2",
-        "--network",
-        "ov1",
-        IMAGE,
-        "sleep",
-        "600",
-    ]);
-    let (web, web2) = (ip_of(&d1, "web", "ov1"), ip_of(&d2, "web2", "ov1"));
+    d1.run_d("web", "ov1", &[]);
+    d2.run_d("web2", "ov1", &[]);
+    let (web, web2) = (d1.ip4("web", "ov1"), d2.ip4("web2", "ov1"));
     assert_ne!(web, web2, "the two hosts handed out the same address");
     let reached = wait_for(10.0, || {
-        d2.docker(&["exec", "web2", "ping", "-c", "1", "-W", "1", &web])
+        d2.try_exec("web2", &["ping", "-c", "1", "-W", "1", &web])
             .0
             .then_some(())
     });
@@ -97,28 +73,13 @@ fn two_dockerds_ping_over_vxlan() {
         c.logs()
     );
     // A fresh container on host 2 reaches host 1 too (docker run --rm …).
-    let (ok, out) = d2.docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "ov1",
-        IMAGE,
-        "ping",
-        "-c",
-        "2",
-        "-W",
-        "2",
-        &web,
-    ]);
+    let (ok, out) = d2.run_rm("ov1", &["ping", "-c", "2", "-W", "2", &web]);
     assert!(ok, "docker run --rm ping {web} from host 2: {out}");
     // The whole path carries full-size frames: MTU 1450 end to end.
-    let link = d1.docker_out(&["exec", "web", "ip", "link", "show", "eth0"]);
+    let link = d1.exec("web", &["ip", "link", "show", "eth0"]);
     assert!(link.contains("mtu 1450"), "{link}");
     // busybox's ping cannot set DF: iputils' ping inside web2's namespace.
-    let pid = d2
-        .docker_out(&["inspect", "-f", "{{.State.Pid}}", "web2"])
-        .trim()
-        .to_string();
+    let pid = d2.inspect("web2", "{{.State.Pid}}");
     let df = |size: &str| {
         std::process::Command::new("nsenter")
             .args([
@@ -152,3 +113,5 @@ fn two_dockerds_ping_over_vxlan() {
         );
     }
 }
+
+engine_matrix!(two_dockerds_ping_over_vxlan);

@@ -4,10 +4,8 @@
 //! `../shared/tools/run-in-kernel.sh` (about 3 s to boot). If that tool or
 //! kernel is missing, the test fails; it never passes by skipping.
 
-use serde_json::Value;
 use std::process::Command;
-use switchyard_integration_tests::libnetwork::Libnetwork;
-use switchyard_integration_tests::{Netns, Plugin, plugin, random_id, shared_dir, wait_for};
+use switchyard_integration_tests::{Lab, Netns, plugin, random_id, shared_dir, wait_for};
 
 const IN_KERNEL: &str = "SWITCHYARD_IN_TEST_KERNEL";
 
@@ -45,83 +43,6 @@ fn in_test_kernel(test: &str) -> bool {
     false
 }
 
-struct Lab {
-    plugin: Plugin,
-    host: Netns,
-    ln: Libnetwork,
-}
-
-impl Lab {
-    fn new() -> Lab {
-        let host = Netns::new("h");
-        host.veth("tp0", "tp1");
-        let plugin = Plugin::start(&host);
-        let ln = Libnetwork::new(plugin.client());
-        Lab { plugin, host, ln }
-    }
-
-    fn network(
-        &mut self,
-        opts: &[(&str, &str)],
-        subnet: &str,
-        internal: bool,
-    ) -> Result<String, String> {
-        let id = random_id();
-        self.ln
-            .create_network(&id, opts, &[(subnet, None)], &[], internal)?;
-        Ok(id)
-    }
-
-    fn attach(&mut self, net: &str, ctr: &Netns, cidr: &str) -> Value {
-        let ep = random_id();
-        self.ln
-            .create_endpoint(net, &ep, cidr, "", "")
-            .unwrap_or_else(|e| panic!("CreateEndpoint: {e}"));
-        let join = self
-            .ln
-            .join(net, &ep, ctr.path().to_str().unwrap())
-            .unwrap_or_else(|e| panic!("Join: {e}"));
-        let src = join["InterfaceName"]["SrcName"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        self.host.hand_over(&src, ctr, "eth0", &[cidr]);
-        // What libnetwork does with connected StaticRoutes.
-        for r in join["StaticRoutes"].as_array().into_iter().flatten() {
-            if r["RouteType"] == 1 {
-                ctr.ip(&[
-                    "route",
-                    "add",
-                    r["Destination"].as_str().unwrap(),
-                    "dev",
-                    "eth0",
-                ]);
-            }
-        }
-        join
-    }
-
-    fn link_alias(&self, name: &str) -> Option<String> {
-        let out = Command::new("ip")
-            .args(["-n", self.host.name(), "-d", "link", "show", name])
-            .output()
-            .unwrap();
-        out.status.success().then(|| {
-            let t = String::from_utf8_lossy(&out.stdout).into_owned();
-            t.lines()
-                .find_map(|l| l.trim().strip_prefix("alias ").map(str::to_string))
-                .unwrap_or_default()
-        })
-    }
-
-    fn gone(&self, name: &str) -> bool {
-        wait_for(5.0, || {
-            (!self.host.links().contains(&name.to_string())).then_some(())
-        })
-        .is_some()
-    }
-}
-
 #[test]
 fn ipvlan_modes_carry_traffic_between_two_containers() {
     if !in_test_kernel("ipvlan_modes_carry_traffic_between_two_containers") {
@@ -141,7 +62,7 @@ fn ipvlan_modes_carry_traffic_between_two_containers() {
             )
             .unwrap();
         let (a, b) = (Netns::new("a"), Netns::new("b"));
-        let ja = lab.attach(&net, &a, "10.30.0.2/24");
+        let (_, ja) = lab.attach(&net, &a, "10.30.0.2/24");
         lab.attach(&net, &b, "10.30.0.3/24");
         let d = a.ip(&["-d", "link", "show", "eth0"]);
         assert!(
@@ -336,7 +257,7 @@ fn isolated_networks_for_both_backends() {
             "{backend}: {d}"
         );
         let (a, b) = (Netns::new("a"), Netns::new("b"));
-        let j = lab.attach(&net, &a, "10.60.0.2/24");
+        let (_, j) = lab.attach(&net, &a, "10.60.0.2/24");
         lab.attach(&net, &b, "10.60.0.3/24");
         assert!(
             j.get("Gateway").is_none() && j.get("StaticRoutes").is_none(),
@@ -399,8 +320,7 @@ fn plugin_sigkill_between_create_and_delete_keeps_parents_right() {
     // The operator deletes a sub-interface Switchyard made, while the plugin is down.
     lab.plugin.kill();
     lab.host.ip(&["link", "del", "tp0.30"]);
-    lab.plugin.restart();
-    lab.ln = Libnetwork::new(lab.plugin.client());
+    lab.restart_plugin();
     let links = lab.host.links();
     assert!(
         !links.contains(&"tp0.77".to_string()) && !links.contains(&"sdorphan".to_string()),

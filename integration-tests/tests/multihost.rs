@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use switchyard_integration_tests::multihost::{
-    Cluster, GC_GRACE, LEASE_TTL, Monitor, OnHost, PingLoop, RESYNC_INTERVAL, link_mtu, mac_of,
-    short,
+    Cluster, GC_GRACE, LEASE_TTL, Monitor, Net, OnHost, PingLoop, RESYNC_INTERVAL, link_mtu,
+    mac_of, short,
 };
-use switchyard_integration_tests::wait_for;
+use switchyard_integration_tests::{Netns, wait_for};
 
 const VNI: u32 = 5001;
 const SUBNET: &str = "10.20.0.0/16";
@@ -24,6 +24,73 @@ fn sleep(secs: f64) {
 /// Fails with the plugin logs appended.
 fn ok_or_logs<T>(c: &Cluster, r: Result<T, String>, what: &str) -> T {
     r.unwrap_or_else(|e| panic!("{what}: {e}\n{}", c.logs()))
+}
+
+/// A cluster of `hosts` hosts with the network VNI/SUBNET on every host, an
+/// endpoint attached on each host listed in `on` (in that order), and every
+/// kernel converged.
+fn converged<const N: usize>(hosts: usize, on: [usize; N]) -> (Cluster, Net, [usize; N]) {
+    let mut c = Cluster::new(hosts);
+    let net = c.create_network(VNI, SUBNET, &[]);
+    let eps = on.map(|h| c.attach(h, &net));
+    ok_or_logs(&c, c.wait_all_kernels(VNI, 10.0), "kernel");
+    (c, net, eps)
+}
+
+/// A MAC no endpoint has (10.20.99.99's in the bogus entries).
+const BOGUS_MAC: &str = "02:42:0a:14:63:63";
+
+/// `bridge fdb VERB MAC dev syvx5001 dst DST self permanent`, made by hand.
+fn fdb_entry(ns: &Netns, verb: &str, mac: &str, dst: &str) {
+    let (ok, out) = ns.exec(&[
+        "bridge",
+        "fdb",
+        verb,
+        mac,
+        "dev",
+        "syvx5001",
+        "dst",
+        dst,
+        "self",
+        "permanent",
+    ]);
+    assert!(ok, "{out}");
+}
+
+/// `ip neigh VERB 10.20.99.99 lladdr BOGUS_MAC dev syvx5001 nud permanent`.
+fn bogus_neighbour(ns: &Netns, verb: &str) {
+    ns.ip(&[
+        "neigh",
+        verb,
+        "10.20.99.99",
+        "lladdr",
+        BOGUS_MAC,
+        "dev",
+        "syvx5001",
+        "nud",
+        "permanent",
+    ]);
+}
+
+/// `try_attach`, again every 0.3 s for up to `secs` seconds; Err(the last
+/// refusal).
+fn attach_retrying(
+    c: &mut Cluster,
+    host: usize,
+    net: &Net,
+    ip: Option<&str>,
+    secs: f64,
+) -> Result<usize, String> {
+    let mut last = String::new();
+    wait_for(secs, || match c.try_attach(host, net, ip) {
+        Ok(i) => Some(i),
+        Err(e) => {
+            last = e;
+            sleep(0.3);
+            None
+        }
+    })
+    .ok_or(last)
 }
 
 /// `ping -c 2` that must NOT get through.
@@ -465,12 +532,7 @@ fn duplicate_vni_and_ip_refused() {
 /// the grace, not before; traffic between the survivors never stops.
 #[test]
 fn dead_host_garbage_collected() {
-    let mut c = Cluster::new(3);
-    let net = c.create_network(VNI, SUBNET, &[]);
-    let e1 = c.attach(0, &net);
-    let e2 = c.attach(1, &net);
-    let e3 = c.attach(2, &net);
-    ok_or_logs(&c, c.wait_all_kernels(VNI, 10.0), "kernel");
+    let (mut c, _, [e1, e2, e3]) = converged(3, [0, 1, 2]);
     ok_or_logs(&c, c.wait_ping(e1, e2, 5.0), "ping");
     ok_or_logs(&c, c.wait_ping(e1, e3, 5.0), "ping");
     let e3_id = c.eps[e3].id.clone();
@@ -555,11 +617,7 @@ fn dead_host_garbage_collected() {
 /// and it is back in the store afterwards.
 #[test]
 fn control_plane_partition_shorter_than_grace() {
-    let mut c = Cluster::new(2);
-    let net = c.create_network(VNI, SUBNET, &[]);
-    let e1 = c.attach(0, &net);
-    let e2 = c.attach(1, &net);
-    ok_or_logs(&c, c.wait_all_kernels(VNI, 10.0), "kernel");
+    let (c, _, [e1, e2]) = converged(2, [0, 1]);
     ok_or_logs(&c, c.wait_ping(e1, e2, 5.0), "ping");
     let want_h2 = c.desired(1, VNI, &[]);
     let ping = PingLoop::start(&c.eps[e1].ctr, &c.eps[e2].ip.clone(), 13.0);
@@ -613,11 +671,7 @@ fn control_plane_partition_shorter_than_grace() {
 /// the restart converges.
 #[test]
 fn etcd_restart_zero_loss() {
-    let mut c = Cluster::new(3);
-    let net = c.create_network(VNI, SUBNET, &[]);
-    let e1 = c.attach(0, &net);
-    let e2 = c.attach(1, &net);
-    ok_or_logs(&c, c.wait_all_kernels(VNI, 10.0), "kernel");
+    let (mut c, net, [e1, e2]) = converged(3, [0, 1]);
     ok_or_logs(&c, c.wait_ping(e1, e2, 5.0), "ping");
     let before: Vec<_> = (0..3).map(|h| c.hosts[h].kernel(VNI).unwrap()).collect();
     // The lease behind each alive/ key (etcdctl prints it in hex).
@@ -654,16 +708,7 @@ fn etcd_restart_zero_loss() {
     c.etcd.start_again();
     let t1 = Instant::now();
     // A new endpoint after the restart (allow the clients to reconnect).
-    let mut last = String::new();
-    let e3 = wait_for(10.0, || match c.try_attach(2, &net, None) {
-        Ok(i) => Some(i),
-        Err(e) => {
-            last = e;
-            sleep(0.3);
-            None
-        }
-    })
-    .unwrap_or_else(|| {
+    let e3 = attach_retrying(&mut c, 2, &net, None, 10.0).unwrap_or_else(|last| {
         panic!(
             "no endpoint on h3 10 s after etcd came back: {last}\n{}",
             c.logs()
@@ -716,13 +761,7 @@ fn etcd_restart_zero_loss() {
 /// after healing its kernel matches the store (full resync).
 #[test]
 fn compaction_while_partitioned() {
-    let mut c = Cluster::new(3);
-    let net = c.create_network(VNI, SUBNET, &[]);
-    let e1 = c.attach(0, &net);
-    let _e2 = c.attach(1, &net);
-    let e2b = c.attach(1, &net);
-    let e3 = c.attach(2, &net);
-    ok_or_logs(&c, c.wait_all_kernels(VNI, 10.0), "kernel");
+    let (mut c, net, [e1, _e2, e2b, e3]) = converged(3, [0, 1, 1, 2]);
     ok_or_logs(&c, c.wait_ping(e3, e1, 5.0), "ping");
     // Reset rather than drop, so h3's watch really breaks and must resume
     // from a compacted revision.
@@ -742,22 +781,16 @@ fn compaction_while_partitioned() {
         c.wait_kernel(&[0, 1], VNI, &[], 5.0),
         "h1/h2 after changes",
     );
-    // The partition holds: h3 still has the old state.
-    let stale = c.hosts[2].kernel(VNI).unwrap();
+    // The partition holds: h3 still has the old state (checked twice).
     let e4_mac = c.eps[e4].mac.clone();
-    assert!(
-        stale.fdb.iter().any(|(m, _)| *m == e2b_mac)
-            && !stale.fdb.iter().any(|(m, _)| *m == e4_mac),
-        "h3 saw the changes through the partition (the lab is broken): {stale:?}"
-    );
-    // The partition holds: h3 still has the old state.
-    let stale = c.hosts[2].kernel(VNI).unwrap();
-    let e4_mac = c.eps[e4].mac.clone();
-    assert!(
-        stale.fdb.iter().any(|(m, _)| *m == e2b_mac)
-            && !stale.fdb.iter().any(|(m, _)| *m == e4_mac),
-        "h3 saw the changes through the partition (the lab is broken): {stale:?}"
-    );
+    for _ in 0..2 {
+        let stale = c.hosts[2].kernel(VNI).unwrap();
+        assert!(
+            stale.fdb.iter().any(|(m, _)| *m == e2b_mac)
+                && !stale.fdb.iter().any(|(m, _)| *m == e4_mac),
+            "h3 saw the changes through the partition (the lab is broken): {stale:?}"
+        );
+    }
     let rev = c.etcd.compact_head();
     eprintln!(
         "compacted at {rev}, {:.1} s into the partition",
@@ -797,13 +830,7 @@ fn compaction_while_partitioned() {
 /// lost, no FDB/neighbour netlink event on the VXLAN devices, same dumps.
 #[test]
 fn plugin_restart_no_churn() {
-    let mut c = Cluster::new(2);
-    let net = c.create_network(VNI, SUBNET, &[]);
-    let e1 = c.attach(0, &net);
-    let e2 = c.attach(1, &net);
-    c.attach(0, &net);
-    c.attach(1, &net);
-    ok_or_logs(&c, c.wait_all_kernels(VNI, 10.0), "kernel");
+    let (mut c, net, [e1, e2, _, _]) = converged(2, [0, 1, 0, 1]);
     ok_or_logs(&c, c.wait_ping(e1, e2, 5.0), "ping");
     let lease = |c: &Cluster, h: &str| -> Value {
         let out = c
@@ -838,30 +865,8 @@ fn plugin_restart_no_churn() {
     let after: Vec<String> = c.hosts.iter().map(|h| h.kernel_text(VNI)).collect();
     // Positive control: the monitors do see changes made by hand.
     for h in &c.hosts {
-        h.ns.ip(&[
-            "neigh",
-            "replace",
-            "10.20.99.99",
-            "lladdr",
-            "02:42:0a:14:63:63",
-            "dev",
-            "syvx5001",
-            "nud",
-            "permanent",
-        ]);
-        let (ok, out) = h.ns.exec(&[
-            "bridge",
-            "fdb",
-            "replace",
-            "02:42:0a:14:63:63",
-            "dev",
-            "syvx5001",
-            "dst",
-            "192.168.88.99",
-            "self",
-            "permanent",
-        ]);
-        assert!(ok, "{out}");
+        bogus_neighbour(&h.ns, "replace");
+        fdb_entry(&h.ns, "replace", BOGUS_MAC, "192.168.88.99");
     }
     sleep(0.3);
     let mut events = Vec::new();
@@ -908,12 +913,7 @@ fn plugin_restart_no_churn() {
 /// and a bogus neighbour added by hand — all repaired within a few seconds.
 #[test]
 fn drift_repaired() {
-    let mut c = Cluster::new(3);
-    let net = c.create_network(VNI, SUBNET, &[]);
-    let e1 = c.attach(0, &net);
-    let e2 = c.attach(1, &net);
-    c.attach(2, &net);
-    ok_or_logs(&c, c.wait_all_kernels(VNI, 10.0), "kernel");
+    let (c, _, [e1, e2, _]) = converged(3, [0, 1, 2]);
     ok_or_logs(&c, c.wait_ping(e1, e2, 5.0), "ping");
     let h1 = &c.hosts[0];
     let limit = 2.0 * RESYNC_INTERVAL as f64 + 2.0;
@@ -936,45 +936,11 @@ fn drift_repaired() {
     );
     eprintln!("neighbour repaired in {t:.1} s");
     // (c) bogus entries.
-    let (ok, out) = h1.ns.exec(&[
-        "bridge",
-        "fdb",
-        "add",
-        "02:42:0a:14:63:63",
-        "dev",
-        "syvx5001",
-        "dst",
-        "192.168.88.99",
-        "self",
-        "permanent",
-    ]);
-    assert!(ok, "{out}");
-    h1.ns.ip(&[
-        "neigh",
-        "add",
-        "10.20.99.99",
-        "lladdr",
-        "02:42:0a:14:63:63",
-        "dev",
-        "syvx5001",
-        "nud",
-        "permanent",
-    ]);
+    fdb_entry(&h1.ns, "add", BOGUS_MAC, "192.168.88.99");
+    bogus_neighbour(&h1.ns, "add");
     // (d) an existing entry pointed at the wrong VTEP.
     let mac2 = c.eps[e2].mac.clone();
-    let (ok, out) = h1.ns.exec(&[
-        "bridge",
-        "fdb",
-        "replace",
-        &mac2,
-        "dev",
-        "syvx5001",
-        "dst",
-        "192.168.88.3",
-        "self",
-        "permanent",
-    ]);
-    assert!(ok, "{out}");
+    fdb_entry(&h1.ns, "replace", &mac2, "192.168.88.3");
     let t = ok_or_logs(&c, c.wait_kernel(&[0], VNI, &[], limit), "bogus entries");
     eprintln!("bogus entries removed in {t:.1} s");
     ok_or_logs(&c, c.wait_ping(e1, e2, 3.0), "ping after repairs");
@@ -984,11 +950,7 @@ fn drift_repaired() {
 /// its bridge, same settings) with its entries.
 #[test]
 fn drift_vxlan_device_recreated() {
-    let mut c = Cluster::new(2);
-    let net = c.create_network(VNI, SUBNET, &[]);
-    let e1 = c.attach(0, &net);
-    let e2 = c.attach(1, &net);
-    ok_or_logs(&c, c.wait_all_kernels(VNI, 10.0), "kernel");
+    let (c, _, [e1, e2]) = converged(2, [0, 1]);
     ok_or_logs(&c, c.wait_ping(e1, e2, 5.0), "ping");
     c.hosts[0].ns.ip(&["link", "del", "syvx5001"]);
     let limit = 2.0 * RESYNC_INTERVAL as f64 + 3.0;
@@ -1018,12 +980,7 @@ fn drift_vxlan_device_recreated() {
 /// the kernel converges to the store.
 #[test]
 fn start_while_etcd_down() {
-    let mut c = Cluster::new(2);
-    let net = c.create_network(VNI, SUBNET, &[]);
-    let e1 = c.attach(0, &net);
-    let e2 = c.attach(1, &net);
-    let e2b = c.attach(1, &net);
-    ok_or_logs(&c, c.wait_all_kernels(VNI, 10.0), "kernel");
+    let (mut c, _, [e1, e2, e2b]) = converged(2, [0, 1, 1]);
     ok_or_logs(&c, c.wait_ping(e1, e2, 5.0), "ping");
     c.hosts[0].kill_plugin();
     // A change h1 misses: e2b goes away (store and h2 only).
@@ -1031,19 +988,7 @@ fn start_while_etcd_down() {
     ok_or_logs(&c, c.wait_kernel(&[1], VNI, &[], 5.0), "h2");
     c.etcd.stop();
     let h1 = &c.hosts[0];
-    let (ok, out) = h1.ns.exec(&[
-        "bridge",
-        "fdb",
-        "add",
-        "02:42:0a:14:63:63",
-        "dev",
-        "syvx5001",
-        "dst",
-        "192.168.88.99",
-        "self",
-        "permanent",
-    ]);
-    assert!(ok, "{out}");
+    fdb_entry(&h1.ns, "add", BOGUS_MAC, "192.168.88.99");
     let before = h1.kernel(VNI).unwrap();
     assert_eq!(before.fdb.len(), 3, "stale e2b + e2 + bogus: {before:?}");
     c.hosts[0].restart_plugin();
@@ -1100,11 +1045,7 @@ fn start_while_etcd_down() {
 /// comes back within a few seconds.
 #[test]
 fn control_plane_partition_longer_than_grace_heals() {
-    let mut c = Cluster::new(2);
-    let net = c.create_network(VNI, SUBNET, &[]);
-    let e1 = c.attach(0, &net);
-    let e2 = c.attach(1, &net);
-    ok_or_logs(&c, c.wait_all_kernels(VNI, 10.0), "kernel");
+    let (c, _, [e1, e2]) = converged(2, [0, 1]);
     ok_or_logs(&c, c.wait_ping(e1, e2, 5.0), "ping");
     let limit = (LEASE_TTL + GC_GRACE + 2 * RESYNC_INTERVAL + 3) as f64;
     // Runs through the break and the recovery (also a positive control that
@@ -1250,12 +1191,7 @@ fn mtu_follows_jumbo_underlay() {
 /// and every peer forwards that IP to the new owner's VTEP.
 #[test]
 fn returning_host_loses_reused_ip() {
-    let mut c = Cluster::new(3);
-    let net = c.create_network(VNI, SUBNET, &[]);
-    let e1 = c.attach(0, &net);
-    let e2 = c.attach(1, &net);
-    let e3 = c.attach(2, &net);
-    ok_or_logs(&c, c.wait_all_kernels(VNI, 10.0), "kernel");
+    let (mut c, net, [e1, e2, e3]) = converged(3, [0, 1, 2]);
     ok_or_logs(&c, c.wait_ping(e2, e3, 5.0), "ping");
     let ip3 = c.eps[e3].ip.clone();
     let mac3 = c.eps[e3].mac.clone();
@@ -1264,16 +1200,7 @@ fn returning_host_loses_reused_ip() {
     let limit = (LEASE_TTL + GC_GRACE + 2 * RESYNC_INTERVAL + 3) as f64;
     ok_or_logs(&c, c.wait_kernel(&[0, 1], VNI, &[2], limit), "GC of h3");
     // The claim went with the endpoint: h1 may take the address now.
-    let mut last = String::new();
-    let n = wait_for(5.0, || match c.try_attach(0, &net, Some(&ip3)) {
-        Ok(i) => Some(i),
-        Err(e) => {
-            last = e;
-            sleep(0.3);
-            None
-        }
-    })
-    .unwrap_or_else(|| {
+    let n = attach_retrying(&mut c, 0, &net, Some(&ip3), 5.0).unwrap_or_else(|last| {
         panic!(
             "{ip3} not free after h3 was collected: {last}\n{}",
             c.logs()

@@ -5,98 +5,49 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use switchyard_integration_tests::libnetwork::Libnetwork;
-use switchyard_integration_tests::{Netns, Plugin, random_id, wait_for};
+use switchyard_integration_tests::libnetwork::{Answer, Libnetwork};
+use switchyard_integration_tests::{Lab, Netns, random_id, wait_for};
 
 const SUBNET: &str = "10.77.0.0/24";
 
-struct Lab {
-    // Drop order: plugin first, then namespaces.
-    plugin: Plugin,
-    host: Netns,
-    ln: Libnetwork,
+/// CreateNetwork: macvlan in `mode` on tp0, SUBNET with gateway .1.
+fn network(lab: &mut Lab, mode: &str) -> String {
+    let id = random_id();
+    create_macvlan(lab, &id, mode).unwrap_or_else(|e| panic!("CreateNetwork {mode}: {e}"));
+    id
 }
 
-impl Lab {
-    fn new() -> Lab {
-        let host = Netns::new("h");
-        host.veth("tp0", "tp1");
-        let plugin = Plugin::start(&host);
-        let ln = Libnetwork::new(plugin.client());
-        Lab { plugin, host, ln }
-    }
+/// The CreateNetwork request `network` sends, for network `id`.
+fn create_macvlan(lab: &mut Lab, id: &str, mode: &str) -> Answer {
+    lab.ln.create_network(
+        id,
+        &[
+            ("backend", "macvlan"),
+            ("parent", "tp0"),
+            ("macvlan_mode", mode),
+        ],
+        &[(SUBNET, Some("10.77.0.1"))],
+        &[],
+        false,
+    )
+}
 
-    fn network(&mut self, mode: &str) -> String {
-        let id = random_id();
-        self.ln
-            .create_network(
-                &id,
-                &[
-                    ("backend", "macvlan"),
-                    ("parent", "tp0"),
-                    ("macvlan_mode", mode),
-                ],
-                &[(SUBNET, Some("10.77.0.1"))],
-                &[],
-                false,
-            )
-            .unwrap_or_else(|e| panic!("CreateNetwork {mode}: {e}"));
-        id
-    }
-
-    /// CreateEndpoint + Join, then what libnetwork does: move SrcName into
-    /// the container, rename it eth0, address it, bring it up.
-    fn attach(&mut self, net: &str, ctr: &Netns, ip: &str) -> (String, Value) {
-        let ep = random_id();
-        self.ln
-            .create_endpoint(net, &ep, &format!("{ip}/24"), "", "")
-            .unwrap_or_else(|e| panic!("CreateEndpoint: {e}"));
-        let join = self
-            .ln
-            .join(net, &ep, ctr.path().to_str().unwrap())
-            .unwrap_or_else(|e| panic!("Join: {e}"));
-        let src = join["InterfaceName"]["SrcName"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        self.host
-            .hand_over(&src, ctr, "eth0", &[&format!("{ip}/24")]);
-        (ep, join)
-    }
-
-    /// Leave, what libnetwork does after it (move the link back under its
-    /// SrcName), DeleteEndpoint.
-    fn detach(&mut self, net: &str, ep: &str, ctr: &Netns, src: &str) {
-        self.ln
-            .endpoint_call("RevokeExternalConnectivity", net, ep)
-            .unwrap();
-        self.ln.endpoint_call("Leave", net, ep).unwrap();
-        ctr.ip(&["link", "set", "eth0", "down"]);
-        ctr.ip(&["link", "set", "eth0", "name", src]);
-        ctr.ip(&["link", "set", src, "netns", self.host.name()]);
-        self.ln.endpoint_call("DeleteEndpoint", net, ep).unwrap();
-    }
-
-    fn assert_no_marked_links(&self) {
-        let left = wait_for(5.0, || {
-            let l = self.host.marked_links();
-            l.is_empty().then_some(())
-        });
-        assert!(
-            left.is_some(),
-            "Switchyard links left behind: {:?}",
-            self.host.marked_links()
-        );
-    }
+/// The plugin's `Switchyard.Status` answer.
+fn status(lab: &mut Lab) -> Value {
+    lab.ln
+        .client
+        .call_raw("Switchyard.Status", b"")
+        .unwrap()
+        .json()
 }
 
 #[test]
 fn two_containers_ping_over_macvlan_and_teardown_leaves_nothing() {
     let mut lab = Lab::new();
-    let net = lab.network("bridge");
+    let net = network(&mut lab, "bridge");
     let (a, b) = (Netns::new("ca"), Netns::new("cb"));
-    let (ea, ja) = lab.attach(&net, &a, "10.77.0.2");
-    let (eb, jb) = lab.attach(&net, &b, "10.77.0.3");
+    let (ea, ja) = lab.attach(&net, &a, "10.77.0.2/24");
+    let (eb, jb) = lab.attach(&net, &b, "10.77.0.3/24");
     assert_eq!(ja["Gateway"], json!("10.77.0.1"));
     assert_eq!(ja["InterfaceName"]["DstPrefix"], json!("eth"));
     assert_eq!(ja["DisableGatewayService"], json!(true));
@@ -178,7 +129,7 @@ fn mtu_mac_ipv6_and_internal_answers() {
         "{d}"
     );
     // Without the option: the parent's MTU.
-    let net2 = lab.network("bridge");
+    let net2 = network(&mut lab, "bridge");
     let ep2 = random_id();
     let r = lab
         .ln
@@ -219,16 +170,13 @@ fn mtu_mac_ipv6_and_internal_answers() {
     );
     // An MTU above the parent's is refused at create, naming the limit.
     let e = lab
-        .ln
-        .create_network(
-            &random_id(),
+        .network(
             &[
                 ("backend", "macvlan"),
                 ("parent", "tp0"),
                 ("com.docker.network.driver.mtu", "9000"),
             ],
-            &[(SUBNET, None)],
-            &[],
+            SUBNET,
             false,
         )
         .unwrap_err();
@@ -271,10 +219,10 @@ fn macvlan_modes_behave_as_the_kernel_defines_them() {
         ("private", false, false),
     ] {
         let mut lab = Lab::new();
-        let net = lab.network(mode);
+        let net = network(&mut lab, mode);
         let (a, b) = (Netns::new("ma"), Netns::new("mb"));
-        lab.attach(&net, &a, "10.77.0.2");
-        lab.attach(&net, &b, "10.77.0.3");
+        lab.attach(&net, &a, "10.77.0.2/24");
+        lab.attach(&net, &b, "10.77.0.3/24");
         assert!(
             a.ip(&["-d", "link", "show", "eth0"])
                 .contains(&format!("macvlan mode {mode}"))
@@ -300,9 +248,9 @@ fn passthru_serves_one_container_and_says_so_to_the_second() {
     let mut lab = Lab::new();
     lab.host
         .ip(&["addr", "add", "10.77.0.254/24", "dev", "tp1"]);
-    let net = lab.network("passthru");
+    let net = network(&mut lab, "passthru");
     let a = Netns::new("pa");
-    let (ea, _) = lab.attach(&net, &a, "10.77.0.2");
+    let (ea, _) = lab.attach(&net, &a, "10.77.0.2/24");
     assert!(
         a.ping("10.77.0.254"),
         "the passthru container reaches the LAN side"
@@ -317,12 +265,9 @@ fn passthru_serves_one_container_and_says_so_to_the_second() {
     );
     // A second network on a passthru parent is refused too.
     let e = lab
-        .ln
-        .create_network(
-            &random_id(),
+        .network(
             &[("backend", "macvlan"), ("parent", "tp0")],
-            &[("10.79.0.0/24", None)],
-            &[],
+            "10.79.0.0/24",
             false,
         )
         .unwrap_err();
@@ -336,21 +281,9 @@ fn passthru_serves_one_container_and_says_so_to_the_second() {
 #[test]
 fn calls_are_idempotent_and_teardown_tolerates_the_unknown() {
     let mut lab = Lab::new();
-    let net = lab.network("bridge");
+    let net = network(&mut lab, "bridge");
     // CreateNetwork again with the same request: same answer.
-    lab.ln
-        .create_network(
-            &net,
-            &[
-                ("backend", "macvlan"),
-                ("parent", "tp0"),
-                ("macvlan_mode", "bridge"),
-            ],
-            &[(SUBNET, Some("10.77.0.1"))],
-            &[],
-            false,
-        )
-        .unwrap();
+    create_macvlan(&mut lab, &net, "bridge").unwrap();
     let ep = random_id();
     let first = lab
         .ln
@@ -465,10 +398,7 @@ fn bad_options_create_nothing() {
     ];
     for (opts, want) in cases {
         let before = lab.host.links();
-        let e = lab
-            .ln
-            .create_network(&random_id(), opts, &[(SUBNET, None)], &[], false)
-            .unwrap_err();
+        let e = lab.network(opts, SUBNET, false).unwrap_err();
         assert!(e.contains(want), "{opts:?}: {e}");
         // Engine 28 asks GwAllocCheck first: the same error, before IPAM runs.
         let mut generic = serde_json::Map::new();
@@ -482,12 +412,7 @@ fn bad_options_create_nothing() {
         assert!(e.contains(want), "GwAllocCheck {opts:?}: {e}");
         assert_eq!(lab.host.links(), before, "a refused network created links");
     }
-    let status = lab
-        .ln
-        .client
-        .call_raw("Switchyard.Status", b"")
-        .unwrap()
-        .json();
+    let status = status(&mut lab);
     assert_eq!(
         status["networks"],
         json!([]),
@@ -495,14 +420,7 @@ fn bad_options_create_nothing() {
     );
     lab.host.ip(&["link", "set", "tp0", "down"]);
     let e = lab
-        .ln
-        .create_network(
-            &random_id(),
-            &[("backend", "macvlan"), ("parent", "tp0")],
-            &[(SUBNET, None)],
-            &[],
-            false,
-        )
+        .network(&[("backend", "macvlan"), ("parent", "tp0")], SUBNET, false)
         .unwrap_err();
     assert!(
         e.contains("parent \"tp0\" is down") && e.contains("ip link set tp0 up"),
@@ -513,9 +431,9 @@ fn bad_options_create_nothing() {
 #[test]
 fn plugin_sigkill_and_restart_midway() {
     let mut lab = Lab::new();
-    let net = lab.network("bridge");
+    let net = network(&mut lab, "bridge");
     let (a, b) = (Netns::new("ka"), Netns::new("kb"));
-    let (ea, ja) = lab.attach(&net, &a, "10.77.0.2");
+    let (ea, ja) = lab.attach(&net, &a, "10.77.0.2/24");
     // Created and joined, link still on the host (20.10 moves it later).
     let ec = random_id();
     lab.ln
@@ -552,8 +470,7 @@ fn plugin_sigkill_and_restart_midway() {
     lab.host
         .ip(&["link", "add", "operator0", "link", "tp0", "type", "macvlan"]);
 
-    lab.plugin.restart(); // SIGKILL, then start again on the same state
-    lab.ln = Libnetwork::new(lab.plugin.client());
+    lab.restart_plugin(); // SIGKILL, then start again on the same state
     let links = lab.host.links();
     assert!(
         !links.contains(&"syorphan".to_string()),
@@ -580,8 +497,7 @@ fn plugin_sigkill_and_restart_midway() {
         !lab.plugin.socket_path().exists(),
         "socket left after SIGTERM"
     );
-    lab.plugin.restart();
-    lab.ln = Libnetwork::new(lab.plugin.client());
+    lab.restart_plugin();
     lab.detach(&net, &ea, &a, &sa);
     lab.detach(&net, &eb, &b, &sb);
     lab.ln.endpoint_call("DeleteEndpoint", &net, &ec).unwrap();
@@ -724,10 +640,11 @@ fn replays_every_recorded_dockerd_request() {
     let mut c = lab.plugin.client();
     let shared = switchyard_integration_tests::shared_dir();
     let mut n = 0;
-    for engine in ["dockerd-20.10", "dockerd-28"] {
+    for engine in ["dockerd-20.10", "dockerd-28", "dockerd-29"] {
         let text =
             std::fs::read_to_string(shared.join("fixtures").join(engine).join("calls.jsonl"))
                 .unwrap();
+        let before = n;
         for line in text.lines() {
             let v: Value = serde_json::from_str(line).unwrap();
             let (Some(path), Some(body)) = (v["path"].as_str(), v["body_raw"].as_str()) else {
@@ -746,6 +663,11 @@ fn replays_every_recorded_dockerd_request() {
             }
             n += 1;
         }
+        assert!(
+            n - before > 300,
+            "only {} {engine} requests replayed",
+            n - before
+        );
     }
     assert!(n > 400, "only {n} requests replayed");
     std::thread::sleep(Duration::from_millis(10));
@@ -754,7 +676,7 @@ fn replays_every_recorded_dockerd_request() {
 #[test]
 fn status_and_check_commands() {
     let mut lab = Lab::new();
-    let net = lab.network("vepa");
+    let net = network(&mut lab, "vepa");
     let ep = random_id();
     lab.ln
         .create_endpoint(&net, &ep, "10.77.0.2/24", "", "")
@@ -835,13 +757,7 @@ fn missing_kernel_features_are_named() {
     let ipvlan = has(&["iv0", "link", "p0", "type", "ipvlan"]);
     let vlan = has(&["link", "p0", "name", "p0.5", "type", "vlan", "id", "5"]);
     let before = lab.host.links();
-    let r = lab.ln.create_network(
-        &random_id(),
-        &[("backend", "ipvlan"), ("parent", "tp0")],
-        &[(SUBNET, None)],
-        &[],
-        false,
-    );
+    let r = lab.network(&[("backend", "ipvlan"), ("parent", "tp0")], SUBNET, false);
     match (ipvlan, r) {
         (false, Err(e)) => assert!(
             e.contains("kernel has no IPVLAN support") && e.contains("modprobe ipvlan"),
@@ -850,11 +766,9 @@ fn missing_kernel_features_are_named() {
         (true, Ok(_)) => {}
         (k, r) => panic!("kernel ipvlan={k}, CreateNetwork answered {r:?}"),
     }
-    let r = lab.ln.create_network(
-        &random_id(),
+    let r = lab.network(
         &[("backend", "macvlan"), ("parent", "tp0.30")],
-        &[(SUBNET, None)],
-        &[],
+        SUBNET,
         false,
     );
     match (vlan, r) {
@@ -875,14 +789,7 @@ fn isolated_macvlan_network_on_a_private_parent() {
     let mut lab = Lab::new();
     // Not internal: refused, it would have no way out.
     let e = lab
-        .ln
-        .create_network(
-            &random_id(),
-            &[("backend", "macvlan")],
-            &[(SUBNET, None)],
-            &[],
-            false,
-        )
+        .network(&[("backend", "macvlan")], SUBNET, false)
         .unwrap_err();
     assert!(e.contains("unless the network is --internal"), "{e}");
     let net = random_id();
@@ -902,8 +809,8 @@ fn isolated_macvlan_network_on_a_private_parent() {
         lab.host.links()
     );
     let (a, b) = (Netns::new("ia"), Netns::new("ib"));
-    lab.attach(&net, &a, "10.77.0.2");
-    lab.attach(&net, &b, "10.77.0.3");
+    lab.attach(&net, &a, "10.77.0.2/24");
+    lab.attach(&net, &b, "10.77.0.3/24");
     assert!(
         a.ping("10.77.0.3"),
         "containers of an isolated network reach each other"
@@ -919,11 +826,12 @@ fn isolated_macvlan_network_on_a_private_parent() {
 
 #[test]
 fn allow_list_and_cluster_scope_errors_create_nothing() {
-    let host = Netns::new("al");
-    host.veth("tp0", "tp1");
-    host.veth("tp2", "tp3");
-    let plugin = Plugin::start_with(&host, &[("SWITCHYARD__PARENTS__ALLOW", "tp0")]);
-    let mut ln = Libnetwork::new(plugin.client());
+    let mut lab = Lab::config()
+        .tag("al")
+        .veth("tp2", "tp3")
+        .env("SWITCHYARD__PARENTS__ALLOW", "tp0")
+        .start();
+    let (host, ln) = (&lab.host, &mut lab.ln);
     let before = host.links();
     let e = ln
         .create_network(
@@ -1026,14 +934,9 @@ fn local_ipam_hands_out_unique_addresses_and_takes_them_back() {
 #[test]
 fn a_vanished_parent_is_reported_not_fatal() {
     let mut lab = Lab::new();
-    let net = lab.network("bridge");
+    let net = network(&mut lab, "bridge");
     lab.host.ip(&["link", "del", "tp0"]);
-    let status = lab
-        .ln
-        .client
-        .call_raw("Switchyard.Status", b"")
-        .unwrap()
-        .json();
+    let status = status(&mut lab);
     let problem = status["networks"][0]["problem"]
         .as_str()
         .unwrap_or_default()

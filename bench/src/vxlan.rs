@@ -28,8 +28,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use switchyard_integration_tests::libnetwork::Libnetwork;
-use switchyard_integration_tests::multihost::{Cluster, Ep, KernelView, Monitor, Net, cluster_env};
-use switchyard_integration_tests::prereq::{require_command, try_run};
+use switchyard_integration_tests::multihost::{
+    Cluster, KernelView, Monitor, Net, cluster_env, fdb_show, permanent_neighbours,
+};
+use switchyard_integration_tests::prereq::require_command;
 use switchyard_integration_tests::{Netns, Plugin, PluginClient, random_id, wait_for};
 
 const RUST_LOG_VX: &str = "info,switchyard_backends::vxlan=debug";
@@ -114,20 +116,8 @@ fn status_remote(socket: &Path, vni: u32) -> Option<usize> {
 /// (permanent neighbours, FDB entries with a destination) on syvx<vni>.
 fn kernel_counts(ns: &Netns, vni: u32) -> (usize, usize) {
     let dev = format!("syvx{vni}");
-    let (_, n) = try_run(
-        "ip",
-        &[
-            "-n",
-            ns.name(),
-            "neigh",
-            "show",
-            "dev",
-            &dev,
-            "nud",
-            "permanent",
-        ],
-    );
-    let (_, f) = try_run("bridge", &["-n", ns.name(), "fdb", "show", "dev", &dev]);
+    let (_, n) = permanent_neighbours(ns, &dev, false);
+    let (_, f) = fdb_show(ns, &dev, false);
     (
         n.lines().filter(|l| l.contains("lladdr")).count(),
         f.lines()
@@ -236,16 +226,9 @@ struct Converge {
 /// As `Cluster::attach`, timed, with a 10 ms ping from endpoint `prober`
 /// (on another host) running from before CreateEndpoint.
 fn timed_attach(c: &mut Cluster, host: usize, net: &Net, prober: usize) -> Converge {
-    let h = &c.hosts[host];
-    let pool_id = net.pool_on(host).to_string();
-    let net_id = net.id_on(host).to_string();
-    let addr = h
-        .ipam(
-            "RequestAddress",
-            json!({"PoolID": pool_id, "Address": "", "Options": {}}),
-        )
-        .unwrap_or_else(|e| panic!("RequestAddress: {e}"));
-    let cidr = addr["Address"].as_str().expect("Address").to_string();
+    let cidr = c
+        .request_address(host, net, None)
+        .unwrap_or_else(|e| panic!("{e}"));
     let ip = cidr.split('/').next().unwrap().to_string();
     let ctr = Netns::new("c");
     let pinger = Pinger::start(&c.eps[prober].ctr, &ip, 8);
@@ -253,46 +236,17 @@ fn timed_attach(c: &mut Cluster, host: usize, net: &Net, prober: usize) -> Conve
     sleep_ms(40);
     let wall0 = epoch_now();
     let t0 = Instant::now();
-    let mut ln = h.ln();
-    let ep = random_id();
-    let ce = ln
-        .create_endpoint(&net_id, &ep, &cidr, "", "")
-        .unwrap_or_else(|e| panic!("CreateEndpoint {cidr}: {e}"));
-    let mac = ce["Interface"]["MacAddress"]
-        .as_str()
-        .expect("MacAddress")
-        .to_string();
-    let join = ln
-        .join(&net_id, &ep, ctr.path().to_str().unwrap())
-        .unwrap_or_else(|e| panic!("Join: {e}"));
+    let joined = c
+        .create_and_join(host, net, &cidr, &ctr)
+        .unwrap_or_else(|e| panic!("{e}"));
     let api = t0.elapsed().as_secs_f64() * 1000.0;
-    let src = join["InterfaceName"]["SrcName"]
-        .as_str()
-        .expect("SrcName")
-        .to_string();
-    h.ns.ip(&["link", "set", &src, "netns", ctr.name()]);
-    ctr.ip(&["link", "set", &src, "name", "eth0"]);
-    ctr.ip(&["link", "set", "eth0", "address", &mac]);
-    ctr.ip(&["addr", "add", &cidr, "dev", "eth0", "nodad"]);
-    ctr.ip(&["link", "set", "eth0", "up"]);
+    c.plug_in(host, &joined, &ctr, &cidr);
     let up = t0.elapsed().as_secs_f64() * 1000.0;
     let ping = pinger
         .first_reply(Duration::from_secs(6))
         .map(|ts| (ts - wall0) * 1000.0);
     drop(pinger);
-    c.eps.push(Ep {
-        ctr,
-        host,
-        vni: net.vni,
-        net_id,
-        pool_id,
-        id: ep,
-        ip,
-        cidr,
-        mac,
-        src,
-        join,
-    });
+    c.record(host, net, ctr, cidr, joined);
     Converge { api, up, ping }
 }
 

@@ -10,7 +10,7 @@ use crate::{Args, Report};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use switchyard_integration_tests::dockerd::{Dockerd, Engine, IMAGE};
+use switchyard_integration_tests::dockerd::{Dockerd, IMAGE};
 use switchyard_integration_tests::{Netns, Plugin};
 
 const PARENT: &str = "bdp0";
@@ -57,11 +57,7 @@ fn docker_run(d: &Dockerd, network: &str) -> Duration {
 }
 
 pub fn part3(args: &Args, report: &mut Report) {
-    let engine = if args.engine28 {
-        Engine::V28
-    } else {
-        Engine::V20
-    };
+    let engine = args.engine;
     eprintln!(
         "[bench] part 3: docker run, Engine {}, {} pairs",
         engine.label(),

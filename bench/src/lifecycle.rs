@@ -149,18 +149,12 @@ fn back_to_back(
         .iter()
         .filter(|l| !log.deleted.contains_key(*l))
         .count();
-    let names = links.clone();
-    let gone = nst
-        .run(move || wait_gone(&names, DEFERRED_TIMEOUT))
-        .expect("links of deleted endpoints still exist after 120 s");
-    assert!(
-        log.wait_deleted(&links, DEFERRED_TIMEOUT),
-        "plugin never logged the deferred deletes"
+    let (gone, done) = wait_deferred_deletes(
+        nst,
+        log,
+        &links,
+        "links of deleted endpoints still exist after 120 s",
     );
-    let done = links
-        .iter()
-        .map(|l| log.deleted[l])
-        .fold(f64::MIN, f64::max);
     if let Some(m) = mode {
         m.add_handled(&handled, n);
         m.drains.push((
@@ -399,14 +393,7 @@ pub fn part1(args: &Args, report: &mut Report) -> Part1 {
     report.emit(&out);
     let p50 = [&paced_mode, &b2b, &tmpfs]
         .map(|m| summarize(&m.runs.iter().map(|r| r.total).collect::<Vec<_>>()).p50);
-    wire::call(
-        &mut client,
-        "NetworkDriver.DeleteNetwork",
-        &wire::network_only(&net),
-    );
-    drop(plugin);
-    drop(nst);
-    drop(ns);
+    teardown(&mut client, &net, plugin, nst, ns);
     Part1 { memory_rows, p50 }
 }
 
@@ -482,19 +469,12 @@ pub fn part2(args: &Args, report: &mut Report, mut memory_rows: Vec<(String, (u6
     let last_answer = Instant::now();
     let last_answer_wall = SystemTime::now();
     let down = down_start.elapsed();
-    let gone = {
-        let names = names.clone();
-        nst.run(move || wait_gone(&names, DEFERRED_TIMEOUT))
-            .expect("links still exist 120 s after DeleteEndpoint")
-    };
-    assert!(
-        log.wait_deleted(&names, DEFERRED_TIMEOUT),
-        "plugin never logged the deferred deletes"
+    let (gone, reaper_last) = wait_deferred_deletes(
+        &nst,
+        &mut log,
+        &names,
+        "links still exist 120 s after DeleteEndpoint",
     );
-    let reaper_last = names
-        .iter()
-        .map(|l| log.deleted[l])
-        .fold(f64::MIN, f64::max);
     std::thread::sleep(Duration::from_secs(1));
     memory_rows.insert(
         3,
@@ -655,10 +635,40 @@ pub fn part2(args: &Args, report: &mut Report, mut memory_rows: Vec<(String, (u6
         p.render()
     );
     report.emit(&out);
+    teardown(&mut client, &net, plugin, nst, ns);
+}
+
+/// Waits until `links` are gone (seen from the namespace's thread; panics
+/// with `timeout_msg` after 120 s) and the plugin has logged deleting each:
+/// (when the last was gone, the plugin's latest `deleted` time).
+fn wait_deferred_deletes(
+    nst: &NsThread,
+    log: &mut PluginLog,
+    links: &[String],
+    timeout_msg: &str,
+) -> (Instant, f64) {
+    let names = links.to_vec();
+    let gone = nst
+        .run(move || wait_gone(&names, DEFERRED_TIMEOUT))
+        .expect(timeout_msg);
+    assert!(
+        log.wait_deleted(links, DEFERRED_TIMEOUT),
+        "plugin never logged the deferred deletes"
+    );
+    let last = links
+        .iter()
+        .map(|l| log.deleted[l])
+        .fold(f64::MIN, f64::max);
+    (gone, last)
+}
+
+/// DeleteNetwork, then the plugin, the namespace's thread and the namespace
+/// go, in that order.
+fn teardown(client: &mut PluginClient, net: &str, plugin: Plugin, nst: NsThread, ns: Netns) {
     wire::call(
-        &mut client,
+        client,
         "NetworkDriver.DeleteNetwork",
-        &wire::network_only(&net),
+        &wire::network_only(net),
     );
     drop(plugin);
     drop(nst);

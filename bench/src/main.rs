@@ -16,42 +16,34 @@
 //! same tables to FILE.
 //!
 //! ```text
-//! cargo run --release -p switchyard-integration-tests --bin switchyard-bench -- \
-//!     [--lifecycles N] [--endpoints N] [--pairs N] [--engine 20.10|28] [--skip-docker] [--out FILE]
+//! cargo run --release -p switchyard-bench -- \
+//!     [--lifecycles N] [--endpoints N] [--pairs N] [--engine 20.10|28|29] [--skip-docker] [--out FILE]
 //!     [--converge N] [--iperf-runs N] [--iperf-secs N] [--scale N] [--scale-wait S] [--skip-vxlan | --vxlan-only]
 //! ```
 
-#[path = "bench/docker.rs"]
 mod docker;
-#[path = "bench/interrupt.rs"]
 mod interrupt;
-#[path = "bench/lifecycle.rs"]
 mod lifecycle;
-#[path = "bench/machine.rs"]
 mod machine;
-#[path = "bench/nsthread.rs"]
 mod nsthread;
-#[path = "bench/pluginlog.rs"]
 mod pluginlog;
-#[path = "bench/stats.rs"]
 mod stats;
-#[path = "bench/vxlan.rs"]
 mod vxlan;
-#[path = "bench/wire.rs"]
 mod wire;
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
+use switchyard_integration_tests::dockerd::Engine;
 
-const USAGE: &str = "usage: switchyard-bench [--lifecycles N] [--endpoints N] [--block N] [--pairs N] [--engine 20.10|28] [--skip-docker]
+const USAGE: &str = "usage: switchyard-bench [--lifecycles N] [--endpoints N] [--block N] [--pairs N] [--engine 20.10|28|29] [--skip-docker]
                         [--converge N] [--iperf-runs N] [--iperf-secs N] [--scale N] [--scale-wait S] [--skip-vxlan | --vxlan-only] [--out FILE]
 
   --lifecycles N   container lifecycles per mode (paced and back-to-back), default 1000
   --endpoints N    endpoints alive at once for the memory part, default 1000
   --block N        lifecycles per interleaved block, default 50
   --pairs N        docker run pairs (Switchyard, built-in macvlan), default 30
-  --engine V       dockerd for part 3: 20.10 (default, Debian's docker.io) or 28
+  --engine V       dockerd for part 3: 20.10 (default, Debian's docker.io), 28 or 29
   --skip-docker    leave out part 3
   --converge N     part 4a: endpoints whose convergence is timed, default 100
   --iperf-runs N   part 4b: iperf3 runs per path (interleaved), default 5
@@ -69,7 +61,7 @@ pub struct Args {
     pub endpoints: usize,
     pub block: usize,
     pub pairs: usize,
-    pub engine28: bool,
+    pub engine: Engine,
     pub skip_docker: bool,
     pub converge: usize,
     pub iperf_runs: usize,
@@ -88,7 +80,7 @@ impl Args {
             endpoints: 1000,
             block: 50,
             pairs: 30,
-            engine28: false,
+            engine: Engine::V20,
             skip_docker: false,
             converge: 100,
             iperf_runs: 5,
@@ -122,11 +114,9 @@ impl Args {
                 "--block" => a.block = number("--block"),
                 "--pairs" => a.pairs = number("--pairs"),
                 "--engine" => {
-                    a.engine28 = match value("--engine").as_str() {
-                        "20.10" | "20" => false,
-                        "28" => true,
-                        v => fail(format!("--engine: {v:?}; use 20.10 or 28")),
-                    }
+                    let v = value("--engine");
+                    a.engine = Engine::from_label(&v)
+                        .unwrap_or_else(|| fail(format!("--engine: {v:?}; use 20.10, 28 or 29")))
                 }
                 "--skip-docker" => a.skip_docker = true,
                 "--converge" => a.converge = number("--converge"),
@@ -242,8 +232,8 @@ fn main() {
             flags += &format!(" {flag} {v}");
         }
     }
-    if args.engine28 {
-        flags += " --engine 28";
+    if args.engine != Engine::V20 {
+        flags += &format!(" --engine {}", args.engine.label());
     }
     if args.skip_docker {
         flags += " --skip-docker";
@@ -260,7 +250,7 @@ fn main() {
         format!(" --{flags}")
     };
     report.emit(&format!(
-        "# Switchyard benchmark\n\n`cargo run --release -p switchyard-integration-tests --bin switchyard-bench{flags}`\n\n{}",
+        "# Switchyard benchmark\n\n`cargo run --release -p switchyard-bench{flags}`\n\n{}",
         machine::facts(&state_fs, &plugin_desc),
     ));
     if !args.vxlan_only {
