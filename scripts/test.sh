@@ -26,8 +26,6 @@ command -v nsenter >/dev/null || need+=(util-linux)
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v etcdctl >/dev/null || need+=(etcd-client)
 command -v iptables >/dev/null || need+=(iptables)
-command -v protoc >/dev/null || need+=(protobuf-compiler)
-[ -e /usr/include/google/protobuf/descriptor.proto ] || need+=(libprotobuf-dev)
 [ -x /usr/bin/linux.uml ] || need+=(user-mode-linux)
 [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || need+=(busybox-static)
 if ((${#need[@]})); then
