@@ -1,6 +1,7 @@
 //! Address allocation: the pure part (pools, candidates), shared by the
 //! local allocator (embedded store) and the cluster-wide one (etcd claims).
 
+use crate::quote::quote;
 use crate::{Error, Result};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -27,13 +28,13 @@ impl Pool {
         }
         let p: IpNet = pool
             .parse()
-            .map_err(|_| Error::invalid(format!("pool \"{pool}\" is not a CIDR subnet")))?;
+            .map_err(|_| Error::invalid(format!("pool {} is not a CIDR subnet", quote(pool))))?;
         let p = p.trunc();
         let range = match sub_pool {
             "" => None,
             s => {
                 let r: IpNet = s.parse().map_err(|_| {
-                    Error::invalid(format!("--ip-range \"{s}\" is not a CIDR subnet"))
+                    Error::invalid(format!("--ip-range {} is not a CIDR subnet", quote(s)))
                 })?;
                 if !p.contains(&r) {
                     return Err(Error::invalid(format!(
@@ -59,7 +60,12 @@ impl Pool {
     }
 
     pub fn from_id(id: &str) -> Result<Pool> {
-        let bad = || Error::invalid(format!("PoolID \"{id}\" was not made by Switchyard's IPAM"));
+        let bad = || {
+            Error::invalid(format!(
+                "PoolID {} was not made by Switchyard's IPAM",
+                quote(id)
+            ))
+        };
         let (space, rest) = id.split_once('/').ok_or_else(bad)?;
         let (pool, range) = match rest.split_once('|') {
             Some((p, r)) => (p, r),

@@ -1,5 +1,6 @@
 //! MAC addresses as Docker writes them (`aa:bb:cc:dd:ee:ff`).
 
+use crate::quote::quote;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
@@ -65,7 +66,12 @@ impl FromStr for MacAddr {
     type Err = String;
     /// Accepts the forms Go's `net.ParseMAC` accepts for 48-bit addresses.
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("MAC address \"{s}\" is not valid; write it as aa:bb:cc:dd:ee:ff");
+        let bad = || {
+            format!(
+                "MAC address {} is not valid; write it as aa:bb:cc:dd:ee:ff",
+                quote(s)
+            )
+        };
         let hex: String = if s.len() == 17 && (s.contains(':') || s.contains('-')) {
             let sep = if s.contains(':') { ':' } else { '-' };
             let parts: Vec<&str> = s.split(sep).collect();
@@ -85,7 +91,8 @@ impl FromStr for MacAddr {
         }
         if out[0] & 1 == 1 {
             return Err(format!(
-                "MAC address \"{s}\" is a multicast address; an interface needs a unicast one (first byte even, e.g. 02:…)"
+                "MAC address {} is a multicast address; an interface needs a unicast one (first byte even, e.g. 02:…)",
+                quote(s)
             ));
         }
         Ok(MacAddr(out))

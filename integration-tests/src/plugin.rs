@@ -6,6 +6,7 @@ use crate::{PluginClient, TempDir, unique, wait_for, workspace_root};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// The `switchyard` binary: `$SWITCHYARD_BIN`, else the workspace's debug
 /// build (built once per test process if missing or stale).
@@ -158,12 +159,49 @@ impl Plugin {
     pub fn socket_path(&self) -> &Path {
         &self.socket
     }
+
+    /// Runs `switchyard serve` in `ns` with `env` until it exits (killed
+    /// after `limit`): for an instance that must refuse to start.
+    pub fn run_once(ns: &Netns, env: &[(&str, &str)], limit: Duration) -> RunOnce {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns.name()])
+            .arg(binary())
+            .arg("serve")
+            .env_remove("SWITCHYARD_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn switchyard");
+        let done = wait_for(limit.as_secs_f64(), || child.try_wait().ok().flatten());
+        if done.is_none() {
+            let _ = child.kill();
+        }
+        let out = child.wait_with_output().expect("collect switchyard output");
+        RunOnce {
+            success: done.is_some_and(|s| s.success()),
+            text: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    }
+}
+
+/// How a `run_once` ended.
+pub struct RunOnce {
+    pub success: bool,
+    pub text: String,
 }
 
 impl Drop for Plugin {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_file(&self.socket);
+        let _ = std::fs::remove_file(format!("{}.lock", self.socket.display()));
         if std::thread::panicking() {
             eprintln!(
                 "--- switchyard log ({}) ---\n{}",

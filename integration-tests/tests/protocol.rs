@@ -719,7 +719,11 @@ fn status_and_check_commands() {
         .output()
         .unwrap();
     assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("configuration OK")
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("configuration OK"),
+        "check {}: {}{}",
+        cfg.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
     let bad = lab.plugin.state_dir.join("bad.toml");
     std::fs::write(&bad, "[macvlan]\nmode = \"loud\"\n").unwrap();

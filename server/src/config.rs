@@ -26,6 +26,8 @@ const OWN_SECTIONS: [&str; 2] = ["plugin", "log"];
 #[serde(default, deny_unknown_fields)]
 pub struct PluginSection {
     pub socket: PathBuf,
+    /// The group that may use the socket besides root (e.g. "docker").
+    pub socket_group: String,
     pub state_dir: PathBuf,
     pub default_backend: String,
 }
@@ -34,6 +36,7 @@ impl Default for PluginSection {
     fn default() -> Self {
         PluginSection {
             socket: "/run/docker/plugins/switchyard.sock".into(),
+            socket_group: String::new(),
             state_dir: "/var/lib/switchyard".into(),
             default_backend: String::new(),
         }

@@ -85,7 +85,8 @@ pub fn isolated_parent_name(network_id: &str) -> String {
 pub fn validate_ifname(what: &str, name: &str) -> Result<()> {
     let bad = |why: &str| {
         Err(Error::invalid(format!(
-            "{what} \"{name}\" is not a valid interface name: {why}"
+            "{what} {} is not a valid interface name: {why}",
+            crate::quote::quote(name)
         )))
     };
     if name.is_empty() {

@@ -7,6 +7,7 @@ use crate::protocol::{
     CreateNetworkRequest, IpamData, OPT_ENABLE_IPV4, OPT_ENABLE_IPV6, OPT_GENERIC, OPT_INTERNAL,
     Options,
 };
+use crate::quote::quote;
 use crate::{Error, Result};
 use ipnet::IpNet;
 use serde_json::Value;
@@ -68,11 +69,12 @@ impl RequestOptions {
             None | Some(Value::Null) => BTreeMap::new(),
             Some(Value::Object(m)) => m
                 .iter()
-                .map(|(k, v)| (k.clone(), value_as_string(v)))
-                .collect(),
+                .map(|(k, v)| check_option(k, value_as_string(v)))
+                .collect::<Result<_>>()?,
             Some(other) => {
                 return Err(Error::invalid(format!(
-                    "{OPT_GENERIC} must be an object of options, got {other}"
+                    "{OPT_GENERIC} must be an object of options (-o key=value), got {}",
+                    quote(&other.to_string())
                 )));
             }
         };
@@ -82,6 +84,29 @@ impl RequestOptions {
             ipv6: flag(raw, OPT_ENABLE_IPV6),
         })
     }
+}
+
+/// The longest option key and value accepted (a `peers` list of many
+/// hosts fits; nothing needs more).
+const MAX_OPTION_KEY: usize = 128;
+const MAX_OPTION_VALUE: usize = 4096;
+
+/// An option as given with `-o key=value`: no control characters (they
+/// cannot name an interface or a number, and would reach logs), bounded.
+fn check_option(key: &str, value: String) -> Result<(String, String)> {
+    if key.len() > MAX_OPTION_KEY || key.chars().any(char::is_control) {
+        return Err(Error::invalid(format!(
+            "option {} is not an option name: names are at most {MAX_OPTION_KEY} bytes without control characters",
+            quote(key)
+        )));
+    }
+    if value.len() > MAX_OPTION_VALUE || value.chars().any(char::is_control) {
+        return Err(Error::invalid(format!(
+            "option \"{key}\" has the value {}, which is not valid: values are at most {MAX_OPTION_VALUE} bytes without control characters",
+            quote(&value)
+        )));
+    }
+    Ok((key.to_string(), value))
 }
 
 fn flag(raw: &Options, key: &str) -> bool {
@@ -127,9 +152,12 @@ pub fn parse_options(
             );
             return Err(Error::invalid(match owner {
                 Some(o) => {
-                    format!("option \"{key}\" belongs to backend {o}, not {backend}; {hint}")
+                    format!(
+                        "option {} belongs to backend {o}, not {backend}; {hint}",
+                        quote(key)
+                    )
                 }
-                None => format!("option \"{key}\" is not known; {hint}"),
+                None => format!("option {} is not known; {hint}", quote(key)),
             }));
         }
     }
@@ -164,7 +192,8 @@ pub fn parse_options(
 fn parse_one_vni(what: &str, s: &str) -> Result<u32> {
     let n: u64 = s.trim().parse().map_err(|_| {
         Error::invalid(format!(
-            "{what} \"{s}\" is not a number; use a VXLAN network identifier from 1 to {VNI_MAX}, e.g. -o vni=5001"
+            "{what} {} is not a number; use a VXLAN network identifier from 1 to {VNI_MAX}, e.g. -o vni=5001",
+            quote(s)
         ))
     })?;
     if n == 0 || n > VNI_MAX as u64 {
@@ -190,7 +219,8 @@ fn parse_vni(generic: &BTreeMap<String, String>) -> Result<Option<u32>> {
                 .collect();
             if ids.len() > 1 {
                 return Err(Error::invalid(format!(
-                    "{OPT_VXLANID_LIST} \"{l}\" names {} VNIs, but a Switchyard VXLAN network has one; give one VNI (and one IPv4 subnet)",
+                    "{OPT_VXLANID_LIST} {} names {} VNIs, but a Switchyard VXLAN network has one; give one VNI (and one IPv4 subnet)",
+                    quote(l),
                     ids.len()
                 )));
             }
@@ -215,7 +245,8 @@ fn parse_peers(generic: &BTreeMap<String, String>) -> Result<Vec<IpAddr>> {
     for p in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let ip: IpAddr = p.parse().map_err(|_| {
             Error::invalid(format!(
-                "peers: \"{p}\" is not an IP address; list the other hosts' VTEP addresses, e.g. -o peers=192.0.2.11,192.0.2.12"
+                "peers: {} is not an IP address; list the other hosts' VTEP addresses, e.g. -o peers=192.0.2.11,192.0.2.12",
+                quote(p)
             ))
         })?;
         if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
@@ -260,7 +291,8 @@ fn parse_parent(
     let host = parent.host_interface().unwrap_or(name);
     if !policy.parent_allowed(name) && !policy.parent_allowed(host) {
         return Err(Error::invalid(format!(
-            "parent \"{name}\" is not allowed by this host's Switchyard config; allowed parents: {}",
+            "parent {} is not allowed by this host's Switchyard config; allowed parents: {}",
+            quote(name),
             policy.allowed_parents.join(", ")
         )));
     }
@@ -303,7 +335,8 @@ pub fn parse_network(req: &CreateNetworkRequest, policy: &Policy) -> Result<Netw
 fn parse_mtu(s: &str) -> Result<u32> {
     let m: u32 = s.trim().parse().map_err(|_| {
         Error::invalid(format!(
-            "{OPT_MTU} \"{s}\" is not a number; use an MTU between 68 and 65535, e.g. -o {OPT_MTU}=1500"
+            "{OPT_MTU} {} is not a number; use an MTU between 68 and 65535, e.g. -o {OPT_MTU}=1500",
+            quote(s)
         ))
     })?;
     if !(68..=65535).contains(&m) {
@@ -319,7 +352,7 @@ fn parse_subnets(data: &[IpamData], v6: bool) -> Result<Vec<Subnet>> {
     let mut out = Vec::new();
     for d in data {
         let pool: IpNet = d.pool.parse().map_err(|_| {
-            Error::invalid(format!("IPAM pool \"{}\" is not a CIDR subnet", d.pool))
+            Error::invalid(format!("IPAM pool {} is not a CIDR subnet", quote(&d.pool)))
         })?;
         if pool.addr().is_ipv6() != v6 {
             return Err(Error::invalid(format!(
@@ -336,7 +369,7 @@ fn parse_subnets(data: &[IpamData], v6: bool) -> Result<Vec<Subnet>> {
                 let addr = match g.parse::<IpNet>() {
                     Ok(n) => n.addr(),
                     Err(_) => g.parse::<IpAddr>().map_err(|_| {
-                        Error::invalid(format!("gateway \"{g}\" is not an IP address"))
+                        Error::invalid(format!("gateway {} is not an IP address", quote(g)))
                     })?,
                 };
                 if !pool.contains(&addr) {

@@ -2,4 +2,5 @@
 
 pub mod check;
 pub mod serve;
+mod socket;
 pub mod status;

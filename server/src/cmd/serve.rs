@@ -1,11 +1,12 @@
 //! `switchyard serve`: build the backends from their config sections,
 //! restore and clean up, then answer dockerd on the socket until SIGTERM.
 
+use super::socket;
 use crate::config::{Settings, describe_source};
 use crate::driver::Driver;
 use crate::{logging, routes};
-use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
+use std::time::Duration;
 use switchyard_backends::Backends;
 use switchyard_core::link::LinkManager;
 use switchyard_core::store::Store;
@@ -22,8 +23,16 @@ pub fn run(settings: Settings, path: Option<std::path::PathBuf>) -> Result<(), S
     rt.block_on(serve(settings, path))
 }
 
+/// In-flight requests get this long after SIGTERM; then the plugin stops
+/// whatever its clients do (a half-sent request must not keep it alive).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 async fn serve(settings: Settings, path: Option<std::path::PathBuf>) -> Result<(), String> {
     let name = settings.driver_name();
+    let sock = &settings.plugin.socket;
+    // Decided before anything on the host is touched: a second instance on
+    // this socket, or on this state dir, stops here and changes nothing.
+    let _claim = socket::claim(sock)?;
     let store = Store::open(&settings.plugin.state_dir).map_err(|e| e.to_string())?;
     let links = LinkManager::new().map_err(|e| format!("cannot open a netlink socket: {e}"))?;
     let backends = Backends::build(&settings.backends, &links).await?;
@@ -44,24 +53,7 @@ async fn serve(settings: Settings, path: Option<std::path::PathBuf>) -> Result<(
         "startup reconciliation done"
     );
 
-    let sock = &settings.plugin.socket;
-    if let Some(dir) = sock.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create socket directory {}: {e}", dir.display()))?;
-    }
-    // A socket file left by a killed run would make bind fail with EADDRINUSE.
-    if sock.exists() {
-        if std::os::unix::net::UnixStream::connect(sock).is_ok() {
-            return Err(format!(
-                "{} is already served by another process (another switchyard?); stop it or set [plugin] socket to another path",
-                sock.display()
-            ));
-        }
-        let _ = std::fs::remove_file(sock);
-    }
-    let listener = tokio::net::UnixListener::bind(sock)
-        .map_err(|e| format!("cannot listen on {}: {e}", sock.display()))?;
-    let _ = std::fs::set_permissions(sock, std::fs::Permissions::from_mode(0o660));
+    let listener = socket::bind(sock, &settings.plugin.socket_group)?;
     info!(
         driver = %name,
         socket = %sock.display(),
@@ -71,17 +63,34 @@ async fn serve(settings: Settings, path: Option<std::path::PathBuf>) -> Result<(
     );
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    warp::serve(routes::routes(driver.clone()))
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let signalled = stopping.clone();
+    let server = warp::serve(routes::routes(driver.clone()))
         .incoming(listener)
         .graceful(async move {
             tokio::select! {
                 _ = term.recv() => info!("SIGTERM: finishing in-flight requests"),
                 _ = int.recv() => info!("SIGINT: finishing in-flight requests"),
             }
+            signalled.notify_one();
         })
-        .run()
-        .await;
-    driver.flush().await;
+        .run();
+    tokio::select! {
+        _ = server => {}
+        _ = async {
+            stopping.notified().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => warn!(
+            grace_s = SHUTDOWN_GRACE.as_secs(),
+            "requests still open after the grace period; stopping without them"
+        ),
+    }
+    if tokio::time::timeout(SHUTDOWN_GRACE, driver.flush())
+        .await
+        .is_err()
+    {
+        warn!("deferred link deletions not finished; the next start removes what is left");
+    }
     if let Err(e) = std::fs::remove_file(sock) {
         warn!(error = %e, "could not remove the socket");
     }

@@ -87,10 +87,9 @@ impl Driver {
     fn known_network(&self, id: &str) -> Result<NetworkRecord> {
         self.store.network(id).ok_or_else(|| {
             Error::invalid(format!(
-                "network {} is not known to Switchyard instance \"{}\" (state in {}); it was created by another driver or its state was removed — recreate the network",
+                "network {} is not known to Switchyard instance \"{}\"; it was created by another driver or this instance's state was removed — recreate the network",
                 short_id(id),
-                self.instance,
-                self.store.path().display()
+                self.instance
             ))
         })
     }

@@ -28,10 +28,44 @@ pub fn parse(method: &str, body: &[u8]) -> Result<Value, Refused> {
     })
 }
 
-/// The IDs of a request, checked before any work.
+/// The IDs a method cannot do without.
+fn required_ids(method: &str) -> &'static [&'static str] {
+    match method.strip_prefix("NetworkDriver.") {
+        Some(
+            "CreateEndpoint"
+            | "DeleteEndpoint"
+            | "EndpointOperInfo"
+            | "Join"
+            | "Leave"
+            | "ProgramExternalConnectivity"
+            | "RevokeExternalConnectivity",
+        ) => &ID_FIELDS,
+        Some("CreateNetwork" | "DeleteNetwork" | "AllocateNetwork" | "FreeNetwork") => {
+            &ID_FIELDS[..1]
+        }
+        _ => &[],
+    }
+}
+
+/// The IDs of a request, checked before any work. Every plugin call's
+/// body is a JSON object.
 pub fn check_ids(method: &str, body: &Value) -> Result<(), Refused> {
+    if !body.is_object() {
+        return Err(Refused(format!(
+            "{}: the request body does not match the protocol: the body must be a JSON object, got {}",
+            quote_method(method),
+            kind_of(body)
+        )));
+    }
     for field in ID_FIELDS {
         match body.get(field) {
+            None | Some(Value::Null) if required_ids(method).contains(&field) => {
+                return Err(Refused(format!(
+                    "{}: {field} is missing; it must be {}",
+                    quote_method(method),
+                    switchyard_core::ids::ID_RULE
+                )));
+            }
             None | Some(Value::Null) => {}
             Some(Value::String(id)) => check_id(field, id)
                 .map_err(|e| Refused(format!("{}: {e}", quote_method(method))))?,

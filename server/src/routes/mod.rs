@@ -7,6 +7,8 @@
 mod dispatch;
 mod edge;
 mod outcome;
+#[cfg(test)]
+mod props;
 
 use crate::driver::Driver;
 use bytes::{Buf, BufMut, Bytes, BytesMut};

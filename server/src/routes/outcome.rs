@@ -37,7 +37,7 @@ pub fn ok<T: Serialize>(v: &T) -> Outcome {
 }
 
 pub fn failed(e: Error) -> Outcome {
-    let msg = e.to_string();
+    let msg = printable(&e.to_string());
     Outcome {
         response: err_reply(StatusCode::INTERNAL_SERVER_ERROR, msg.clone()),
         ok: false,
@@ -68,13 +68,30 @@ impl Outcome {
 pub fn ipam(o: Outcome) -> Outcome {
     match (&o.ok, &o.message) {
         (false, Some(m)) => Outcome {
-            response: reply(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &json!({"Err": m, "Error": m}),
-            ),
+            response: reply(o.response.status(), &json!({"Err": m, "Error": m})),
             ok: false,
             message: o.message,
         },
         _ => o,
     }
+}
+
+/// An error's text as it may reach a terminal or a log: control characters
+/// escaped, at most `MAX_ERROR` characters (values are quoted shorter where
+/// the error is made; this is the backstop).
+fn printable(msg: &str) -> String {
+    const MAX_ERROR: usize = 2000;
+    let mut out = String::new();
+    for (n, c) in msg.chars().enumerate() {
+        if n == MAX_ERROR {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
