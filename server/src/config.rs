@@ -16,11 +16,20 @@ pub const DEFAULT_CONFIG: &str = "/etc/switchyard/switchyard.toml";
 pub struct Settings {
     pub plugin: PluginSection,
     pub log: LogSection,
+    pub metrics: MetricsSection,
     #[serde(flatten)]
     pub backends: BackendSettings,
 }
 
-const OWN_SECTIONS: [&str; 2] = ["plugin", "log"];
+const OWN_SECTIONS: [&str; 3] = ["plugin", "log", "metrics"];
+
+/// `[metrics]`: Prometheus metrics, off unless `listen` is set.
+#[derive(Debug, Clone, Deserialize, Serialize, Default, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// `HOST:PORT` (e.g. `127.0.0.1:9323`) or `unix:/PATH`; empty: off.
+    pub listen: String,
+}
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -161,6 +170,15 @@ impl Settings {
             return Err(format!(
                 "[log] level \"{}\" is not known; use one of: error, warn, info, debug, trace",
                 self.log.level
+            ));
+        }
+        let listen = &self.metrics.listen;
+        let unix_ok = listen
+            .strip_prefix("unix:")
+            .is_some_and(|p| p.starts_with('/'));
+        if !listen.is_empty() && !unix_ok && listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!(
+                "[metrics] listen \"{listen}\" is not an address; write HOST:PORT (e.g. 127.0.0.1:9323), unix:/PATH, or leave it empty for no metrics"
             ));
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {

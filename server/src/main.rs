@@ -4,6 +4,7 @@ mod cmd;
 mod config;
 mod driver;
 mod logging;
+mod metrics;
 mod routes;
 
 use clap::{Parser, Subcommand};

@@ -4,6 +4,7 @@
 use super::socket;
 use crate::config::{Settings, describe_source};
 use crate::driver::Driver;
+use crate::metrics::Metrics;
 use crate::{logging, routes};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +48,8 @@ async fn serve(settings: Settings, path: Option<std::path::PathBuf>) -> Result<(
     // here and runs beside the socket; none of it delays serving (dockerd
     // must get answers at boot).
     let report = driver.startup().await;
+    let metrics = Arc::new(Metrics::new());
+    metrics.startup(report.removed_links.len(), report.problems.len());
     info!(
         removed = report.removed_links.len(),
         problems = report.problems.len(),
@@ -54,6 +57,9 @@ async fn serve(settings: Settings, path: Option<std::path::PathBuf>) -> Result<(
     );
 
     let listener = socket::bind(sock, &settings.plugin.socket_group)?;
+    if !settings.metrics.listen.is_empty() {
+        crate::metrics::serve(&settings.metrics.listen, metrics.clone(), driver.clone()).await?;
+    }
     info!(
         driver = %name,
         socket = %sock.display(),
@@ -65,7 +71,7 @@ async fn serve(settings: Settings, path: Option<std::path::PathBuf>) -> Result<(
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let stopping = Arc::new(tokio::sync::Notify::new());
     let signalled = stopping.clone();
-    let server = warp::serve(routes::routes(driver.clone()))
+    let server = warp::serve(routes::routes(driver.clone(), metrics))
         .incoming(listener)
         .graceful(async move {
             tokio::select! {

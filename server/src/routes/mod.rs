@@ -11,6 +11,7 @@ mod outcome;
 mod props;
 
 use crate::driver::Driver;
+use crate::metrics::Metrics;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures::{FutureExt, StreamExt};
 use outcome::err_reply;
@@ -25,19 +26,26 @@ use warp::reply::Response;
 
 const MAX_BODY: usize = 1 << 20;
 
-async fn handle(driver: Arc<Driver>, method: String, body: Bytes) -> Response {
+async fn handle(
+    driver: Arc<Driver>,
+    metrics: Arc<Metrics>,
+    method: String,
+    body: Bytes,
+) -> Response {
     let start = Instant::now();
     let shown = edge::quote_method(&method);
     let value = match edge::parse(&method, &body) {
         Ok(v) => v,
         Err(edge::Refused(msg)) => {
             warn!(method = %shown, error = %msg, "refused");
+            metrics.call(&method, "refused", start.elapsed());
             return err_reply(StatusCode::BAD_REQUEST, msg);
         }
     };
     let body = if value.is_null() { json!({}) } else { value };
     if let Err(edge::Refused(msg)) = edge::check_ids(&method, &body) {
         warn!(method = %shown, error = %msg, "refused");
+        metrics.call(&method, "refused", start.elapsed());
         return err_reply(StatusCode::BAD_REQUEST, msg);
     }
     // IDs passed the edge's check: plain ASCII letters and digits.
@@ -62,7 +70,15 @@ async fn handle(driver: Arc<Driver>, method: String, body: Bytes) -> Response {
             )))
         }
     };
-    let micros = start.elapsed().as_micros() as u64;
+    let took = start.elapsed();
+    let micros = took.as_micros() as u64;
+    let label = match outcome.response.status() {
+        StatusCode::OK => "ok",
+        StatusCode::BAD_REQUEST => "refused",
+        StatusCode::NOT_FOUND => "not_found",
+        _ => "error",
+    };
+    metrics.call(&method, label, took);
     match (&outcome.ok, &outcome.message) {
         (true, None) => info!(method = %shown, network = %net, endpoint = %ep, us = micros, "ok"),
         (true, Some(m)) => info!(method = %shown, us = micros, outcome = ?m, "answered"),
@@ -111,12 +127,15 @@ impl warp::reject::Reject for Unreadable {}
 
 pub fn routes(
     driver: Arc<Driver>,
+    metrics: Arc<Metrics>,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
     let calls = warp::path::param::<String>()
         .and(warp::path::end())
         .and(warp::post())
         .and(bounded_body())
-        .then(move |method: String, body: Bytes| handle(driver.clone(), method, body));
+        .then(move |method: String, body: Bytes| {
+            handle(driver.clone(), metrics.clone(), method, body)
+        });
     calls.recover(|r: warp::Rejection| async move {
         let resp = if r.is_not_found() {
             err_reply(
