@@ -36,6 +36,15 @@ enum Command {
         #[arg(long, env = "SWITCHYARD_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Check this host as a support engineer would: kernel features, parents,
+    /// the plugin, dockerd, etcd. Each finding says what to do.
+    Doctor {
+        #[arg(long, env = "SWITCHYARD_CONFIG")]
+        config: Option<PathBuf>,
+        /// dockerd's API socket.
+        #[arg(long, default_value = "/var/run/docker.sock")]
+        docker_socket: PathBuf,
+    },
     /// List networks and endpoints: from the running plugin, else from the state file.
     Status {
         #[arg(long, env = "SWITCHYARD_CONFIG")]
@@ -58,6 +67,10 @@ fn main() -> ExitCode {
         Command::Check { config } => {
             load(config).and_then(|(s, p)| cmd::check::check(&s, p.as_deref()))
         }
+        Command::Doctor {
+            config,
+            docker_socket,
+        } => load(config).and_then(|(s, _)| cmd::doctor::doctor(&s, &docker_socket)),
         Command::Status { config, json } => {
             load(config).and_then(|(s, _)| cmd::status::status(&s, json))
         }

@@ -1,6 +1,7 @@
 //! The command-line commands, one file each.
 
 pub mod check;
+pub mod doctor;
 pub mod serve;
 mod socket;
 pub mod status;

@@ -1,0 +1,253 @@
+//! `switchyard doctor`: checks a host the way a support engineer would and
+//! says, for each finding, what to do. It only looks: nothing is created
+//! (kernel features are probed with requests the kernel refuses).
+
+use crate::config::Settings;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+use switchyard_client::PluginClient;
+use switchyard_core::link::LinkManager;
+use switchyard_core::spec::Parent;
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+struct Finding {
+    level: Level,
+    what: String,
+    /// What to do about it (empty when nothing is to be done).
+    todo: String,
+}
+
+fn ok(what: impl Into<String>) -> Finding {
+    Finding {
+        level: Level::Ok,
+        what: what.into(),
+        todo: String::new(),
+    }
+}
+
+fn warn(what: impl Into<String>, todo: impl Into<String>) -> Finding {
+    Finding {
+        level: Level::Warn,
+        what: what.into(),
+        todo: todo.into(),
+    }
+}
+
+fn fail(what: impl Into<String>, todo: impl Into<String>) -> Finding {
+    Finding {
+        level: Level::Fail,
+        what: what.into(),
+        todo: todo.into(),
+    }
+}
+
+/// Runs every check, prints the findings, and fails if any check failed.
+pub fn doctor(settings: &Settings, docker_socket: &Path) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let mut findings = rt.block_on(kernel_and_parents(settings));
+    findings.push(plugin(settings));
+    findings.push(dockerd(settings, docker_socket));
+    findings.extend(cluster(settings));
+    for f in &findings {
+        let tag = match f.level {
+            Level::Ok => "ok  ",
+            Level::Warn => "warn",
+            Level::Fail => "FAIL",
+        };
+        println!("[{tag}] {}", f.what);
+        if !f.todo.is_empty() {
+            println!("       → {}", f.todo);
+        }
+    }
+    match findings.iter().map(|f| f.level).max() {
+        Some(Level::Fail) => Err("some checks failed (see above)".into()),
+        _ => Ok(()),
+    }
+}
+
+async fn kernel_and_parents(settings: &Settings) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let links = match LinkManager::new() {
+        Ok(l) => l,
+        Err(e) => {
+            return vec![fail(
+                format!("cannot open a netlink socket: {e}"),
+                "run switchyard doctor as root (the plugin needs CAP_NET_ADMIN)",
+            )];
+        }
+    };
+    for (kind, backend, module) in [
+        ("macvlan", "macvlan", "macvlan"),
+        ("ipvlan", "ipvlan", "ipvlan"),
+        ("vlan", "802.1q parents (-o parent=eth0.30)", "8021q"),
+        ("vxlan", "vxlan", "vxlan"),
+    ] {
+        out.push(match links.supports(kind).await {
+            Ok(true) => ok(format!("kernel: {kind} links ({backend})")),
+            Ok(false) => warn(
+                format!("kernel: no {kind} links, so no {backend}"),
+                format!("load the module (modprobe {module}) or use a kernel with it"),
+            ),
+            Err(e) => warn(format!("kernel: cannot probe {kind} links: {e}"), ""),
+        });
+    }
+    let b = &settings.backends;
+    for (section, parent) in [("macvlan", &b.macvlan.parent), ("ipvlan", &b.ipvlan.parent)] {
+        if parent.is_empty() {
+            continue;
+        }
+        let base = match Parent::parse(parent) {
+            Ok(p) => p.host_interface().unwrap_or(parent).to_string(),
+            Err(e) => {
+                out.push(fail(
+                    format!("[{section}] parent: {e}"),
+                    "fix the config file",
+                ));
+                continue;
+            }
+        };
+        out.push(match links.get(&base).await {
+            Ok(Some(l)) if !l.up => warn(
+                format!("[{section}] parent {base} exists but is down"),
+                format!(
+                    "bring it up (ip link set {base} up); containers have no traffic until then"
+                ),
+            ),
+            Ok(Some(l)) => ok(format!("[{section}] parent {base}: up, MTU {}", l.mtu)),
+            Ok(None) => fail(
+                format!("[{section}] parent {base} does not exist on this host"),
+                "name an existing interface in the config (see `ip link`)",
+            ),
+            Err(e) => warn(format!("[{section}] parent {base}: {e}"), ""),
+        });
+    }
+    if !b.macvlan.parent.is_empty() && b.macvlan.parent == b.ipvlan.parent {
+        out.push(warn(
+            format!(
+                "[macvlan] and [ipvlan] both default to parent {}; the kernel cannot put macvlan and ipvlan links on one parent",
+                b.macvlan.parent
+            ),
+            "give one of them another parent (e.g. a VLAN sub-interface)",
+        ));
+    }
+    out
+}
+
+fn plugin(settings: &Settings) -> Finding {
+    let sock = &settings.plugin.socket;
+    match PluginClient::new(sock).call_raw("NetworkDriver.GetCapabilities", b"") {
+        Ok(r) if r.status == 200 => ok(format!("plugin answers on {}", sock.display())),
+        Ok(r) => fail(
+            format!(
+                "{} answers, but not as Switchyard: HTTP {}",
+                sock.display(),
+                r.status
+            ),
+            "another program holds the socket; stop it or set [plugin] socket",
+        ),
+        Err(_) => warn(
+            format!("no plugin answers on {}", sock.display()),
+            "start it (systemctl start switchyard, or switchyard serve) before dockerd",
+        ),
+    }
+}
+
+/// GET `path` on dockerd's API socket.
+fn docker_get(socket: &Path, path: &str) -> Result<(u16, String), String> {
+    let mut s = UnixStream::connect(socket).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    Ok((status, body.to_string()))
+}
+
+fn dockerd(settings: &Settings, socket: &Path) -> Finding {
+    let name = settings.driver_name();
+    match docker_get(socket, "/info") {
+        Err(e) => warn(
+            format!("dockerd does not answer on {}: {e}", socket.display()),
+            "start dockerd, or pass --docker-socket PATH",
+        ),
+        Ok((200, body)) => {
+            let info: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let version = info["ServerVersion"].as_str().unwrap_or("?").to_string();
+            let sees = info["Plugins"]["Network"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|d| d.as_str() == Some(name.as_str())));
+            if sees {
+                ok(format!("dockerd {version} lists the network driver {name}"))
+            } else {
+                warn(
+                    format!("dockerd {version} does not list the driver {name} yet"),
+                    format!(
+                        "dockerd lists a socket plugin once it has used it: try `docker network create -d {name} -o backend=… …`; if that fails, check that {} is in /run/docker/plugins",
+                        settings.plugin.socket.display()
+                    ),
+                )
+            }
+        }
+        Ok((status, _)) => warn(format!("dockerd answered /info with HTTP {status}"), ""),
+    }
+}
+
+fn cluster(settings: &Settings) -> Vec<Finding> {
+    let c = &settings.backends.cluster;
+    if c.etcd_endpoints.is_empty() {
+        return vec![ok(
+            "cluster: none configured (VXLAN networks are single-host)",
+        )];
+    }
+    c.etcd_endpoints
+        .iter()
+        .map(|url| match etcd_version(url) {
+            Ok(v) => ok(format!("etcd {url} answers ({v})")),
+            Err(e) => fail(
+                format!("etcd {url} does not answer: {e}"),
+                "check [cluster] etcd_endpoints and that this host reaches etcd; local networks keep working meanwhile",
+            ),
+        })
+        .collect()
+}
+
+/// etcd's `/version`, over plain HTTP.
+fn etcd_version(url: &str) -> Result<String, String> {
+    let Some(hostport) = url.strip_prefix("http://") else {
+        return Err("only http:// endpoints can be checked here".into());
+    };
+    let hostport = hostport.trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect_timeout(
+        &hostport
+            .parse()
+            .map_err(|_| format!("{hostport} is not HOST:PORT with an IP address"))?,
+        Duration::from_secs(3),
+    )
+    .map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(3)))
+        .map_err(|e| e.to_string())?;
+    write!(s, "GET /version HTTP/1.0\r\nHost: {hostport}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    let v: serde_json::Value =
+        serde_json::from_str(body).map_err(|_| "not an etcd /version answer".to_string())?;
+    Ok(format!("etcd {}", v["etcdserver"].as_str().unwrap_or("?")))
+}
