@@ -15,6 +15,7 @@ mod settings;
 mod tests;
 
 pub use answer::{gateways, l2_join_answer};
+pub use checks::down_warning;
 pub use link::{acquire, in_use, link_name};
 pub use settings::ParentsSettings;
 
@@ -69,9 +70,7 @@ impl<C: Child> Backend for OnParent<C> {
         self.0.kind()
     }
 
-    /// As Docker's built-in macvlan on Engine 28.5 answers (measured,
-    /// tests/dockerd_e2e.rs): IPAM reserves the subnet's gateway (the LAN's
-    /// router) unless the network is `--internal`, which has none.
+    /// As the engine's built-in macvlan/ipvlan answer (`checks.rs`).
     fn gateway_allocation(&self, spec: &NetworkSpec) -> GatewayAllocation {
         checks::gateway_allocation(spec)
     }
