@@ -168,6 +168,69 @@ fn l3_slash31(engine: Engine) {
     lab.teardown(&["s31-a", "s31-b"], &["n31"]);
 }
 
+/// What a container on a fresh macvlan network without --gateway gets:
+/// its address, and whether it has a default route.
+fn first_container(lab: &DockerLab, net: &str, subnet: &str) -> (String, bool) {
+    lab.create(
+        net,
+        &words(&format!(
+            "-o backend=macvlan -o parent=tp0 --subnet {subnet}"
+        )),
+    );
+    let (ok, out) = lab
+        .d
+        .run_rm(net, &["sh", "-c", "ip -o -4 addr show eth0; ip route"]);
+    assert!(ok, "docker run on {net}:\n{out}");
+    let addr = out
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    lab.docker(&["network", "rm", net]);
+    (addr, out.contains("default via"))
+}
+
+/// How the engine is recognised (spec::Engine), seen from the containers:
+/// 20.10 and 28 reserve the gateway (.1; the container gets .2 and a
+/// default route). On 29 with `[parents] engine = "auto"` the first
+/// network's GwAllocCheck is answered as 28 (nothing told 29 apart yet), its
+/// CreateNetwork shows 29's mark, and from the second network on nothing is
+/// reserved (the container gets .1 and no default route), as 29's built-in.
+/// `[parents] engine = "29"` answers as 29 from the first network.
+fn engine_recognition(engine: Engine) {
+    let lab = new_lab(engine);
+    let reserved = ("10.66.1.2/24".to_string(), true);
+    assert_eq!(
+        first_container(&lab, "g1", "10.66.1.0/24"),
+        reserved,
+        "{engine:?} first network"
+    );
+    let second = first_container(&lab, "g2", "10.66.1.0/24");
+    if engine == Engine::V29 {
+        assert_eq!(
+            second,
+            ("10.66.1.1/24".to_string(), false),
+            "{engine:?}: 29 was not recognised"
+        );
+    } else {
+        assert_eq!(second, reserved, "{engine:?} second network");
+    }
+    drop(lab);
+    if engine == Engine::V29 {
+        let config = Lab::config()
+            .tag("dd")
+            .env("SWITCHYARD__PARENTS__ENGINE", "29");
+        let lab = DockerLab::new(engine, config);
+        assert_eq!(
+            first_container(&lab, "g3", "10.66.1.0/24"),
+            ("10.66.1.1/24".to_string(), false),
+            "[parents] engine = \"29\": the first network answered as 29"
+        );
+    }
+}
+
 engine_matrix!(parentless);
 engine_matrix!(down_parent);
 engine_matrix!(l3_slash31: 28, 29);
+engine_matrix!(engine_recognition);

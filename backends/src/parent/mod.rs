@@ -20,6 +20,7 @@ pub use link::{acquire, in_use, link_name};
 pub use settings::ParentsSettings;
 
 use crate::{Backend, Host};
+use std::collections::BTreeMap;
 use switchyard_core::link::{Link, LinkKind, LinkPlan};
 use switchyard_core::mac::MacAddr;
 use switchyard_core::mark::Mark;
@@ -160,6 +161,11 @@ impl<C: Child> Backend for OnParent<C> {
 
     fn join_answer(&self, net: &NetworkRecord, ep: &EndpointRecord) -> JoinAnswer {
         self.0.answer(&net.spec, ep, l2_join_answer(net, ep))
+    }
+
+    /// The engine whose built-in answers the network follows.
+    fn describe(&self, net: &NetworkRecord) -> BTreeMap<String, String> {
+        BTreeMap::from([("engine".to_string(), net.spec.engine.to_string())])
     }
 
     async fn restore(

@@ -98,7 +98,7 @@ impl FromStr for EngineSetting {
     fn from_str(s: &str) -> Result<Self> {
         Ok(match s {
             "" | "auto" => EngineSetting::Auto,
-            "20" | "20.10" => EngineSetting::Fixed(Engine::V20),
+            "20" | "20.10" | "20.1" => EngineSetting::Fixed(Engine::V20),
             "28" => EngineSetting::Fixed(Engine::V28),
             "29" => EngineSetting::Fixed(Engine::V29),
             other => {
