@@ -3,11 +3,20 @@
 //!
 //! In l2 the container's way out is the subnet's gateway, as with macvlan.
 //! In l3/l3s the parent routes for the container, so everything leaves
-//! through the container's own interface. That is answered as connected
-//! routes covering every routable destination (`V4_DEFAULT_COVER`): a
-//! connected 0.0.0.0/0 is refused by Engine 20.10 ("failed to set gateway:
-//! file exists") and a route starting at 0.0.0.0 is dropped by Engine 28,
-//! while this cover works on both (tests/dockerd_backends.rs).
+//! through the container's own interface; the answer depends on what the
+//! engine takes (measured, tests/dockerd_backends.rs):
+//!
+//! * Engines 28 and 29: a connected default route (0.0.0.0/0, ::/0), as
+//!   Engine 29's own ipvlan driver sets. On 29 this also matters for DNS:
+//!   dockerd forwards a container's queries to a resolver on the host's
+//!   loopback (systemd-resolved's 127.0.0.53) only for an endpoint with a
+//!   gateway or a 0/0 route.
+//! * Engine 20.10 refuses a connected 0.0.0.0/0 ("failed to set gateway:
+//!   file exists"), so there the answer is connected routes covering every
+//!   routable destination (`V4_DEFAULT_COVER`; 28 drops a route starting
+//!   at 0.0.0.0 that is not /0, such as 0.0.0.0/1). Records stored before
+//!   engines were told apart get the cover too: it works on every engine.
+//!
 //! `DisableGatewayService` keeps dockerd from adding docker_gwbridge, which
 //! connected routes would not prevent on their own.
 
@@ -100,6 +109,9 @@ pub const V4_DEFAULT_COVER: [&str; 8] = [
 pub const V6_DEFAULT_COVER: [&str; 8] = [
     "100::/8", "200::/7", "400::/6", "800::/5", "1000::/4", "2000::/3", "4000::/2", "8000::/1",
 ];
+/// The connected default routes Engines 28 and 29 take.
+pub const V4_DEFAULT: [&str; 1] = ["0.0.0.0/0"];
+pub const V6_DEFAULT: [&str; 1] = ["::/0"];
 
 impl Child for Ipvlan {
     fn kind(&self) -> BackendKind {
@@ -145,7 +157,8 @@ impl Child for Ipvlan {
         }
     }
 
-    /// l3/l3s: no gateway; the cover routes, connected.
+    /// l3/l3s: no gateway; a connected default route where the engine
+    /// takes one, else the cover routes, connected.
     fn answer(&self, spec: &NetworkSpec, ep: &EndpointRecord, l2: JoinAnswer) -> JoinAnswer {
         let mut answer = l2;
         if options(spec).mode == IpvlanMode::L2 {
@@ -154,14 +167,19 @@ impl Child for Ipvlan {
         answer.gateway = None;
         answer.gateway_ipv6 = None;
         if !spec.internal {
-            let halves = ep
+            let (v4, v6): (&[&str], &[&str]) = if spec.engine.takes_connected_default() {
+                (&V4_DEFAULT, &V6_DEFAULT)
+            } else {
+                (&V4_DEFAULT_COVER, &V6_DEFAULT_COVER)
+            };
+            let routes = ep
                 .ipv4
-                .map(|_| V4_DEFAULT_COVER)
+                .map(|_| v4)
                 .into_iter()
-                .chain(ep.ipv6.map(|_| V6_DEFAULT_COVER))
+                .chain(ep.ipv6.map(|_| v6))
                 .flatten();
-            answer.connected_routes = halves
-                .map(|d| d.parse().expect("the cover routes are CIDR constants"))
+            answer.connected_routes = routes
+                .map(|d| d.parse().expect("the routes are CIDR constants"))
                 .collect();
         }
         answer
@@ -176,7 +194,7 @@ mod tests {
     use switchyard_core::model::NetworkRecord;
     use switchyard_core::model::endpoint_link_name;
     use switchyard_core::protocol::JoinResponse;
-    use switchyard_core::spec::Subnet;
+    use switchyard_core::spec::{Engine, Subnet};
 
     fn net(mode: IpvlanMode, internal: bool) -> NetworkRecord {
         NetworkRecord {
@@ -202,6 +220,7 @@ mod tests {
                 }],
                 mtu: None,
                 options: Default::default(),
+                engine: Default::default(),
             },
             created_at: 0,
         }
@@ -231,9 +250,14 @@ mod tests {
     }
 
     #[test]
-    fn l3_answers_with_a_connected_cover_of_all_destinations_and_no_gwbridge() {
-        for mode in [IpvlanMode::L3, IpvlanMode::L3s] {
-            let a = JoinResponse::from(&OnParent(Ipvlan).join_answer(&net(mode, false), &ep(true)));
+    fn l3_answers_with_a_connected_cover_of_all_destinations_on_20_10_and_old_records() {
+        for (engine, mode) in [Engine::V20, Engine::Unknown]
+            .into_iter()
+            .flat_map(|e| [(e, IpvlanMode::L3), (e, IpvlanMode::L3s)])
+        {
+            let mut n = net(mode, false);
+            n.spec.engine = engine;
+            let a = JoinResponse::from(&OnParent(Ipvlan).join_answer(&n, &ep(true)));
             assert_eq!(a.gateway, None);
             let dests: Vec<&str> = a
                 .static_routes
@@ -266,6 +290,35 @@ mod tests {
             &OnParent(Ipvlan).join_answer(&net(IpvlanMode::L3, true), &ep(true)),
         );
         assert!(internal.static_routes.is_empty() && internal.gateway.is_none());
+    }
+
+    #[test]
+    fn l3_answers_with_a_connected_default_route_on_28_and_29() {
+        for engine in [Engine::V28, Engine::V29] {
+            for mode in [IpvlanMode::L3, IpvlanMode::L3s] {
+                let mut n = net(mode, false);
+                n.spec.engine = engine;
+                let a = JoinResponse::from(&OnParent(Ipvlan).join_answer(&n, &ep(true)));
+                assert_eq!(a.gateway, None);
+                let dests: Vec<&str> = a
+                    .static_routes
+                    .iter()
+                    .map(|r| r.destination.as_str())
+                    .collect();
+                assert_eq!(dests, ["0.0.0.0/0", "::/0"]);
+                assert!(
+                    a.static_routes
+                        .iter()
+                        .all(|r| r.route_type == 1 && r.next_hop.is_none())
+                );
+                assert!(a.disable_gateway_service);
+                let v4 = JoinResponse::from(&OnParent(Ipvlan).join_answer(&n, &ep(false)));
+                assert_eq!(v4.static_routes.len(), 1);
+                n.spec.internal = true;
+                let internal = JoinResponse::from(&OnParent(Ipvlan).join_answer(&n, &ep(true)));
+                assert!(internal.static_routes.is_empty());
+            }
+        }
     }
 
     #[test]

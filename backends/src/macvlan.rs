@@ -113,6 +113,7 @@ mod tests {
                 }],
                 mtu: Some(1400),
                 options: Default::default(),
+                engine: Default::default(),
             },
             created_at: 0,
         }

@@ -67,6 +67,8 @@ impl BackendSettings {
             ipvlan_mode: self.ipvlan.mode.parse().unwrap_or_default(),
             ipvlan_flag: self.ipvlan.flag.parse().unwrap_or_default(),
             allowed_parents: self.parents.allow.clone(),
+            engine: self.parents.engine(),
+            engine_memory: Default::default(),
         }
     }
 }

@@ -229,12 +229,13 @@ fn user_story(lab: &mut DockerLab) {
     lab.assert_no_links("docker stop, docker rm and docker network rm");
 }
 
-/// What a container sees on one network: eth0's IPv4 address, its routes,
-/// eth0's MTU.
+/// What a container sees on one network: eth0's IPv4 and global IPv6
+/// addresses, its IPv4 and IPv6 routes, eth0's MTU.
 #[derive(Debug, PartialEq)]
 struct View {
     addr: Vec<String>,
     routes: Vec<String>,
+    routes6: Vec<String>,
     mtu: Option<u32>,
 }
 
@@ -244,36 +245,59 @@ fn view(lab: &DockerLab, net: &str) -> View {
         &[
             "sh",
             "-c",
-            "ip -o -4 addr show eth0; echo @@; ip route; echo @@; ip -o link show eth0",
+            "ip -o -4 addr show eth0; ip -o -6 addr show eth0 scope global; echo @@; ip route; echo @@; ip -6 route; echo @@; ip -o link show eth0",
         ],
     );
     assert!(ok, "docker run on {net} failed:\n{out}");
     let parts: Vec<&str> = out.split("@@").collect();
-    assert_eq!(parts.len(), 3, "unexpected output on {net}:\n{out}");
+    assert_eq!(parts.len(), 4, "unexpected output on {net}:\n{out}");
     View {
         addr: parts[0]
-            .split_whitespace()
-            .skip_while(|w| *w != "inet")
-            .nth(1)
-            .map(|a| vec![a.to_string()])
-            .unwrap_or_default(),
+            .lines()
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .skip_while(|w| *w != "inet" && *w != "inet6")
+                    .nth(1)
+                    .map(str::to_string)
+            })
+            .collect(),
         routes: route_lines(parts[1]),
-        mtu: mtu(parts[2]),
+        routes6: route_lines(parts[2]),
+        mtu: mtu(parts[3]),
     }
 }
 
 /// Scenario 1b: the same options on the same parent with Docker's built-in macvlan
-/// driver give the container the same address, routes and MTU, on both
-/// engines (on 28 this covers the GwAllocCheck answer: a gateway is reserved
-/// unless the network is --internal, as Engine 28.5's built-in driver does).
+/// driver give the container the same addresses (IPv4 and IPv6), routes and
+/// MTU, on every engine. This covers the GwAllocCheck answer: on 28 a
+/// gateway is reserved unless the network is --internal (as 28.5's built-in
+/// driver does); on 29 none unless --gateway is given, so the first
+/// container gets the subnet's first address and no default route, as with
+/// 29's built-in.
+///
+/// Engines 28 and 29 send the same GwAllocCheck; the plugin learns it talks
+/// to 29 from the first CreateNetwork given --subnet (spec::Engine), so a
+/// first network teaches it, and is removed again.
 fn builtin_parity(lab: &mut DockerLab) {
-    let cases: [(&str, &[&str]); 3] = [
+    create(lab, "teach", &["--internal", "--subnet", "10.74.0.0/24"]);
+    lab.docker(&["network", "rm", "teach"]);
+    let cases: [(&str, &[&str]); 4] = [
         ("without --gateway", &["--subnet", "10.75.0.0/24"]),
         (
             "with --gateway",
             &["--subnet", "10.75.0.0/24", "--gateway", "10.75.0.1"],
         ),
         ("--internal", &["--internal", "--subnet", "10.75.0.0/24"]),
+        (
+            "dual stack without --gateway",
+            &[
+                "--ipv6",
+                "--subnet",
+                "10.75.0.0/24",
+                "--subnet",
+                "fd00:75::/64",
+            ],
+        ),
     ];
     for (case, args) in cases {
         create(lab, "pnet", args);
@@ -290,14 +314,13 @@ fn builtin_parity(lab: &mut DockerLab) {
             plugin, builtin,
             "{case}: a Switchyard container (left) differs from a built-in macvlan container (right)"
         );
-        if case == "--internal" {
-            assert_eq!(default_route(&plugin.routes), None, "{case}: {plugin:#?}");
-        } else {
-            assert!(
-                default_route(&plugin.routes).is_some(),
-                "{case}: {plugin:#?}"
-            );
-        }
+        let gateway = args.contains(&"--gateway")
+            || (lab.engine() != Engine::V29 && !args.contains(&"--internal"));
+        assert_eq!(
+            default_route(&plugin.routes).is_some(),
+            gateway,
+            "{case}: {plugin:#?}"
+        );
     }
     lab.assert_no_links("the parity networks were removed");
 }
@@ -439,9 +462,10 @@ fn dual_stack(lab: &mut DockerLab) {
             .run_rm("v6only", &["ping6", "-c", "1", "-W", "3", &ip6]);
         assert!(ok, "a second container could not ping6 c6 at {ip6}:\n{out}");
 
-        // Without --gateway IPAM still reserves the subnet's first address
-        // as the gateway (GwAllocCheck answers as Engine 28.5's built-in
-        // macvlan: no skip on non-internal networks), and it is the route.
+        // Without --gateway, GwAllocCheck answers as the engine's built-in
+        // macvlan: on 28 IPAM reserves the subnet's first address as the
+        // gateway, and it is the route; on 29 nothing is reserved, so the
+        // first container gets that address and no default route.
         create(
             lab,
             "v6nogw",
@@ -454,12 +478,19 @@ fn dual_stack(lab: &mut DockerLab) {
             ok && out.contains("inet6 fd00:69::"),
             "no v6 address on v6nogw:\n{out}"
         );
-        assert_eq!(
-            default_route(&route_lines(&out))
-                .map(|r| r.starts_with("default via fd00:69::1 dev eth0")),
-            Some(true),
-            "v6nogw: the reserved gateway fd00:69::1 should be the default route:\n{out}"
-        );
+        if lab.engine() == Engine::V29 {
+            assert!(
+                out.contains("inet6 fd00:69::1/64") && default_route(&route_lines(&out)).is_none(),
+                "v6nogw on 29: the first address and no default route, as the built-in:\n{out}"
+            );
+        } else {
+            assert_eq!(
+                default_route(&route_lines(&out))
+                    .map(|r| r.starts_with("default via fd00:69::1 dev eth0")),
+                Some(true),
+                "v6nogw: the reserved gateway fd00:69::1 should be the default route:\n{out}"
+            );
+        }
     }
 }
 
@@ -523,8 +554,8 @@ fn bad_options(lab: &mut DockerLab) {
             r#"option "foo" is not known; backend macvlan accepts:"#,
         ),
         (
-            &["-o", "backend=macvlan"],
-            r#"option "parent" is required for backend macvlan"#,
+            &["-o", "backend=macvlan", "-o", "parent=tp0.5000"],
+            r#"parent "tp0.5000" names VLAN 5000, which is outside 1–4094"#,
         ),
         (
             &["-o", "backend=macvlan", "-o", "parent=eth9"],
@@ -760,7 +791,5 @@ fn restarts(engine: Engine) {
 }
 
 engine_matrix!(networking);
-// Not on 29: its built-in macvlan reserves no gateway without --gateway, while
-// Switchyard's GwAllocCheck answer still does as 28.5's did (see dockerd-29/README.md).
-engine_matrix!(parity: 20, 28);
+engine_matrix!(parity);
 engine_matrix!(restarts);

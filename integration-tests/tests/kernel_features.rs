@@ -79,8 +79,13 @@ fn ipvlan_modes_carry_traffic_between_two_containers() {
                 "{ja}"
             );
         } else {
-            // L3: a default route through the container's own interface.
-            assert_eq!(ja["StaticRoutes"].as_array().unwrap().len(), 8, "{ja}");
+            // L3: a default route through the container's own interface
+            // (the client speaks as Engine 28: a connected 0.0.0.0/0).
+            assert_eq!(
+                ja["StaticRoutes"],
+                serde_json::json!([{"Destination": "0.0.0.0/0", "RouteType": 1}]),
+                "{ja}"
+            );
             assert_eq!(ja["DisableGatewayService"], true);
             let route = a.ip(&["route", "get", "192.0.2.1"]);
             assert!(route.contains("dev eth0"), "{mode}: {route}");
@@ -345,4 +350,59 @@ fn plugin_sigkill_between_create_and_delete_keeps_parents_right() {
         "{:?}",
         lab.host.marked_links()
     );
+}
+
+/// Issue #10: networks without a parent that are not internal (as every
+/// engine's built-in accepts them): each gets its own dummy parent and keeps
+/// its gateway; ipvlan l2 and l3 live side by side; the parents survive a
+/// plugin SIGKILL (a deleted one is re-created at start) and go with their
+/// networks.
+#[test]
+fn parentless_networks_side_by_side_survive_restarts() {
+    if !in_test_kernel("parentless_networks_side_by_side_survive_restarts") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (&[("backend", "macvlan")], "10.64.1.0/24"),
+        (&[("backend", "ipvlan")], "10.64.2.0/24"),
+        (
+            &[("backend", "ipvlan"), ("ipvlan_mode", "l3")],
+            "10.64.3.0/24",
+        ),
+    ];
+    let mut nets = Vec::new();
+    for (opts, subnet) in cases {
+        let net = random_id();
+        let gw = subnet.replace(".0/24", ".1");
+        lab.ln
+            .create_network(&net, opts, &[(subnet, Some(&gw))], &[], false)
+            .unwrap();
+        let parent = format!("sd{}", &net[..12]);
+        let d = lab.host.ip(&["-d", "link", "show", &parent]);
+        assert!(d.contains("dummy"), "{opts:?}: {d}");
+        nets.push((net, parent, subnet, gw));
+    }
+    lab.plugin.kill();
+    lab.host.ip(&["link", "del", &nets[1].1]);
+    lab.restart_plugin();
+    for (i, (net, parent, subnet, gw)) in nets.iter().enumerate() {
+        assert!(lab.host.links().contains(parent), "{parent} after restart");
+        let (a, b) = (Netns::new("a"), Netns::new("b"));
+        let ip = |n: u8| subnet.replace(".0/24", &format!(".{n}/24"));
+        let (_, j) = lab.attach(net, &a, &ip(2));
+        lab.attach(net, &b, &ip(3));
+        if i < 2 {
+            assert_eq!(j["Gateway"].as_str(), Some(gw.as_str()), "{j}");
+        } else {
+            assert!(j.get("Gateway").is_none(), "l3: {j}");
+        }
+        let peer = subnet.replace(".0/24", ".3");
+        assert!(a.ping(&peer), "{parent}: containers cannot talk");
+        drop((a, b));
+    }
+    for (net, parent, ..) in &nets {
+        lab.ln.delete_network(net).unwrap();
+        assert!(lab.gone(parent), "{parent} left behind");
+    }
 }

@@ -350,7 +350,6 @@ fn bad_options_create_nothing() {
             &[("backend", "macvlan"), ("parent", "tp0"), ("foo", "bar")],
             "option \"foo\" is not known",
         ),
-        (&[("backend", "macvlan")], "option \"parent\" is required"),
         (
             &[("backend", "macvlan"), ("parent", "eth9")],
             "parent \"eth9\" does not exist on this host",
@@ -418,14 +417,20 @@ fn bad_options_create_nothing() {
         json!([]),
         "a refused network was stored"
     );
+    // A parent that is down is accepted, as Engine 29's built-in drivers
+    // accept it, with a warning in status until it is up.
     lab.host.ip(&["link", "set", "tp0", "down"]);
-    let e = lab
-        .network(&[("backend", "macvlan"), ("parent", "tp0")], SUBNET, false)
-        .unwrap_err();
+    lab.network(&[("backend", "macvlan"), ("parent", "tp0")], SUBNET, false)
+        .unwrap();
+    let st = crate::status(&mut lab);
+    let problem = st["networks"][0]["problem"].as_str().unwrap_or_default();
     assert!(
-        e.contains("parent \"tp0\" is down") && e.contains("ip link set tp0 up"),
-        "{e}"
+        problem.contains("parent \"tp0\" is down") && problem.contains("ip link set tp0 up"),
+        "{st}"
     );
+    lab.host.ip(&["link", "set", "tp0", "up"]);
+    let st = crate::status(&mut lab);
+    assert!(st["networks"][0]["problem"].is_null(), "{st}");
 }
 
 #[test]
@@ -791,41 +796,46 @@ fn missing_kernel_features_are_named() {
 #[test]
 fn isolated_macvlan_network_on_a_private_parent() {
     let mut lab = Lab::new();
-    // Not internal: refused, it would have no way out.
-    let e = lab
-        .network(&[("backend", "macvlan")], SUBNET, false)
-        .unwrap_err();
-    assert!(e.contains("unless the network is --internal"), "{e}");
-    let net = random_id();
-    lab.ln
-        .create_network(
-            &net,
-            &[("backend", "macvlan")],
-            &[(SUBNET, None)],
-            &[],
-            true,
-        )
-        .unwrap();
-    let parent = format!("sd{}", &net[..12]);
-    assert!(
-        lab.host.marked_links().contains(&parent),
-        "isolated parent {parent} missing: {:?}",
-        lab.host.links()
-    );
-    let (a, b) = (Netns::new("ia"), Netns::new("ib"));
-    lab.attach(&net, &a, "10.77.0.2/24");
-    lab.attach(&net, &b, "10.77.0.3/24");
-    assert!(
-        a.ping("10.77.0.3"),
-        "containers of an isolated network reach each other"
-    );
-    assert!(
-        a.ip(&["-d", "link", "show", "eth0"]).contains("@if"),
-        "eth0 hangs off the private parent"
-    );
-    drop((a, b));
-    lab.ln.delete_network(&net).unwrap();
-    lab.assert_no_marked_links();
+    // Internal or not (as Docker's built-in drivers on every engine): a
+    // private parent of the network's own; a non-internal one keeps its
+    // gateway in the Join answer.
+    for internal in [true, false] {
+        let net = random_id();
+        lab.ln
+            .create_network(
+                &net,
+                &[("backend", "macvlan")],
+                &[(SUBNET, Some("10.77.0.1"))],
+                &[],
+                internal,
+            )
+            .unwrap();
+        let parent = format!("sd{}", &net[..12]);
+        assert!(
+            lab.host.marked_links().contains(&parent),
+            "isolated parent {parent} missing: {:?}",
+            lab.host.links()
+        );
+        let (a, b) = (Netns::new("ia"), Netns::new("ib"));
+        let (_, ja) = lab.attach(&net, &a, "10.77.0.2/24");
+        lab.attach(&net, &b, "10.77.0.3/24");
+        assert_eq!(
+            ja["Gateway"].as_str(),
+            (!internal).then_some("10.77.0.1"),
+            "internal={internal}: {ja}"
+        );
+        assert!(
+            a.ping("10.77.0.3"),
+            "containers of an isolated network reach each other"
+        );
+        assert!(
+            a.ip(&["-d", "link", "show", "eth0"]).contains("@if"),
+            "eth0 hangs off the private parent"
+        );
+        drop((a, b));
+        lab.ln.delete_network(&net).unwrap();
+        lab.assert_no_marked_links();
+    }
 }
 
 #[test]

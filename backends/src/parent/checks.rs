@@ -1,12 +1,16 @@
 //! What a network on a parent must satisfy before anything is created: the
-//! parent exists and is up (or is Switchyard's to make), it can be shared
+//! parent exists (or is Switchyard's to make; one that is down is accepted
+//! with a warning), it can be shared
 //! with the networks already on it, and the MTU fits.
 
 use crate::Host;
 use switchyard_core::model::{GatewayAllocation, NetworkRecord};
 use switchyard_core::protocol::short_id;
-use switchyard_core::spec::{BackendOptions, MacvlanMode, NetworkSpec, OPT_MTU, Parent};
+use switchyard_core::spec::{
+    BackendOptions, Engine, IpvlanMode, MacvlanMode, NetworkSpec, OPT_MTU, Parent,
+};
 use switchyard_core::{Error, Result};
+use tracing::warn;
 
 /// Whether `other` hangs off the same (shared) parent.
 pub(super) fn uses(other: &NetworkRecord, parent: &Parent) -> bool {
@@ -63,14 +67,9 @@ async fn parent_mtu(
         }
     }
     match parent {
-        Parent::Isolated => {
-            if !spec.internal {
-                return Err(Error::invalid(
-                    "a network without a parent is isolated and has no way out: add --internal, or name a parent with -o parent=eth0",
-                ));
-            }
-            Ok(None)
-        }
+        // A private parent of the network's own, internal or not, as
+        // Docker's built-in drivers give a network without a parent.
+        Parent::Isolated => Ok(None),
         Parent::Interface { name } => host_interface(host, name).await.map(Some),
         Parent::Vlan { name, base, id } => match host.links.get(name).await? {
             Some(l) => {
@@ -85,7 +84,7 @@ async fn parent_mtu(
                 }
                 let ours = l.mark().is_some_and(|m| m.is_shared_parent());
                 if !l.up && !ours {
-                    return Err(down(name));
+                    warn_down(name);
                 }
                 Ok(Some(l.mtu))
             }
@@ -106,10 +105,19 @@ async fn parent_mtu(
     }
 }
 
-fn down(name: &str) -> Error {
-    Error::invalid(format!(
-        "parent \"{name}\" is down; bring it up first (ip link set {name} up)"
-    ))
+/// A parent that is down is accepted, as Engine 29's built-in drivers
+/// accept it: containers start, and traffic flows once the link is up
+/// (the operator's link: Switchyard never brings it up). `switchyard
+/// status` shows the same warning while it lasts.
+fn warn_down(name: &str) {
+    warn!(parent = %name, "{}", down_warning(name));
+}
+
+/// The warning for a parent that is down (log and `switchyard status`).
+pub fn down_warning(name: &str) -> String {
+    format!(
+        "parent \"{name}\" is down: the network's containers get no traffic until it is up (ip link set {name} up)"
+    )
 }
 
 async fn host_interface(host: &Host<'_>, name: &str) -> Result<u32> {
@@ -127,7 +135,7 @@ async fn host_interface(host: &Host<'_>, name: &str) -> Result<u32> {
         )));
     }
     if !l.up {
-        return Err(down(name));
+        warn_down(name);
     }
     Ok(l.mtu)
 }
@@ -150,13 +158,23 @@ pub(super) fn check_mtu(spec: &NetworkSpec, limit: Option<u32>) -> Result<()> {
     Ok(())
 }
 
-/// `GwAllocCheck` for networks on a parent, as Docker's built-in macvlan on
-/// Engine 28.5 answers it (measured, tests/dockerd_e2e.rs): IPAM reserves
-/// the subnet's gateway (the LAN's router) unless the network is
-/// `--internal`, which has none. (Newer engine sources skip always.)
+/// `GwAllocCheck` for networks on a parent, as the engine's own built-in
+/// macvlan/ipvlan answer it (moby's `GetSkipGwAlloc`):
+///
+/// * Engine 29 (docker-v29.7.2): never reserve a gateway; IPAM reserves one
+///   only when the user gives `--gateway` (the gateway is the LAN's router,
+///   the driver assigns it to nothing; l3 has none at all).
+/// * Engine 28.5: reserve unless the network is `--internal`, or ipvlan
+///   l3/l3s (whose default route is the interface, not an address).
+/// * 20.10 never asks.
 pub fn gateway_allocation(spec: &NetworkSpec) -> GatewayAllocation {
+    let reserve = match (&spec.engine, &spec.backend) {
+        (Engine::V29, _) => false,
+        (_, BackendOptions::Ipvlan(i)) if i.mode != IpvlanMode::L2 => false,
+        _ => !spec.internal,
+    };
     GatewayAllocation {
-        ipv4: !spec.internal,
-        ipv6: !spec.internal,
+        ipv4: reserve,
+        ipv6: reserve,
     }
 }

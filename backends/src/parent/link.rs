@@ -2,7 +2,7 @@
 //!
 //! Parents, shared by macvlan and ipvlan: a host interface the operator
 //! manages, an 802.1q sub-interface (`eth0.30`) Switchyard creates when it
-//! is missing, or — for `--internal` networks without a parent — a private
+//! is missing, or — for networks without a parent (internal or not) — a private
 //! link Switchyard creates for that network alone.
 //!
 //! Nothing is counted separately: the networks in the store that name a

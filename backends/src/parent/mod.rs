@@ -15,10 +15,12 @@ mod settings;
 mod tests;
 
 pub use answer::{gateways, l2_join_answer};
+pub use checks::down_warning;
 pub use link::{acquire, in_use, link_name};
 pub use settings::ParentsSettings;
 
 use crate::{Backend, Host};
+use std::collections::BTreeMap;
 use switchyard_core::link::{Link, LinkKind, LinkPlan};
 use switchyard_core::mac::MacAddr;
 use switchyard_core::mark::Mark;
@@ -69,9 +71,7 @@ impl<C: Child> Backend for OnParent<C> {
         self.0.kind()
     }
 
-    /// As Docker's built-in macvlan on Engine 28.5 answers (measured,
-    /// tests/dockerd_e2e.rs): IPAM reserves the subnet's gateway (the LAN's
-    /// router) unless the network is `--internal`, which has none.
+    /// As the engine's built-in macvlan/ipvlan answer (`checks.rs`).
     fn gateway_allocation(&self, spec: &NetworkSpec) -> GatewayAllocation {
         checks::gateway_allocation(spec)
     }
@@ -161,6 +161,11 @@ impl<C: Child> Backend for OnParent<C> {
 
     fn join_answer(&self, net: &NetworkRecord, ep: &EndpointRecord) -> JoinAnswer {
         self.0.answer(&net.spec, ep, l2_join_answer(net, ep))
+    }
+
+    /// The engine whose built-in answers the network follows.
+    fn describe(&self, net: &NetworkRecord) -> BTreeMap<String, String> {
+        BTreeMap::from([("engine".to_string(), net.spec.engine.to_string())])
     }
 
     async fn restore(

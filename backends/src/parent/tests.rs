@@ -5,7 +5,7 @@ use super::checks::{check_mtu, conflict, gateway_allocation, uses};
 use super::{gateways, in_use, link_name};
 use switchyard_core::model::{EndpointRecord, NetworkRecord};
 use switchyard_core::spec::{
-    BackendOptions, IpvlanFlag, IpvlanMode, IpvlanOptions, MacvlanMode, MacvlanOptions,
+    BackendOptions, Engine, IpvlanFlag, IpvlanMode, IpvlanOptions, MacvlanMode, MacvlanOptions,
     NetworkSpec, Parent, Subnet,
 };
 
@@ -23,6 +23,7 @@ fn spec(backend: BackendOptions, internal: bool, mtu: Option<u32>) -> NetworkSpe
         }],
         mtu,
         options: Default::default(),
+        engine: Default::default(),
     }
 }
 
@@ -167,14 +168,34 @@ fn the_mtu_may_not_exceed_the_parents() {
     .unwrap();
 }
 
+/// GetSkipGwAlloc of the engines' built-in drivers (moby v28.5.2 and
+/// docker-v29.7.2, daemon/libnetwork/drivers/{macvlan,ipvlan}).
 #[test]
-fn gateways_are_reserved_except_on_internal_networks() {
-    let open = spec(macvlan("eth0", MacvlanMode::Bridge), false, None);
-    let g = gateway_allocation(&open);
-    assert!(g.ipv4 && g.ipv6);
-    let internal = spec(macvlan("eth0", MacvlanMode::Bridge), true, None);
-    let g = gateway_allocation(&internal);
-    assert!(!g.ipv4 && !g.ipv6);
+fn gateways_are_reserved_as_each_engines_builtin_drivers_do() {
+    let reserve = |b: BackendOptions, internal: bool, engine: Engine| {
+        let mut s = spec(b, internal, None);
+        s.engine = engine;
+        let g = gateway_allocation(&s);
+        assert_eq!(g.ipv4, g.ipv6);
+        g.ipv4
+    };
+    let mv = || macvlan("eth0", MacvlanMode::Bridge);
+    let iv = |m| ipvlan("eth0", m, IpvlanFlag::Bridge);
+    for engine in [Engine::Unknown, Engine::V20, Engine::V28] {
+        assert!(reserve(mv(), false, engine));
+        assert!(!reserve(mv(), true, engine));
+        assert!(reserve(iv(IpvlanMode::L2), false, engine));
+        assert!(!reserve(iv(IpvlanMode::L2), true, engine));
+        assert!(!reserve(iv(IpvlanMode::L3), false, engine));
+        assert!(!reserve(iv(IpvlanMode::L3s), false, engine));
+    }
+    // 29: only a gateway the user gives (IPAM reserves that one itself).
+    for internal in [false, true] {
+        assert!(!reserve(mv(), internal, Engine::V29));
+        for m in [IpvlanMode::L2, IpvlanMode::L3, IpvlanMode::L3s] {
+            assert!(!reserve(iv(m), internal, Engine::V29));
+        }
+    }
 }
 
 #[test]

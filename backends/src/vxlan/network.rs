@@ -161,6 +161,7 @@ pub(super) mod tests {
             ipv6: vec![],
             mtu: None,
             options: Default::default(),
+            engine: Default::default(),
         };
         NetworkRecord {
             id: id.into(),

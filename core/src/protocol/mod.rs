@@ -33,13 +33,15 @@ pub struct IpamData {
     pub pool: String,
     #[serde(rename = "Gateway", default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
+    /// `None` when the key is absent (or null): Engine 29 sends `{}` on
+    /// every pool given with `--subnet`, 28 and 20.10 leave the key out
+    /// unless `--aux-address` was used (`spec::Engine`).
     #[serde(
         rename = "AuxAddresses",
         default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "BTreeMap::is_empty"
+        skip_serializing_if = "Option::is_none"
     )]
-    pub aux_addresses: BTreeMap<String, String>,
+    pub aux_addresses: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -1,15 +1,18 @@
 //! Options → a typed, validated `NetworkSpec`.
 //!
 //! `kinds.rs` names the backends and modes, `parent.rs` the parents,
-//! `parse.rs` turns a request's options into a spec (pure: no kernel).
+//! `parse.rs` turns a request's options into a spec (pure: no kernel),
+//! `engine.rs` tells the Docker Engines apart by what they send.
 
+mod engine;
 mod kinds;
 mod parent;
 mod parse;
 
+pub use engine::{Engine, EngineMemory, EngineSetting};
 pub use kinds::{BackendKind, IpvlanFlag, IpvlanMode, MacvlanMode};
 pub use parent::{Parent, isolated_parent_name, validate_ifname};
-pub use parse::{Policy, RequestOptions, parse_network, parse_options};
+pub use parse::{Policy, RequestOptions, parse_network, parse_options, request_engine};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -106,6 +109,10 @@ pub struct NetworkSpec {
     pub mtu: Option<u32>,
     /// The generic options exactly as the user gave them, for `status`.
     pub options: BTreeMap<String, String>,
+    /// The engine the network was created on (`engine.rs`): the answers
+    /// that differ between engines follow it.
+    #[serde(default)]
+    pub engine: Engine,
 }
 
 #[cfg(test)]

@@ -41,9 +41,43 @@ pub struct Policy {
     /// Interfaces networks may use as parents; empty allows any. An entry
     /// ending in `*` matches by prefix.
     pub allowed_parents: Vec<String>,
+    /// `[parents] engine`: the engine to answer as, or `auto`.
+    pub engine: EngineSetting,
+    /// What the requests taught about the engine in this lifetime.
+    pub engine_memory: EngineMemory,
 }
 
 impl Policy {
+    /// The engine to answer a network as. `evidence` is what its own
+    /// request showed (`Unknown`: Engine 28 or later, without 29's mark);
+    /// `stored` is (created_at, engine) of the networks in the store.
+    /// A configured engine wins; else the request's decisive evidence; else
+    /// the latest decisive evidence learnt (this lifetime, then the store);
+    /// else 28, whose answer never gives a container the subnet's first
+    /// address (which on a LAN is usually the router's).
+    pub fn engine(&self, evidence: Engine, stored: &[(u64, Engine)]) -> Engine {
+        if let EngineSetting::Fixed(e) = self.engine {
+            return e;
+        }
+        let decisive = |e: Engine| matches!(e, Engine::V20 | Engine::V29);
+        let learnt = Some(evidence)
+            .filter(|e| decisive(*e))
+            .or(Some(self.engine_memory.get()).filter(|e| decisive(*e)))
+            .or(stored
+                .iter()
+                .filter(|(_, e)| decisive(*e))
+                .max_by_key(|(t, _)| *t)
+                .map(|(_, e)| *e));
+        match (evidence, learnt) {
+            // This request came from 20.10 itself.
+            (Engine::V20, _) => Engine::V20,
+            // A later request (GwAllocCheck, enable_ipv4) means 28 or newer,
+            // so 20.10 evidence from before means an upgrade: 28 or 29.
+            (_, Some(Engine::V29)) => Engine::V29,
+            _ => Engine::V28,
+        }
+    }
+
     pub fn parent_allowed(&self, parent: &str) -> bool {
         self.allowed_parents.is_empty()
             || self
@@ -61,6 +95,9 @@ pub struct RequestOptions {
     pub generic: BTreeMap<String, String>,
     pub internal: bool,
     pub ipv6: bool,
+    /// Whether `com.docker.network.enable_ipv4` was sent (Engine 28 and
+    /// later always send it; 20.10 never does).
+    pub enable_ipv4_sent: bool,
 }
 
 impl RequestOptions {
@@ -82,6 +119,7 @@ impl RequestOptions {
             generic,
             internal: flag(raw, OPT_INTERNAL),
             ipv6: flag(raw, OPT_ENABLE_IPV6),
+            enable_ipv4_sent: raw.contains_key(OPT_ENABLE_IPV4),
         })
     }
 }
@@ -273,14 +311,10 @@ fn parse_parent(
     default: Option<&str>,
 ) -> Result<Parent> {
     let given = opts.generic.get(OPT_PARENT).map(String::as_str).or(default);
+    // As Docker's built-in drivers (every engine): no parent gives the
+    // network a private parent of its own, internal or not.
     let Some(name) = given else {
-        return if opts.internal {
-            Ok(Parent::Isolated)
-        } else {
-            Err(Error::invalid(format!(
-                "option \"parent\" is required for backend {backend} unless the network is --internal: name the host interface the network sits on (-o parent=eth0, or eth0.30 for VLAN 30), or add --internal for an isolated network (or set [{backend}] parent in the config file)"
-            )))
-        };
+        return Ok(Parent::Isolated);
     };
     let parent = Parent::parse(name)?;
     if name == "lo" {
@@ -322,6 +356,7 @@ pub fn parse_network(req: &CreateNetworkRequest, policy: &Policy) -> Result<Netw
             "{OPT_MTU} {m} is too small for IPv6, which needs at least 1280; use 1280 or more, or drop --ipv6"
         )));
     }
+    let engine = request_engine(req, &opts);
     Ok(NetworkSpec {
         backend,
         internal: opts.internal,
@@ -329,7 +364,25 @@ pub fn parse_network(req: &CreateNetworkRequest, policy: &Policy) -> Result<Netw
         ipv6,
         mtu,
         options: opts.generic,
+        engine,
     })
+}
+
+/// What a CreateNetwork request itself shows of its engine (`engine.rs`):
+/// 20.10, 29, or `Unknown` for "28 or later without 29's mark".
+pub fn request_engine(req: &CreateNetworkRequest, opts: &RequestOptions) -> Engine {
+    if !opts.enable_ipv4_sent {
+        Engine::V20
+    } else if req
+        .ipv4_data
+        .iter()
+        .chain(&req.ipv6_data)
+        .any(|d| d.aux_addresses.as_ref().is_some_and(|a| a.is_empty()))
+    {
+        Engine::V29
+    } else {
+        Engine::Unknown
+    }
 }
 
 fn parse_mtu(s: &str) -> Result<u32> {

@@ -79,18 +79,6 @@ fn every_option_error_names_the_problem_and_the_fix() {
             &["\"vni\" belongs to backend vxlan"],
         ),
         (
-            json!({"backend": "macvlan"}),
-            &[
-                "option \"parent\" is required for backend macvlan unless the network is --internal",
-                "-o parent=eth0",
-                "add --internal",
-            ],
-        ),
-        (
-            json!({"backend": "ipvlan"}),
-            &["option \"parent\" is required for backend ipvlan"],
-        ),
-        (
             json!({"backend": "ipvlan", "parent": "tp0", "ipvlan_mode": "l4"}),
             &["ipvlan_mode \"l4\" is not valid", "l2, l3, l3s"],
         ),
@@ -307,8 +295,13 @@ fn parents_vlans_and_isolated_networks() {
             Some(&Parent::Interface { name: name.into() })
         );
     }
-    let s = parse(json!({"backend": "macvlan"}), true).unwrap();
-    assert_eq!(s.backend.parent(), Some(&Parent::Isolated));
+    // No parent: a private one, internal or not (as the built-in drivers).
+    for internal in [true, false] {
+        for backend in ["macvlan", "ipvlan"] {
+            let s = parse(json!({ "backend": backend }), internal).unwrap();
+            assert_eq!(s.backend.parent(), Some(&Parent::Isolated));
+        }
+    }
     assert_eq!(
         Parent::Isolated.link_name("0123456789abcdef"),
         "sd0123456789ab"
@@ -363,5 +356,73 @@ fn vxlan_options() {
             vni: None,
             peers: vec![]
         })
+    );
+}
+
+/// A CreateNetwork as an engine sends it: 20.10 without enable_ipv4, 29
+/// with `AuxAddresses: {}` on a --subnet pool (dockerd-*/calls.jsonl).
+fn engine_req(enable_ipv4: bool, aux: Option<serde_json::Value>) -> CreateNetworkRequest {
+    let mut pool = json!({"AddressSpace": "LocalDefault", "Pool": "10.77.0.0/24"});
+    if let Some(a) = aux {
+        pool["AuxAddresses"] = a;
+    }
+    let mut options = json!({"com.docker.network.generic": {"backend": "macvlan"}});
+    if enable_ipv4 {
+        options["com.docker.network.enable_ipv4"] = json!(true);
+    }
+    serde_json::from_value(
+        json!({"NetworkID": "n1", "Options": options, "IPv4Data": [pool], "IPv6Data": []}),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_engine_is_read_from_the_request() {
+    let p = Policy::default();
+    let engine = |r: &CreateNetworkRequest| parse_network(r, &p).unwrap().engine;
+    assert_eq!(engine(&engine_req(false, None)), Engine::V20);
+    assert_eq!(engine(&engine_req(false, Some(json!({})))), Engine::V20);
+    assert_eq!(engine(&engine_req(true, Some(json!({})))), Engine::V29);
+    // 28 sends AuxAddresses only with --aux-address; so may 29.
+    assert_eq!(engine(&engine_req(true, None)), Engine::Unknown);
+    assert_eq!(
+        engine(&engine_req(true, Some(json!({"h": "10.77.0.9"})))),
+        Engine::Unknown
+    );
+    assert_eq!(
+        engine(&engine_req(true, Some(json!(null)))),
+        Engine::Unknown
+    );
+}
+
+#[test]
+fn the_engine_to_answer_as() {
+    let auto = Policy::default();
+    // Nothing learnt: 28 (GwAllocCheck and enable_ipv4 mean 28 or later).
+    assert_eq!(auto.engine(Engine::Unknown, &[]), Engine::V28);
+    assert_eq!(auto.engine(Engine::V20, &[]), Engine::V20);
+    assert_eq!(auto.engine(Engine::V29, &[]), Engine::V29);
+    // The store: the latest decisive evidence.
+    let stored = [(1, Engine::V29), (2, Engine::V28), (3, Engine::Unknown)];
+    assert_eq!(auto.engine(Engine::Unknown, &stored), Engine::V29);
+    let upgraded = [(1, Engine::V20), (2, Engine::V29)];
+    assert_eq!(auto.engine(Engine::Unknown, &upgraded), Engine::V29);
+    let downgraded = [(1, Engine::V29), (2, Engine::V20)];
+    assert_eq!(auto.engine(Engine::Unknown, &downgraded), Engine::V28);
+    // This lifetime's memory outlives the networks that taught it.
+    auto.engine_memory.learn(Engine::V29);
+    assert_eq!(auto.engine(Engine::Unknown, &[]), Engine::V29);
+    auto.engine_memory.learn(Engine::Unknown);
+    assert_eq!(auto.engine(Engine::Unknown, &[]), Engine::V29);
+    // A configured engine wins over everything.
+    let fixed = Policy {
+        engine: "28".parse().unwrap(),
+        ..Policy::default()
+    };
+    assert_eq!(fixed.engine(Engine::V29, &stored), Engine::V28);
+    assert!("30".parse::<EngineSetting>().is_err());
+    assert_eq!(
+        "auto".parse::<EngineSetting>().unwrap(),
+        EngineSetting::Auto
     );
 }

@@ -7,7 +7,7 @@ use switchyard_core::model::{NetworkRecord, now};
 use switchyard_core::protocol::{
     CreateNetworkRequest, GwAllocCheckRequest, GwAllocCheckResponse, short_id,
 };
-use switchyard_core::spec::{NetworkSpec, RequestOptions, parse_network, parse_options};
+use switchyard_core::spec::{Engine, NetworkSpec, RequestOptions, parse_network, parse_options};
 use switchyard_core::{Error, Result};
 use tracing::{info, warn};
 
@@ -20,6 +20,8 @@ impl Driver {
         let backend = self.backends.for_options(&backend_opts);
         // The host checks too, so a missing parent fails before IPAM runs;
         // CreateNetwork checks again with the subnets.
+        // The request alone cannot tell 28 from 29 (spec::Engine).
+        let engine = self.policy.engine(Engine::Unknown, &self.stored_engines());
         let spec = NetworkSpec {
             backend: backend_opts,
             internal: opts.internal,
@@ -27,6 +29,7 @@ impl Driver {
             ipv6: Vec::new(),
             mtu,
             options: opts.generic,
+            engine,
         };
         backend
             .validate_network(&self.host(), &spec, &self.store.networks())
@@ -35,10 +38,15 @@ impl Driver {
     }
 
     pub async fn create_network(&self, req: CreateNetworkRequest) -> Result<()> {
-        let spec = parse_network(&req, &self.policy)?;
+        let mut spec = parse_network(&req, &self.policy)?;
+        let evidence = spec.engine;
+        spec.engine = self.policy.engine(evidence, &self.stored_engines());
+        self.policy.engine_memory.learn(evidence);
         let _all = self.locks.all_networks.lock().await;
         let _net = self.locks.lock(&req.network_id).await;
         if let Some(existing) = self.store.network(&req.network_id) {
+            // A retry is the same network whatever was learnt since.
+            spec.engine = existing.spec.engine;
             if existing.spec == spec {
                 return Ok(()); // a retry, or swarm re-creating the network
             }
@@ -74,10 +82,20 @@ impl Driver {
         info!(
             network = short_id(&rec.id),
             backend = %rec.spec.backend.kind(),
+            engine = %rec.spec.engine,
             parent = %rec.spec.backend.parent().map(|p| p.describe()).unwrap_or_default(),
             "network created"
         );
         Ok(())
+    }
+
+    /// (created_at, engine) of the stored networks, for `Policy::engine`.
+    fn stored_engines(&self) -> Vec<(u64, Engine)> {
+        self.store
+            .networks()
+            .iter()
+            .map(|n| (n.created_at, n.spec.engine))
+            .collect()
     }
 
     /// Never fails for unknown or half-gone networks: dockerd does not retry

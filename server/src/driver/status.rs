@@ -100,13 +100,14 @@ pub fn network_status(
 
 impl Driver {
     pub async fn status(&self) -> StatusReport {
-        let names: Option<std::collections::HashSet<String>> = self
+        let links: Option<std::collections::HashMap<String, bool>> = self
             .links
             .list()
             .await
             .ok()
-            .map(|l| l.into_iter().map(|l| l.name).collect());
-        let present = |n: &str| names.as_ref().map(|v| v.contains(n));
+            .map(|l| l.into_iter().map(|l| (l.name, l.up)).collect());
+        let present = |n: &str| links.as_ref().map(|v| v.contains_key(n));
+        let down = |n: &str| links.as_ref().and_then(|v| v.get(n)) == Some(&false);
         StatusReport {
             instance: self.instance.clone(),
             state_file: self.store.path().display().to_string(),
@@ -116,6 +117,12 @@ impl Driver {
                 .iter()
                 .map(|n| {
                     let mut s = network_status(n, &self.store.endpoints(&n.id), &present);
+                    if let Some(p) = n.spec.backend.parent().map(|p| p.link_name(&n.id))
+                        && s.problem.is_none()
+                        && down(&p)
+                    {
+                        s.problem = Some(switchyard_backends::parent::down_warning(&p));
+                    }
                     s.details =
                         switchyard_backends::Backend::describe(self.backends.for_network(n), n);
                     s

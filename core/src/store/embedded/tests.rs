@@ -19,6 +19,7 @@ fn net(id: &str) -> NetworkRecord {
             ipv6: vec![],
             mtu: None,
             options: Default::default(),
+            engine: Default::default(),
         },
         created_at: 1,
     }

@@ -1,0 +1,236 @@
+//! Switchyard as a drop-in for Docker's built-in macvlan and ipvlan, on
+//! real dockerds (Engine 20.10, 28 and 29): what the built-ins accept is
+//! accepted, and answered as that engine's built-in answers (issue #10).
+//!
+//! * Networks without a parent, internal or not: a private parent per
+//!   network (a veth pair here: the host kernel has no dummy links),
+//!   macvlan and ipvlan l2 and l3 side by side, removed with the network.
+//! * A parent that is down: the network and its containers are accepted,
+//!   `switchyard status` warns, traffic flows once the link is up.
+//! * Gateway allocation: an ipvlan l3 /31 network gets both its addresses
+//!   on 28 and 29 (their built-ins reserve no gateway for l3).
+//! * ipvlan l3 routes: a connected default route on 28 and 29, the cover
+//!   routes on 20.10 (`dockerd_backends.rs` checks them in detail).
+//!
+//! The host kernel has no IPVLAN: the plugin runs with
+//! `SWITCHYARD_TEST_IPVLAN_AS_MACVLAN=1` (its ipvlan endpoints become
+//! macvlan links; the answers do not depend on the link type). Built-in
+//! parity is `dockerd_e2e.rs`'s `parity`.
+
+use serde_json::Value;
+use switchyard_integration_tests::dockerd::Engine;
+use switchyard_integration_tests::{DockerLab, Lab, engine_matrix, wait_for};
+
+fn new_lab(engine: Engine) -> DockerLab {
+    let config = Lab::config()
+        .tag("dd")
+        .env("SWITCHYARD_TEST_IPVLAN_AS_MACVLAN", "1");
+    DockerLab::new(engine, config)
+}
+
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+fn status(lab: &mut DockerLab) -> Value {
+    lab.ln
+        .client
+        .call_raw("Switchyard.Status", b"")
+        .unwrap()
+        .json()
+}
+
+/// The network's private parent, `sd` + the first 12 characters of its id.
+fn private_parent(id: &str) -> String {
+    format!("sd{}", &id.trim()[..12])
+}
+
+fn parentless(engine: Engine) {
+    let lab = new_lab(engine);
+    let nets = [
+        (
+            "pm",
+            "-o backend=macvlan --subnet 10.61.1.0/24 --gateway 10.61.1.1",
+            "default via 10.61.1.1 dev eth0",
+        ),
+        (
+            "pl2",
+            "-o backend=ipvlan --subnet 10.61.2.0/24 --gateway 10.61.2.1",
+            "default via 10.61.2.1 dev eth0",
+        ),
+        (
+            "pl3",
+            "-o backend=ipvlan -o ipvlan_mode=l3 --subnet 10.61.3.0/24",
+            if engine == Engine::V20 {
+                "128.0.0.0/1 dev eth0"
+            } else {
+                "default dev eth0"
+            },
+        ),
+    ];
+    let mut parents = Vec::new();
+    for (name, opts, _) in nets {
+        let id = lab.create(name, &words(opts));
+        let parent = private_parent(&id);
+        assert!(
+            lab.host.marked_links().contains(&parent),
+            "{engine:?} {name}: its private parent {parent} is missing: {:?}",
+            lab.host.links()
+        );
+        parents.push(parent);
+    }
+    // An internal one beside them, as before.
+    let id = lab.create(
+        "pi",
+        &words("-o backend=macvlan --internal --subnet 10.61.4.0/24"),
+    );
+    parents.push(private_parent(&id));
+    for (name, _, route) in nets {
+        let (a, b) = (format!("{name}-a"), format!("{name}-b"));
+        lab.d.run_d(&a, name, &[]);
+        lab.d.run_d(&b, name, &[]);
+        let routes = lab.d.exec(&a, &["ip", "route"]);
+        assert!(
+            routes.contains(route),
+            "{engine:?} {name}: {route:?} missing in\n{routes}"
+        );
+        assert_eq!(
+            lab.d.container_links(&a),
+            ["lo", "eth0"],
+            "{engine:?} {name}"
+        );
+        let peer = lab.d.ip4(&b, name);
+        lab.d
+            .assert_ping(&a, &peer, &format!("{engine:?} {name}: a to b"));
+    }
+    // Removing one network removes its parent and no other.
+    lab.docker(&["rm", "-f", "pm-a", "pm-b"]);
+    lab.docker(&["network", "rm", "pm"]);
+    let gone = wait_for(10.0, || lab.gone(&parents[0]).then_some(()));
+    assert!(
+        gone.is_some(),
+        "{engine:?}: {} outlived its network",
+        parents[0]
+    );
+    for p in &parents[1..] {
+        assert!(lab.host.links().contains(p), "{engine:?}: {p} went with pm");
+    }
+    lab.teardown(&["pl2-a", "pl2-b", "pl3-a", "pl3-b"], &["pl2", "pl3", "pi"]);
+}
+
+fn down_parent(engine: Engine) {
+    let mut lab = new_lab(engine);
+    lab.host.ip(&["link", "set", "tp0", "down"]);
+    lab.create(
+        "dn",
+        &words("-o backend=macvlan -o parent=tp0 --subnet 10.62.0.0/24 --gateway 10.62.0.1"),
+    );
+    let st = status(&mut lab);
+    let problem = st["networks"][0]["problem"].as_str().unwrap_or_default();
+    assert!(
+        problem.contains("parent \"tp0\" is down") && problem.contains("ip link set tp0 up"),
+        "{engine:?}: status does not warn of the down parent: {st}"
+    );
+    lab.d.run_d("dn-a", "dn", &[]);
+    assert!(
+        lab.plugin.log_text().contains("parent \\\"tp0\\\" is down")
+            || lab.plugin.log_text().contains("parent \"tp0\" is down"),
+        "{engine:?}: the plugin's log does not warn of the down parent"
+    );
+    lab.host.ip(&["link", "set", "tp0", "up"]);
+    lab.lan_peer("10.62.0.1/24");
+    let reached = wait_for(10.0, || {
+        lab.d.ping_from("dn-a", "10.62.0.1").0.then_some(())
+    });
+    assert!(
+        reached.is_some(),
+        "{engine:?}: no traffic once the parent is up"
+    );
+    assert!(status(&mut lab)["networks"][0]["problem"].is_null());
+    lab.teardown(&["dn-a"], &["dn"]);
+}
+
+/// 28 and 29 only: 20.10 sends no GwAllocCheck and reserves a gateway in
+/// every pool, with its built-in drivers too.
+fn l3_slash31(engine: Engine) {
+    let lab = new_lab(engine);
+    lab.create(
+        "n31",
+        &words("-o backend=ipvlan -o parent=tp0 -o ipvlan_mode=l3 --subnet 10.63.0.0/31"),
+    );
+    lab.d.run_d("s31-a", "n31", &[]);
+    lab.d.run_d("s31-b", "n31", &[]);
+    let mut got = vec![lab.d.ip4("s31-a", "n31"), lab.d.ip4("s31-b", "n31")];
+    got.sort();
+    assert_eq!(got, ["10.63.0.0", "10.63.0.1"], "{engine:?}");
+    let routes = lab.d.exec("s31-a", &["ip", "route"]);
+    assert!(routes.contains("default dev eth0"), "{engine:?}: {routes}");
+    lab.teardown(&["s31-a", "s31-b"], &["n31"]);
+}
+
+/// What a container on a fresh macvlan network without --gateway gets:
+/// its address, and whether it has a default route.
+fn first_container(lab: &DockerLab, net: &str, subnet: &str) -> (String, bool) {
+    lab.create(
+        net,
+        &words(&format!(
+            "-o backend=macvlan -o parent=tp0 --subnet {subnet}"
+        )),
+    );
+    let (ok, out) = lab
+        .d
+        .run_rm(net, &["sh", "-c", "ip -o -4 addr show eth0; ip route"]);
+    assert!(ok, "docker run on {net}:\n{out}");
+    let addr = out
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    lab.docker(&["network", "rm", net]);
+    (addr, out.contains("default via"))
+}
+
+/// How the engine is recognised (spec::Engine), seen from the containers:
+/// 20.10 and 28 reserve the gateway (.1; the container gets .2 and a
+/// default route). On 29 with `[parents] engine = "auto"` the first
+/// network's GwAllocCheck is answered as 28 (nothing told 29 apart yet), its
+/// CreateNetwork shows 29's mark, and from the second network on nothing is
+/// reserved (the container gets .1 and no default route), as 29's built-in.
+/// `[parents] engine = "29"` answers as 29 from the first network.
+fn engine_recognition(engine: Engine) {
+    let lab = new_lab(engine);
+    let reserved = ("10.66.1.2/24".to_string(), true);
+    assert_eq!(
+        first_container(&lab, "g1", "10.66.1.0/24"),
+        reserved,
+        "{engine:?} first network"
+    );
+    let second = first_container(&lab, "g2", "10.66.1.0/24");
+    if engine == Engine::V29 {
+        assert_eq!(
+            second,
+            ("10.66.1.1/24".to_string(), false),
+            "{engine:?}: 29 was not recognised"
+        );
+    } else {
+        assert_eq!(second, reserved, "{engine:?} second network");
+    }
+    drop(lab);
+    if engine == Engine::V29 {
+        let config = Lab::config()
+            .tag("dd")
+            .env("SWITCHYARD__PARENTS__ENGINE", "29");
+        let lab = DockerLab::new(engine, config);
+        assert_eq!(
+            first_container(&lab, "g3", "10.66.1.0/24"),
+            ("10.66.1.1/24".to_string(), false),
+            "[parents] engine = \"29\": the first network answered as 29"
+        );
+    }
+}
+
+engine_matrix!(parentless);
+engine_matrix!(down_parent);
+engine_matrix!(l3_slash31: 28, 29);
+engine_matrix!(engine_recognition);
