@@ -1,5 +1,6 @@
 //! The command-line commands, one file each.
 
 pub mod check;
+pub mod notify;
 pub mod serve;
 pub mod status;

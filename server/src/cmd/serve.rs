@@ -62,6 +62,7 @@ async fn serve(settings: Settings, path: Option<std::path::PathBuf>) -> Result<(
     let listener = tokio::net::UnixListener::bind(sock)
         .map_err(|e| format!("cannot listen on {}: {e}", sock.display()))?;
     let _ = std::fs::set_permissions(sock, std::fs::Permissions::from_mode(0o660));
+    super::notify::notify_listening(sock);
     info!(
         driver = %name,
         socket = %sock.display(),
