@@ -62,17 +62,34 @@ pub fn build_plugin_dir(bin: &Path, out: &Path) {
     assert!(out.join("config.json").is_file() && out.join("rootfs/usr/bin/switchyard").is_file());
 }
 
-/// The PIDs of processes whose root directory lies below `base` (a managed
-/// plugin's rootfs is under its dockerd's data-root).
-pub fn pids_rooted_below(base: &Path) -> Vec<i32> {
+/// The PIDs of the processes running `switchyard serve` whose parent (a
+/// containerd shim) names `base` on its command line: a managed plugin of
+/// the dockerd whose directories are below `base`.
+pub fn plugin_pids_below(base: &Path) -> Vec<i32> {
+    let base = base.to_string_lossy().into_owned();
+    let cmdline = |pid: i32| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .unwrap_or_default()
+    };
+    let ppid = |pid: i32| -> Option<i32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     rd.filter_map(|e| {
-        let e = e.ok()?;
-        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-        let root = std::fs::read_link(e.path().join("root")).ok()?;
-        root.starts_with(base).then_some(pid)
+        let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        if !cmdline(pid).starts_with("/usr/bin/switchyard serve") {
+            return None;
+        }
+        cmdline(ppid(pid)?).contains(&base).then_some(pid)
     })
     .collect()
 }

@@ -10,22 +10,25 @@ use std::time::Duration;
 use switchyard_integration_tests::dockerd::{Dockerd, Engine};
 use switchyard_integration_tests::packaging::{
     CAP_NET_ADMIN, CAP_SYS_ADMIN, PluginRegistry, build_plugin_dir, capabilities,
-    pids_rooted_below, release_binary,
+    plugin_pids_below, release_binary,
 };
 use switchyard_integration_tests::prereq::{require_command, require_root, run, try_run};
 use switchyard_integration_tests::{Netns, TempDir, engine_matrix, wait_for, workspace_root};
 
 /// The managed plugin's name in the tests (as `docker plugin create NAME`).
 const PLUGIN: &str = "switchyard";
+/// The driver name networks use: a managed plugin's full name, tag
+/// included (`-d switchyard` is "could not resolve driver").
+const DRIVER: &str = "switchyard:latest";
 
 /// The plugin's `switchyard serve` process (its root is below the
 /// dockerd's data-root), waiting for it to appear.
 fn plugin_pid(d: &Dockerd) -> i32 {
     let base = d.base().to_owned();
-    let pid = wait_for(20.0, || pids_rooted_below(&base).first().copied());
+    let pid = wait_for(20.0, || plugin_pids_below(&base).first().copied());
     pid.unwrap_or_else(|| {
         panic!(
-            "[Engine {}] no process runs in a rootfs below {} (the plugin did not start)",
+            "[Engine {}] no `switchyard serve` runs under a shim of the dockerd in {} (the plugin did not start)",
             d.engine.label(),
             base.display()
         )
@@ -134,9 +137,9 @@ fn managed_plugin(engine: Engine) {
         "network",
         "create",
         "-d",
-        PLUGIN,
+        DRIVER,
         "--ipam-driver",
-        PLUGIN,
+        DRIVER,
         "-o",
         "backend=macvlan",
         "-o",
@@ -145,10 +148,10 @@ fn managed_plugin(engine: Engine) {
         "192.168.77.0/24",
         "lan",
     ]);
-    d.run_d("a", "lan", &["--restart=always"]);
-    d.run_d("b", "lan", &[]);
-    let a_ip = d.ip4("a", "lan");
-    ping(&d, "b", &a_ip, "after create");
+    d.run_d("ca", "lan", &["--restart=always"]);
+    d.run_d("cb", "lan", &[]);
+    let a_ip = d.ip4("ca", "lan");
+    ping(&d, "cb", &a_ip, "after create");
     let db: Vec<_> = std::fs::read_dir(&state)
         .unwrap()
         .filter_map(Result::ok)
@@ -167,23 +170,22 @@ fn managed_plugin(engine: Engine) {
         d.docker_out(&["plugin", "disable", "-f", PLUGIN]);
     }
     d.docker_out(&["plugin", "enable", PLUGIN]);
-    ping(&d, "b", &a_ip, "after disable/enable");
-    d.run_d("c", "lan", &[]);
-    ping(&d, "c", &a_ip, "a container joined after disable/enable");
+    ping(&d, "cb", &a_ip, "after disable/enable");
+    d.run_d("cc", "lan", &[]);
+    ping(&d, "cc", &a_ip, "a container joined after disable/enable");
 
     // dockerd restart: the enabled plugin is registered again and the
     // --restart=always container comes back on its network (moby#29471).
     d.restart();
-    wait_running(&d, "a", "after dockerd restart");
+    wait_running(&d, "ca", "after dockerd restart");
     plugin_pid(&d);
-    d.docker_out(&["start", "b"]);
-    wait_running(&d, "b", "docker start after dockerd restart");
-    let a_ip2 = d.ip4("a", "lan");
-    ping(&d, "b", &a_ip2, "after dockerd restart");
+    d.docker_out(&["start", "cb"]);
+    wait_running(&d, "cb", "docker start after dockerd restart");
+    let a_ip2 = d.ip4("ca", "lan");
+    ping(&d, "cb", &a_ip2, "after dockerd restart");
     assert_eq!(
-        d.docker_out(&["network", "inspect", "-f", "{{.Driver}}", "lan"])
-            .trim_end_matches(":latest"),
-        PLUGIN
+        d.docker_out(&["network", "inspect", "-f", "{{.Driver}}", "lan"]),
+        DRIVER
     );
 
     // upgrade from a registry: the networks stay, the new rootfs runs.
@@ -205,6 +207,19 @@ fn managed_plugin(engine: Engine) {
         PLUGIN,
         &remote,
     ]);
+    // dockerd keeps the env settings across an upgrade but resets mount
+    // sources to the new config's: set the state's again (README says so).
+    let settings = d.docker_out(&["plugin", "inspect", "-f", "{{json .Settings}}", PLUGIN]);
+    eprintln!(
+        "[Engine {}] settings after upgrade: {settings}",
+        engine.label()
+    );
+    d.docker_out(&[
+        "plugin",
+        "set",
+        PLUGIN,
+        &format!("state.source={}", state.display()),
+    ]);
     d.docker_out(&["plugin", "enable", PLUGIN]);
     let pid = plugin_pid(&d);
     assert_eq!(
@@ -223,12 +238,12 @@ fn managed_plugin(engine: Engine) {
         env.contains("SWITCHYARD__LOG__LEVEL=debug"),
         "settings lost in the upgrade: {env}"
     );
-    ping(&d, "b", &a_ip2, "after upgrade");
-    d.run_d("e", "lan", &[]);
-    ping(&d, "e", &a_ip2, "a container joined after upgrade");
+    ping(&d, "cb", &a_ip2, "after upgrade");
+    d.run_d("ce", "lan", &[]);
+    ping(&d, "ce", &a_ip2, "a container joined after upgrade");
 
     // Removing everything leaves no Switchyard link in the namespace.
-    d.docker_out(&["rm", "-f", "a", "b", "c", "e"]);
+    d.docker_out(&["rm", "-f", "ca", "cb", "cc", "ce"]);
     d.docker_out(&["network", "rm", "lan"]);
     d.docker_out(&["plugin", "disable", PLUGIN]);
     d.docker_out(&["plugin", "rm", PLUGIN]);
@@ -505,11 +520,11 @@ fn serve_installed(ns: &Netns, plugins: &Path, work: &Path) {
         "192.168.78.0/24",
         "lan",
     ]);
-    d.run_d("a", "lan", &[]);
-    d.run_d("b", "lan", &[]);
-    let a = d.ip4("a", "lan");
-    ping(&d, "b", &a, "the installed binary");
-    d.docker_out(&["rm", "-f", "a", "b"]);
+    d.run_d("ca", "lan", &[]);
+    d.run_d("cb", "lan", &[]);
+    let a = d.ip4("ca", "lan");
+    ping(&d, "cb", &a, "the installed binary");
+    d.docker_out(&["rm", "-f", "ca", "cb"]);
     d.docker_out(&["network", "rm", "lan"]);
     drop(d);
     drop(_kill);
