@@ -105,6 +105,37 @@ pub fn capabilities(pid: i32, which: &str) -> u64 {
     u64::from_str_radix(hex, 16).expect("hex capability set")
 }
 
+/// Engine 29 gives a managed plugin a time namespace (its
+/// `--feature time-namespaces=false` covers containers only), which Debian
+/// 12's runc 1.1 cannot create ("namespace {"time" ""} does not exist").
+/// This puts a `runc` first in the PATH of `d`'s containerd shims (the
+/// harness's `pathbin`; the shim looks runc up when it starts a task) that
+/// drops the time namespace from the bundle's config.json and runs the
+/// system's runc. Only for the test machine's old runc; a runc ≥ 1.2 needs
+/// nothing.
+pub fn runc_without_time_namespace(d: &crate::dockerd::Dockerd) {
+    let runc = d.base().join("pathbin/runc");
+    std::fs::write(
+        &runc,
+        r#"#!/bin/sh
+prev=
+for a in "$@"; do
+    b=
+    case $prev in --bundle|-b) b=$a ;; esac
+    case $a in --bundle=*) b=${a#--bundle=} ;; esac
+    if [ -n "$b" ] && [ -f "$b/config.json" ]; then
+        sed -i -e 's/{"type":"time"},//g' -e 's/,{"type":"time"}//g' -e 's/{"type":"time"}//g' "$b/config.json"
+    fi
+    prev=$a
+done
+exec /usr/bin/runc "$@"
+"#,
+    )
+    .expect("write the runc wrapper");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&runc, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 pub const CAP_NET_ADMIN: u32 = 12;
 pub const CAP_SYS_ADMIN: u32 = 21;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use switchyard_integration_tests::dockerd::{Dockerd, Engine};
 use switchyard_integration_tests::packaging::{
     CAP_NET_ADMIN, CAP_SYS_ADMIN, PluginRegistry, build_plugin_dir, capabilities,
-    plugin_pids_below, release_binary,
+    plugin_pids_below, release_binary, runc_without_time_namespace,
 };
 use switchyard_integration_tests::prereq::{require_command, require_root, run, try_run};
 use switchyard_integration_tests::{Netns, TempDir, engine_matrix, wait_for, workspace_root};
@@ -65,6 +65,9 @@ fn managed_plugin(engine: Engine) {
     let ns = Netns::new("mp");
     ns.veth("tp0", "tp1");
     let mut d = Dockerd::start(engine, &ns);
+    if engine == Engine::V29 {
+        runc_without_time_namespace(&d);
+    }
     let work = TempDir::new("managed");
     let dir = work.path().join("plugin");
     build_plugin_dir(&release_binary(), &dir);
@@ -164,6 +167,11 @@ fn managed_plugin(engine: Engine) {
 
     // disable/enable with the network and containers present.
     let (ok, out) = d.docker(&["plugin", "disable", PLUGIN]);
+    eprintln!(
+        "[Engine {}] plugin disable with a network present: {ok} {}",
+        engine.label(),
+        out.trim()
+    );
     if !ok {
         // dockerd counts the network's reference: `-f` is the documented way.
         assert!(out.contains("in use"), "plugin disable: {out}");
