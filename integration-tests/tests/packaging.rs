@@ -313,14 +313,17 @@ impl Drop for Purge {
     }
 }
 
+/// dpkg's status of the package (`ii`, `rc`), "" when dpkg does not know it.
 fn installed_status() -> String {
-    try_run(
-        "dpkg-query",
-        &["-W", "-f", "${db:Status-Abbrev}", "switchyard"],
-    )
-    .1
-    .trim()
-    .to_string()
+    let out = std::process::Command::new("dpkg-query")
+        .args(["-W", "-f", "${db:Status-Abbrev}", "switchyard"])
+        .output()
+        .expect("run dpkg-query");
+    if out.status.success() {
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    } else {
+        String::new()
+    }
 }
 
 /// The .deb `scripts/build-deb.sh` makes: `dpkg -i`, the unit verified,
