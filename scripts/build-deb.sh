@@ -42,6 +42,7 @@ DEPENDS="libc6 (>= ${GLIBC:-2.34}), libgcc-s1"
 mkdir -p "$OUT"
 STAGE=$(mktemp -d "$OUT/stage.XXXXXX")
 trap 'rm -rf "$STAGE"' EXIT
+chmod 0755 "$STAGE"
 install -D -m 0755 "$BIN" "$STAGE/usr/bin/switchyard"
 install -D -m 0644 configs/switchyard.service "$STAGE/lib/systemd/system/switchyard.service"
 install -D -m 0644 configs/switchyard.toml "$STAGE/etc/switchyard/switchyard.toml"
