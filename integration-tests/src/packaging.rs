@@ -44,6 +44,36 @@ pub fn release_binary() -> PathBuf {
     .clone()
 }
 
+/// Runs `f` on a thread of its own in a mount namespace of its own (a
+/// slave of the host's) where `plugins` is bound over /run/docker/plugins.
+/// Every process `f` starts (dockerd, containerd, a plugin) inherits it, so
+/// what dockerd puts in /run/docker/plugins — the v1 plugin sockets it
+/// looks for, and a managed plugin's socket directory, which dockerd keeps
+/// there whatever its --exec-root — lands in the test's directory, not
+/// the machine's. Namespaces must be made (and dropped) outside `f`.
+pub fn with_private_plugin_dir<T: Send>(plugins: &Path, f: impl FnOnce() -> T + Send) -> T {
+    require_command("mount", "mount");
+    std::fs::create_dir_all(plugins).expect("create the test's plugin directory");
+    if !Path::new("/run/docker/plugins").is_dir() {
+        // A mount point is needed; an empty directory is what dockerd makes.
+        std::fs::create_dir_all("/run/docker/plugins").expect("create /run/docker/plugins");
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+                .expect("unshare the mount namespace");
+            run("mount", &["--make-rslave", "/"]);
+            run(
+                "mount",
+                &["--bind", plugins.to_str().unwrap(), "/run/docker/plugins"],
+            );
+            f()
+        })
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    })
+}
+
 /// Runs `scripts/build-plugin.sh --bin BIN OUT`: OUT/config.json and OUT/rootfs.
 pub fn build_plugin_dir(bin: &Path, out: &Path) {
     require_command("ldd", "libc-bin");

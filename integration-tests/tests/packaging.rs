@@ -10,9 +10,11 @@ use std::time::Duration;
 use switchyard_integration_tests::dockerd::{Dockerd, Engine};
 use switchyard_integration_tests::packaging::{
     CAP_NET_ADMIN, CAP_SYS_ADMIN, PluginRegistry, build_plugin_dir, capabilities,
-    plugin_pids_below, release_binary, runc_without_time_namespace,
+    plugin_pids_below, release_binary, runc_without_time_namespace, with_private_plugin_dir,
 };
-use switchyard_integration_tests::prereq::{require_command, require_root, run, try_run};
+use switchyard_integration_tests::prereq::{
+    require_command, require_root, run, try_command, try_run,
+};
 use switchyard_integration_tests::{Netns, TempDir, engine_matrix, wait_for, workspace_root};
 
 /// The managed plugin's name in the tests (as `docker plugin create NAME`).
@@ -64,14 +66,21 @@ fn ping(d: &Dockerd, from: &str, addr: &str, what: &str) {
 fn managed_plugin(engine: Engine) {
     let ns = Netns::new("mp");
     ns.veth("tp0", "tp1");
-    let mut d = Dockerd::start(engine, &ns);
+    let work = TempDir::new("managed");
+    let plugins = work.path().join("run-docker-plugins");
+    with_private_plugin_dir(&plugins, || {
+        managed_plugin_in(engine, &ns, work.path(), &plugins)
+    });
+}
+
+fn managed_plugin_in(engine: Engine, ns: &Netns, work: &Path, plugins: &Path) {
+    let mut d = Dockerd::start(engine, ns);
     if engine == Engine::V29 {
         runc_without_time_namespace(&d);
     }
-    let work = TempDir::new("managed");
-    let dir = work.path().join("plugin");
+    let dir = work.join("plugin");
     build_plugin_dir(&release_binary(), &dir);
-    let state = work.path().join("state");
+    let state = work.join("state");
     std::fs::create_dir_all(&state).unwrap();
 
     // create: both interfaces, host network, the one capability.
@@ -155,6 +164,29 @@ fn managed_plugin(engine: Engine) {
     d.run_d("cb", "lan", &[]);
     let a_ip = d.ip4("ca", "lan");
     ping(&d, "cb", &a_ip, "after create");
+    // `switchyard status` on the host reaches the plugin's socket, which
+    // dockerd keeps at /run/docker/plugins/<id>/switchyard.sock.
+    let id = d.docker_out(&["plugin", "inspect", "-f", "{{.Id}}", PLUGIN]);
+    let net = d.docker_out(&["network", "inspect", "-f", "{{.Id}}", "lan"]);
+    assert!(
+        plugins.join(&id).join("switchyard.sock").exists(),
+        "the managed plugin's socket is not in the test's /run/docker/plugins"
+    );
+    let (ok, status) = try_command(
+        std::process::Command::new(release_binary())
+            .arg("status")
+            // (the test's directory: see with_private_plugin_dir; the
+            // path is short enough for a unix socket, the test's is not)
+            .env(
+                "SWITCHYARD__PLUGIN__SOCKET",
+                format!("/run/docker/plugins/{id}/switchyard.sock"),
+            )
+            .env("SWITCHYARD__PLUGIN__STATE_DIR", work.join("none")),
+    );
+    assert!(
+        ok && status.contains(&net[..12]),
+        "switchyard status against the managed plugin:\n{status}"
+    );
     let db: Vec<_> = std::fs::read_dir(&state)
         .unwrap()
         .filter_map(Result::ok)
@@ -172,11 +204,9 @@ fn managed_plugin(engine: Engine) {
         engine.label(),
         out.trim()
     );
-    if !ok {
-        // dockerd counts the network's reference: `-f` is the documented way.
-        assert!(out.contains("in use"), "plugin disable: {out}");
-        d.docker_out(&["plugin", "disable", "-f", PLUGIN]);
-    }
+    // dockerd counts the network's reference: `-f` is the documented way.
+    assert!(!ok && out.contains("in use"), "plugin disable: {out}");
+    d.docker_out(&["plugin", "disable", "-f", PLUGIN]);
     d.docker_out(&["plugin", "enable", PLUGIN]);
     ping(&d, "cb", &a_ip, "after disable/enable");
     d.run_d("cc", "lan", &[]);
@@ -197,10 +227,10 @@ fn managed_plugin(engine: Engine) {
     );
 
     // upgrade from a registry: the networks stay, the new rootfs runs.
-    let v2 = work.path().join("plugin-v2");
+    let v2 = work.join("plugin-v2");
     build_plugin_dir(&release_binary(), &v2);
     std::fs::write(v2.join("rootfs/etc/switchyard-release"), "v2\n").unwrap();
-    let reg = PluginRegistry::serve(&ns, &v2, "switchyard", "v2", &work.path().join("registry"));
+    let reg = PluginRegistry::serve(ns, &v2, "switchyard", "v2", &work.join("registry"));
     let remote = reg.reference("switchyard", "v2");
     let (ok, out) = d.docker(&["plugin", "disable", PLUGIN]);
     if !ok {
@@ -418,12 +448,7 @@ fn debian_package() {
     let ns = Netns::new("deb");
     ns.veth("tp0", "tp1");
     let plugins = work.path().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    std::thread::scope(|s| {
-        s.spawn(|| serve_installed(&ns, &plugins, work.path()))
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
-    });
+    with_private_plugin_dir(&plugins, || serve_installed(&ns, &plugins, work.path()));
 
     // Some state, as a running plugin leaves it.
     std::fs::write(state.join("switchyard.redb"), b"state").unwrap();
@@ -453,17 +478,10 @@ fn debian_package() {
     assert_eq!(installed_status(), "", "still known to dpkg after purge");
 }
 
-/// On a thread of its own (its mount namespace is the thread's): binds
-/// `plugins` over /run/docker/plugins, starts Engine 20.10 (Debian's) in
+/// In `with_private_plugin_dir(plugins)`: starts Engine 20.10 (Debian's) in
 /// `ns`, runs /usr/bin/switchyard there as the unit would (CAP_NET_ADMIN
 /// only, NOTIFY_SOCKET), and puts two containers on a macvlan network.
 fn serve_installed(ns: &Netns, plugins: &Path, work: &Path) {
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).expect("unshare the mount namespace");
-    run("mount", &["--make-rslave", "/"]);
-    run(
-        "mount",
-        &["--bind", plugins.to_str().unwrap(), "/run/docker/plugins"],
-    );
     let name = "sydeb";
     let notify = work.join("notify.sock");
     let fake = UnixDatagram::bind(&notify).unwrap();
