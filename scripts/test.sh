@@ -27,6 +27,8 @@ command -v etcd >/dev/null || need+=(etcd-server)
 command -v etcdctl >/dev/null || need+=(etcd-client)
 command -v iptables >/dev/null || need+=(iptables)
 [ -x /usr/bin/linux.uml ] || need+=(user-mode-linux)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v objdump >/dev/null || need+=(binutils)
 [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || need+=(busybox-static)
 if ((${#need[@]})); then
     echo "scripts/test.sh: installing ${need[*]}" >&2
@@ -56,4 +58,7 @@ cargo build --workspace --all-targets -q
 # `test-hooks`); a release build never does.
 cargo build -p switchyard --features test-hooks -q
 export SWITCHYARD_BIN=$ROOT/target/debug/switchyard
+# The packaging tests (managed plugin, .deb) package the release build.
+cargo build --release -p switchyard -q
+export SWITCHYARD_RELEASE_BIN=$ROOT/target/release/switchyard
 cargo nextest run --workspace --no-fail-fast "$@"

@@ -20,6 +20,7 @@ pub mod lab;
 pub mod libnetwork;
 pub mod multihost;
 pub mod netns;
+pub mod packaging;
 pub mod plugin;
 pub mod prereq;
 

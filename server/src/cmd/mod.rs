@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod doctor;
+pub mod notify;
 pub mod serve;
 mod socket;
 pub mod status;

@@ -60,6 +60,7 @@ async fn serve(settings: Settings, path: Option<std::path::PathBuf>) -> Result<(
     if !settings.metrics.listen.is_empty() {
         crate::metrics::serve(&settings.metrics.listen, metrics.clone(), driver.clone()).await?;
     }
+    super::notify::notify_listening(sock);
     info!(
         driver = %name,
         socket = %sock.display(),

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Builds Switchyard's managed (v2) Docker plugin as a directory that
+# `docker plugin create` takes: OUT/config.json (packaging/plugin/config.json)
+# and OUT/rootfs (the binary and the shared libraries it links, nothing else).
+# No registry, no `docker build`, nothing to install.
+#
+#   scripts/build-plugin.sh [--bin PATH] [OUT]     OUT defaults to target/plugin
+#   docker plugin create switchyard target/plugin
+#   docker plugin enable switchyard
+#
+# --bin defaults to target/release/switchyard (built with
+# `cargo build --release -p switchyard` when missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BIN=
+OUT=
+while (($#)); do
+    case $1 in
+        --bin) BIN=${2:?--bin needs a path}; shift 2 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -*) echo "build-plugin.sh: unknown option $1" >&2; exit 2 ;;
+        *) OUT=$1; shift ;;
+    esac
+done
+OUT=${OUT:-$ROOT/target/plugin}
+if [ -z "$BIN" ]; then
+    BIN=$ROOT/target/release/switchyard
+    [ -x "$BIN" ] || cargo build --release -p switchyard
+fi
+[ -x "$BIN" ] || { echo "build-plugin.sh: $BIN is not an executable" >&2; exit 1; }
+command -v ldd >/dev/null || { echo "build-plugin.sh: needs ldd (Debian package libc-bin)" >&2; exit 1; }
+
+rm -rf "$OUT"
+R=$OUT/rootfs
+mkdir -p "$R/usr/bin" "$R/run/docker/plugins" "$R/var/lib/switchyard" "$R/etc" "$R/tmp" \
+    "$R/proc" "$R/sys" "$R/dev"
+chmod 1777 "$R/tmp"
+install -m 0755 "$BIN" "$R/usr/bin/switchyard"
+
+# The shared libraries the binary links (glibc, libgcc_s, …) and the dynamic
+# loader, each at the path it has on this machine: the loader finds them
+# there without a cache. `ldd` prints "name => /path (addr)" or
+# "/lib64/ld-linux-x86-64.so.2 (addr)".
+libs=$(ldd "$BIN" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
+[ -n "$libs" ] || echo "build-plugin.sh: $BIN links no shared library (static): rootfs holds the binary alone" >&2
+for lib in $libs; do
+    mkdir -p "$R$(dirname "$lib")"
+    cp -L "$lib" "$R$lib"
+done
+# glibc's name lookups (etcd endpoints given by host name) read these.
+printf 'hosts: files dns\n' >"$R/etc/nsswitch.conf"
+: >"$R/etc/hosts"
+: >"$R/etc/resolv.conf"
+
+cp "$ROOT/packaging/plugin/config.json" "$OUT/config.json"
+# The binary must start in the rootfs as it will in the plugin.
+if command -v chroot >/dev/null && [ "$(id -u)" = 0 ]; then
+    chroot "$R" /usr/bin/switchyard --version >/dev/null 2>&1 ||
+        chroot "$R" /usr/bin/switchyard --help >/dev/null ||
+        { echo "build-plugin.sh: the binary does not start inside $R" >&2; exit 1; }
+fi
+echo "$OUT"
