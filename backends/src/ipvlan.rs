@@ -54,6 +54,16 @@ impl Default for IpvlanSettings {
 }
 
 impl IpvlanSettings {
+    /// One line for `switchyard check`.
+    pub fn explain(&self) -> String {
+        format!(
+            "parent {}, mode {}, flag {}",
+            crate::parent::explain_default(&self.parent),
+            self.mode,
+            self.flag
+        )
+    }
+
     pub fn validate(&self) -> std::result::Result<(), String> {
         self.mode
             .parse::<IpvlanMode>()

@@ -32,6 +32,15 @@ impl Default for MacvlanSettings {
 }
 
 impl MacvlanSettings {
+    /// One line for `switchyard check`.
+    pub fn explain(&self) -> String {
+        format!(
+            "parent {}, mode {}",
+            crate::parent::explain_default(&self.parent),
+            self.mode
+        )
+    }
+
     pub fn validate(&self) -> std::result::Result<(), String> {
         self.mode
             .parse::<MacvlanMode>()

@@ -106,6 +106,9 @@ impl Settings {
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
+                // An empty variable (e.g. a managed plugin's unset setting)
+                // means "not set", not "an empty value".
+                .ignore_empty(true)
                 .list_separator(",")
                 .with_list_parse_key("parents.allow")
                 .with_list_parse_key("cluster.etcd_endpoints"),

@@ -183,3 +183,12 @@ impl<C: Child> Backend for OnParent<C> {
         link::restore(host, &mine, links).await
     }
 }
+
+/// A backend section's default parent, for `switchyard check`.
+pub fn explain_default(parent: &str) -> String {
+    if parent.is_empty() {
+        "from -o parent=… (without one, each network gets a private parent)".into()
+    } else {
+        format!("{parent} unless -o parent=… says otherwise")
+    }
+}

@@ -31,25 +31,8 @@ pub fn check(settings: &Settings, path: Option<&Path>) -> Result<(), String> {
             )
         }
     );
-    println!(
-        "  macvlan       parent {}, mode {}",
-        if b.macvlan.parent.is_empty() {
-            "required (-o parent=…)"
-        } else {
-            &b.macvlan.parent
-        },
-        b.macvlan.mode
-    );
-    println!(
-        "  ipvlan        parent {}, mode {}, flag {}",
-        if b.ipvlan.parent.is_empty() {
-            "required (-o parent=…)"
-        } else {
-            &b.ipvlan.parent
-        },
-        b.ipvlan.mode,
-        b.ipvlan.flag
-    );
+    println!("  macvlan       {}", b.macvlan.explain());
+    println!("  ipvlan        {}", b.ipvlan.explain());
     println!("  vxlan         {}", b.vxlan.explain());
     println!("  cluster       {}", b.cluster.explain());
     println!(
