@@ -434,6 +434,42 @@ impl Host {
         format!("fdb:\n{f}neigh:\n{n}")
     }
 
+    /// Sets (Some) or removes (None) one `SWITCHYARD__…` variable of this
+    /// host's plugin, for its next start.
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.env.retain(|(k, _)| k != key);
+        if let Some(v) = value {
+            self.env.push((key.to_string(), v.to_string()));
+        }
+    }
+
+    /// The `cluster` part of `switchyard status --json` (host id, VTEP,
+    /// registered, problem).
+    pub fn cluster_status(&self) -> Result<Value, String> {
+        let st = self.status_json()?;
+        match st.get("cluster") {
+            Some(c) if c.is_object() => Ok(c.clone()),
+            _ => Err(format!("status --json has no cluster part: {st:#}")),
+        }
+    }
+
+    /// Waits until the plugin is registered with etcd; its host id.
+    pub fn wait_registered(&self, secs: f64) -> Result<String, String> {
+        let mut last = String::new();
+        wait_for(secs, || match self.cluster_status() {
+            Ok(c) if c["registered"] == true => c["host_id"].as_str().map(str::to_string),
+            Ok(c) => {
+                last = c.to_string();
+                None
+            }
+            Err(e) => {
+                last = e;
+                None
+            }
+        })
+        .ok_or_else(|| format!("{} not registered within {secs} s: {last}", self.id))
+    }
+
     /// `switchyard status --json` for this host's plugin.
     pub fn status_json(&self) -> Result<Value, String> {
         let p = self.plugin();

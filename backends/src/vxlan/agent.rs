@@ -5,16 +5,21 @@
 
 use super::cache::Change;
 use super::cluster::{Cluster, etcd_err};
-use super::records::{alive_key, held_by, node_key, ser};
+use super::records::{AliveEntry, alive_key, node_key, ser};
 use super::txn::{Guarded, Outcome};
 use etcd_client::{
-    Client, ConnectOptions, EventType, GetOptions, PutOptions, WatchOptions, WatchResponse,
+    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, PutOptions, Txn, TxnOp,
+    TxnOpResponse, WatchOptions, WatchResponse,
 };
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use switchyard_core::Result;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
+
+/// The file in the state dir that keeps this host's etcd lease
+/// (`<host id> <lease id>`).
+const LEASE_FILE: &str = "cluster-lease";
 
 impl Cluster {
     pub(super) async fn client(&self) -> Result<Client> {
@@ -50,6 +55,11 @@ impl Cluster {
     /// Runs a guarded write for a request; an unreachable etcd is an error
     /// that says `what` failed.
     pub(super) async fn txn_or_err(&self, g: &Guarded, what: &str) -> Result<Outcome> {
+        if let Some(why) = self.problem() {
+            return Err(switchyard_core::Error::Conflict(format!(
+                "{what}: this host is not a member of the cluster: {why}"
+            )));
+        }
         let mut c = self.client().await?;
         self.txn(&mut c, g)
             .await
@@ -60,8 +70,17 @@ impl Cluster {
     pub async fn run(self: Arc<Self>) {
         let mut backoff = Duration::from_millis(200);
         loop {
-            match self.session().await {
+            let r = self.session().await;
+            self.registered.store(false, Ordering::Release);
+            match r {
                 Ok(()) => backoff = Duration::from_millis(200),
+                Err(e) if self.problem().is_some() => {
+                    debug!(error = %e, "still fenced");
+                    // The other agent's lease expires within its TTL if it
+                    // is gone; look again then.
+                    let ttl = Duration::from_secs(self.cfg.lease_ttl.max(1) as u64);
+                    tokio::time::sleep(ttl).await;
+                }
                 Err(e) => {
                     warn!(error = %e, "etcd session ended; retrying (the kernel keeps its last state)");
                     tokio::time::sleep(backoff).await;
@@ -76,6 +95,7 @@ impl Cluster {
     /// look gone and come back), else a new one.
     async fn lease(&self, c: &mut Client) -> std::result::Result<i64, String> {
         let last = *self.lease.lock().unwrap();
+        let last = last.or_else(|| self.saved_lease());
         let resumable = match last {
             Some(id) => c
                 .lease_client()
@@ -95,7 +115,113 @@ impl Cluster {
                 .id(),
         };
         *self.lease.lock().unwrap() = Some(lease);
+        if last != Some(lease) {
+            self.save_lease(lease);
+        }
         Ok(lease)
+    }
+
+    fn lease_file(&self) -> Option<std::path::PathBuf> {
+        self.cfg.state_dir.as_ref().map(|d| d.join(LEASE_FILE))
+    }
+
+    /// The lease the last run of the plugin kept in the state dir, if it
+    /// was this identity's.
+    fn saved_lease(&self) -> Option<i64> {
+        let text = std::fs::read_to_string(self.lease_file()?).ok()?;
+        let (host, id) = text.trim().split_once(' ')?;
+        (host == self.cfg.host_id).then(|| id.parse().ok())?
+    }
+
+    fn save_lease(&self, lease: i64) {
+        let Some(path) = self.lease_file() else {
+            return;
+        };
+        let tmp = path.with_extension("tmp");
+        let text = format!("{} {lease}\n", self.cfg.host_id);
+        if let Err(e) = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path)) {
+            warn!(path = %path.display(), error = %e, "cannot keep the etcd lease in the state dir; after a restart this host waits for its old lease to expire before joining");
+        }
+    }
+
+    /// Claims `alive/<host>` for this agent's lease, and writes its node
+    /// record, only if no other live agent holds the key: a live key on
+    /// another lease is another agent with this host's identity (a cloned
+    /// machine, or a copied state dir). Then this agent refuses to join,
+    /// writes nothing and says why (`problem`), until the other is gone.
+    async fn register(&self, c: &mut Client, lease: i64) -> std::result::Result<(), String> {
+        let host = &self.cfg.host_id;
+        let alive = self.key(&alive_key(host));
+        let mine = ser(&AliveEntry {
+            host: host.clone(),
+            vtep: self.node.vtep,
+        });
+        let on_lease = PutOptions::new().with_lease(lease);
+        let puts = vec![
+            TxnOp::put(alive.clone(), mine, Some(on_lease)),
+            TxnOp::put(self.key(&node_key(host)), ser(&self.node), None),
+        ];
+        let r = c
+            .txn(
+                Txn::new()
+                    .when(vec![Compare::lease(alive.clone(), CompareOp::Equal, lease)])
+                    .and_then(puts.clone())
+                    .or_else(vec![TxnOp::get(alive.clone(), None)]),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let held = if r.succeeded() {
+            None
+        } else {
+            // Not on our lease: free (a missing key's lease compares as 0)?
+            let free = c
+                .txn(
+                    Txn::new()
+                        .when(vec![Compare::create_revision(
+                            alive.clone(),
+                            CompareOp::Equal,
+                            0,
+                        )])
+                        .and_then(puts)
+                        .or_else(vec![TxnOp::get(alive.clone(), None)]),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            if free.succeeded() {
+                None
+            } else {
+                free.op_responses().into_iter().find_map(|op| match op {
+                    TxnOpResponse::Get(g) => {
+                        g.kvs().first().map(|kv| (kv.value().to_vec(), kv.lease()))
+                    }
+                    _ => None,
+                })
+            }
+        };
+        let Some((value, other_lease)) = held else {
+            if self.fenced.lock().unwrap().take().is_some() {
+                info!(host = %host, "the other agent with this host id is gone: joining the cluster");
+            }
+            return Ok(());
+        };
+        let other_vtep = serde_json::from_slice::<AliveEntry>(&value)
+            .map(|a| a.vtep.to_string())
+            .unwrap_or_else(|_| "unknown (an older version)".into());
+        let why = format!(
+            "[cluster] host_id \"{host}\" is in use by another live agent (VTEP {other_vtep}, etcd lease {other_lease:x}); this agent (VTEP {}) refuses to join the cluster while it lives, and its local networks keep serving. Two hosts share one identity (a cloned machine or a copied state dir?): give each host its own [cluster] host_id, or on the clone delete {} and restart",
+            self.node.vtep,
+            self.cfg
+                .state_dir
+                .as_ref()
+                .map(|d| d.join(super::identity::HOST_ID_FILE).display().to_string())
+                .unwrap_or_else(|| super::identity::HOST_ID_FILE.into()),
+        );
+        let mut fenced = self.fenced.lock().unwrap();
+        if fenced.as_deref() != Some(why.as_str()) {
+            error!("{why}");
+        }
+        *fenced = Some(why.clone());
+        Err(why)
     }
 
     /// One session: registers, lists, then watches until something fails.
@@ -107,14 +233,8 @@ impl Cluster {
             .keep_alive(lease)
             .await
             .map_err(|e| e.to_string())?;
-        let host = &self.cfg.host_id;
-        c.put(self.key(&node_key(host)), ser(&self.node), None)
-            .await
-            .map_err(|e| e.to_string())?;
-        let on_lease = PutOptions::new().with_lease(lease);
-        c.put(self.key(&alive_key(host)), held_by(host), Some(on_lease))
-            .await
-            .map_err(|e| e.to_string())?;
+        self.register(&mut c, lease).await?;
+        self.registered.store(true, Ordering::Release);
         info!(host = %self.cfg.host_id, vtep = %self.node.vtep, "registered with etcd");
         let rev = self.list(&mut c).await?;
         self.assert_own(&mut c).await?;

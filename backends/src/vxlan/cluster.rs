@@ -38,6 +38,10 @@ pub struct ClusterConfig {
     pub lease_ttl: i64,
     pub gc_grace: Duration,
     pub resync: Duration,
+    /// `[plugin] state_dir`: the lease is kept there across restarts, so a
+    /// restarted plugin resumes its own `alive/` key instead of meeting it
+    /// as another agent's.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 pub struct Cluster {
@@ -59,6 +63,11 @@ pub struct Cluster {
     pub(super) quarantined: Mutex<BTreeSet<String>>,
     /// The lease behind `alive/<host>`, kept across sessions of this process.
     pub(super) lease: Mutex<Option<i64>>,
+    /// Why this host is not a member of the cluster now (another live agent
+    /// holds its identity): writes are refused while it is set.
+    pub(super) fenced: Mutex<Option<String>>,
+    /// Whether this host is registered (its `alive/` key is its own).
+    pub(super) registered: AtomicBool,
 }
 
 /// Deletes network `vni`'s record while no member and no endpoint is left.
@@ -94,7 +103,19 @@ impl Cluster {
             dead: Mutex::new(DeadHosts::default()),
             quarantined: Mutex::new(BTreeSet::new()),
             lease: Mutex::new(None),
+            fenced: Mutex::new(None),
+            registered: AtomicBool::new(false),
         })
+    }
+
+    /// Why this host refuses to join the cluster, if it does.
+    pub fn problem(&self) -> Option<String> {
+        self.fenced.lock().unwrap().clone()
+    }
+
+    /// Whether this host is registered with etcd now.
+    pub fn registered(&self) -> bool {
+        self.registered.load(Ordering::Acquire)
     }
 
     pub fn host_id(&self) -> &str {

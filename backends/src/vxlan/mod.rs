@@ -26,6 +26,7 @@ pub mod cluster;
 mod endpoint;
 mod fdb_sync;
 mod gc;
+pub mod identity;
 mod names;
 mod network;
 mod records;
@@ -115,6 +116,31 @@ impl Vxlan {
     pub fn underlay(&self) -> &Underlay {
         &self.state.underlay
     }
+
+    /// This host in the cluster, for `switchyard status` (None without etcd).
+    pub fn cluster_status(&self) -> Option<ClusterStatus> {
+        let c = self.state.cluster.as_ref()?;
+        Some(ClusterStatus {
+            host_id: c.host_id().to_string(),
+            vtep: c.node().vtep.to_string(),
+            etcd: c.endpoints_config().join(","),
+            registered: c.registered(),
+            problem: c.problem(),
+        })
+    }
+}
+
+/// This host in the cluster, as `switchyard status` shows it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct ClusterStatus {
+    pub host_id: String,
+    pub vtep: String,
+    pub etcd: String,
+    /// Registered with etcd now (its `alive/` key is this agent's).
+    pub registered: bool,
+    /// Why this host is not a member of the cluster (another live agent
+    /// uses its host id), if it is not.
+    pub problem: Option<String>,
 }
 
 fn options(spec: &NetworkSpec) -> &VxlanOptions {

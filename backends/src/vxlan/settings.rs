@@ -1,8 +1,9 @@
 //! `[vxlan]` and `[cluster]`: the VXLAN backend's settings, and building
 //! the backend from them (the underlay, the etcd control plane).
 
-use super::{Cluster, ClusterConfig, NodeRecord, Underlay, Vxlan, VxlanConfig};
+use super::{Cluster, ClusterConfig, NodeRecord, Underlay, Vxlan, VxlanConfig, identity};
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 use std::time::Duration;
 use switchyard_core::link::LinkManager;
 use switchyard_core::spec::validate_ifname;
@@ -117,6 +118,7 @@ impl ClusterSettings {
                     .into(),
             );
         }
+        identity::validate_host_id(&self.host_id)?;
         if self.gc_grace < self.lease_ttl {
             return Err(format!(
                 "[cluster] gc_grace ({} s) must be at least lease_ttl ({} s): a host is only gone once its lease has expired",
@@ -126,33 +128,33 @@ impl ClusterSettings {
         Ok(())
     }
 
-    /// This host's name in the cluster: `[cluster] host_id`, else
-    /// /etc/machine-id, else the hostname.
-    pub fn host_id(&self) -> String {
+    /// How this host is named in the cluster, for `switchyard check`
+    /// (which never writes the state dir).
+    pub fn host_id_explained(&self, state_dir: &Path) -> String {
         if !self.host_id.is_empty() {
-            return self.host_id.clone();
+            return format!("host {} ([cluster] host_id)", self.host_id);
         }
-        std::fs::read_to_string("/etc/machine-id")
-            .ok()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .or_else(|| {
-                std::fs::read_to_string("/proc/sys/kernel/hostname")
-                    .ok()
-                    .map(|s| s.trim().to_string())
-            })
-            .unwrap_or_else(|| "host".into())
+        match identity::stored(state_dir) {
+            Some(id) => format!(
+                "host {id} (generated, kept in {})",
+                state_dir.join(identity::HOST_ID_FILE).display()
+            ),
+            None => format!(
+                "a host id generated at the first start and kept in {}",
+                state_dir.join(identity::HOST_ID_FILE).display()
+            ),
+        }
     }
 
     /// One line for `switchyard check`.
-    pub fn explain(&self) -> String {
+    pub fn explain(&self, state_dir: &Path) -> String {
         if self.etcd_endpoints.is_empty() {
             return "none: VXLAN networks are single-host (or -o peers=…)".into();
         }
         format!(
-            "etcd {} as host {} (prefix {}, lease {} s, GC after {} s)",
+            "etcd {} as {} (prefix {}, lease {} s, GC after {} s)",
             self.etcd_endpoints.join(","),
-            self.host_id(),
+            self.host_id_explained(state_dir),
             self.prefix,
             self.lease_ttl,
             self.gc_grace
@@ -172,9 +174,12 @@ fn etcd_host_ip(url: &str) -> Option<std::net::IpAddr> {
 
 /// The VXLAN backend for these settings: the underlay (named, or the
 /// route towards etcd), and the etcd control plane if one is configured.
+/// `state_dir` is `[plugin] state_dir`: where a generated host identity
+/// and the etcd lease are kept.
 pub async fn build(
     v: &VxlanSettings,
     c: &ClusterSettings,
+    state_dir: &Path,
     links: &LinkManager,
 ) -> Result<Vxlan, String> {
     let underlay = Underlay::discover(
@@ -190,11 +195,19 @@ pub async fn build(
         mtu = underlay.mtu,
         "VXLAN underlay"
     );
-    let cluster = (!c.etcd_endpoints.is_empty()).then(|| {
+    let identity = if c.etcd_endpoints.is_empty() {
+        None
+    } else {
+        let id = identity::resolve(&c.host_id, state_dir, identity::machine_id().as_deref())?;
+        info!(host_id = %id.host_id, origin = %id.origin, "cluster identity");
+        Some(id)
+    };
+    let cluster = identity.map(|id| {
         Cluster::new(
             ClusterConfig {
                 endpoints: c.etcd_endpoints.clone(),
-                host_id: c.host_id(),
+                host_id: id.host_id,
+                state_dir: Some(state_dir.to_path_buf()),
                 prefix: c.prefix.clone(),
                 lease_ttl: c.lease_ttl as i64,
                 gc_grace: Duration::from_secs(c.gc_grace as u64),

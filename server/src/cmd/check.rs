@@ -51,7 +51,10 @@ pub fn check(settings: &Settings, path: Option<&Path>) -> Result<(), String> {
         b.ipvlan.flag
     );
     println!("  vxlan         {}", b.vxlan.explain());
-    println!("  cluster       {}", b.cluster.explain());
+    println!(
+        "  cluster       {}",
+        b.cluster.explain(&settings.plugin.state_dir)
+    );
     println!(
         "  parents       {}",
         if b.parents.allow.is_empty() {
