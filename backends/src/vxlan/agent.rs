@@ -4,12 +4,12 @@
 //! (`cache.rs`) and the collector's (`gc.rs`); this file does the I/O.
 
 use super::cache::Change;
-use super::cluster::{Cluster, etcd_err};
+use super::cluster::{Cluster, describe, etcd_err, hint};
 use super::records::{AliveEntry, alive_key, node_key, ser};
 use super::txn::{Guarded, Outcome};
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, PutOptions, Txn, TxnOp,
-    TxnOpResponse, WatchOptions, WatchResponse,
+    Certificate, Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Identity,
+    PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse, WatchOptions, WatchResponse,
 };
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -25,18 +25,36 @@ impl Cluster {
     pub(super) async fn client(&self) -> Result<Client> {
         self.client
             .get_or_try_init(|| async {
-                // connect() is lazy: it does not fail for an unreachable etcd.
-                Client::connect(
-                    &self.cfg.endpoints,
-                    Some(
-                        ConnectOptions::new()
-                            .with_connect_timeout(Duration::from_secs(2))
-                            .with_timeout(Duration::from_secs(5))
-                            .with_require_leader(true),
-                    ),
-                )
-                .await
-                .map_err(|e| etcd_err(&self.cfg, "connecting", e))
+                // connect() is lazy: it does not fail for an unreachable
+                // etcd (with a user it authenticates, so it does).
+                let mut o = ConnectOptions::new()
+                    .with_connect_timeout(Duration::from_secs(2))
+                    .with_timeout(Duration::from_secs(5))
+                    .with_require_leader(true);
+                match &self.cfg.tls {
+                    Ok(None) => {}
+                    Ok(Some(t)) => {
+                        let mut tls = TlsOptions::new();
+                        if let Some(ca) = &t.ca {
+                            tls = tls.ca_certificate(Certificate::from_pem(ca));
+                        }
+                        if let Some((cert, key)) = &t.identity {
+                            tls = tls.identity(Identity::from_pem(cert, key));
+                        }
+                        o = o.with_tls(tls);
+                    }
+                    Err(e) => {
+                        return Err(switchyard_core::Error::Conflict(format!(
+                            "connecting to etcd: {e}"
+                        )));
+                    }
+                }
+                if let Some((user, password)) = &self.cfg.user {
+                    o = o.with_user(user, password).with_auto_token_refresh(true);
+                }
+                Client::connect(&self.cfg.endpoints, Some(o))
+                    .await
+                    .map_err(|e| etcd_err(&self.cfg, "connecting", e))
             })
             .await
             .cloned()
@@ -72,6 +90,11 @@ impl Cluster {
         loop {
             let r = self.session().await;
             self.registered.store(false, Ordering::Release);
+            if let Err(e) = &r
+                && self.problem().is_none()
+            {
+                *self.last_error.lock().unwrap() = Some(format!("{e} — {}", hint(&self.cfg, e)));
+            }
             match r {
                 Ok(()) => backoff = Duration::from_millis(200),
                 Err(e) if self.problem().is_some() => {
@@ -82,7 +105,7 @@ impl Cluster {
                     tokio::time::sleep(ttl).await;
                 }
                 Err(e) => {
-                    warn!(error = %e, "etcd session ended; retrying (the kernel keeps its last state)");
+                    warn!(error = %e, hint = hint(&self.cfg, &e), "etcd session ended; retrying (the kernel keeps its last state)");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
@@ -111,7 +134,7 @@ impl Cluster {
                 .lease_client()
                 .grant(self.cfg.lease_ttl, None)
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| describe(&e))?
                 .id(),
         };
         *self.lease.lock().unwrap() = Some(lease);
@@ -169,7 +192,7 @@ impl Cluster {
                     .or_else(vec![TxnOp::get(alive.clone(), None)]),
             )
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| describe(&e))?;
         let held = if r.succeeded() {
             None
         } else {
@@ -186,7 +209,7 @@ impl Cluster {
                         .or_else(vec![TxnOp::get(alive.clone(), None)]),
                 )
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| describe(&e))?;
             if free.succeeded() {
                 None
             } else {
@@ -226,15 +249,16 @@ impl Cluster {
 
     /// One session: registers, lists, then watches until something fails.
     async fn session(&self) -> std::result::Result<(), String> {
-        let mut c = self.client().await.map_err(|e| e.to_string())?;
+        let mut c = self.client().await.map_err(|e| describe(&e))?;
         let lease = self.lease(&mut c).await?;
         let (mut keeper, mut ka) = c
             .lease_client()
             .keep_alive(lease)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| describe(&e))?;
         self.register(&mut c, lease).await?;
         self.registered.store(true, Ordering::Release);
+        *self.last_error.lock().unwrap() = None;
         info!(host = %self.cfg.host_id, vtep = %self.node.vtep, "registered with etcd");
         let rev = self.list(&mut c).await?;
         self.assert_own(&mut c).await?;
@@ -249,7 +273,7 @@ impl Cluster {
                 ),
             )
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| describe(&e))?;
         let ttl = Duration::from_secs(self.cfg.lease_ttl.max(1) as u64);
         let mut keepalive = tokio::time::interval(ttl / 3);
         let mut housekeeping = tokio::time::interval(self.cfg.resync);
@@ -258,7 +282,7 @@ impl Cluster {
                 // The watch first: it confirms this host's own writes.
                 biased;
                 m = stream.message() => {
-                    let m = m.map_err(|e| e.to_string())?.ok_or("watch stream ended")?;
+                    let m = m.map_err(|e| describe(&e))?.ok_or("watch stream ended")?;
                     if m.canceled() || m.compact_revision() > 0 {
                         return Err(format!("watch cancelled (compacted at {}); listing again", m.compact_revision()));
                     }
@@ -267,7 +291,7 @@ impl Cluster {
                     }
                 }
                 _ = keepalive.tick() => {
-                    keeper.keep_alive().await.map_err(|e| e.to_string())?;
+                    keeper.keep_alive().await.map_err(|e| describe(&e))?;
                     match tokio::time::timeout(ttl, ka.message()).await {
                         Ok(Ok(Some(r))) if r.ttl() > 0 => {}
                         other => return Err(format!("lease keep-alive failed: {other:?}")),
@@ -319,7 +343,7 @@ impl Cluster {
                 Some(GetOptions::new().with_prefix()),
             )
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| describe(&e))?;
         let rev = r.header().map(|h| h.revision()).unwrap_or(0);
         let prefix = self.cfg.prefix.as_bytes();
         let kvs = r.kvs().iter().filter_map(|kv| {
@@ -357,7 +381,7 @@ impl Cluster {
             let r = c
                 .put(self.key(&rel), v.clone(), None)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| describe(&e))?;
             // Into the cache at once: until the watch echoes the write, a
             // second pass would otherwise write the same key again.
             let rev = r.header().map(|h| h.revision()).unwrap_or(0);
@@ -367,7 +391,7 @@ impl Cluster {
         for (rel, v) in plan.withdraw {
             self.txn(c, &Guarded::delete_if(rel.clone(), v))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| describe(&e))?;
             self.cache.write().unwrap().remove(&rel);
             debug!(key = %self.key(&rel), "withdrawn");
         }

@@ -126,6 +126,7 @@ impl Vxlan {
             etcd: c.endpoints_config().join(","),
             registered: c.registered(),
             problem: c.problem(),
+            etcd_error: c.last_error(),
         })
     }
 }
@@ -141,6 +142,10 @@ pub struct ClusterStatus {
     /// Why this host is not a member of the cluster (another live agent
     /// uses its host id), if it is not.
     pub problem: Option<String>,
+    /// Why the last attempt to reach etcd failed (unreachable, TLS,
+    /// authentication), while this host is not registered.
+    #[serde(default)]
+    pub etcd_error: Option<String>,
 }
 
 fn options(spec: &NetworkSpec) -> &VxlanOptions {

@@ -55,6 +55,10 @@ pub fn check(settings: &Settings, path: Option<&Path>) -> Result<(), String> {
         "  cluster       {}",
         b.cluster.explain(&settings.plugin.state_dir)
     );
+    if !b.cluster.etcd_endpoints.is_empty() {
+        println!("  etcd auth     {}", b.cluster.explain_auth());
+        b.cluster.tls_files()?;
+    }
     println!(
         "  parents       {}",
         if b.parents.allow.is_empty() {

@@ -62,5 +62,6 @@ fn offline_cluster(settings: &Settings) -> Option<switchyard_backends::vxlan::Cl
         etcd: c.etcd_endpoints.join(","),
         registered: false,
         problem: None,
+        etcd_error: None,
     })
 }

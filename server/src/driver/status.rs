@@ -158,6 +158,8 @@ impl StatusReport {
             );
             if let Some(p) = &c.problem {
                 let _ = writeln!(s, "CLUSTER PROBLEM: {p}");
+            } else if let Some(e) = c.etcd_error.as_ref().filter(|_| !c.registered) {
+                let _ = writeln!(s, "ETCD PROBLEM: {e}");
             }
         }
         for n in &self.networks {
