@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use switchyard_integration_tests::multihost::{Cluster, LEASE_TTL, Net, Pki};
-use switchyard_integration_tests::{random_id, wait_for};
+use switchyard_integration_tests::{Netns, random_id, wait_for};
 
 const VNI: u32 = 5101;
 const SUBNET: &str = "10.21.0.0/16";
@@ -393,4 +393,201 @@ fn check_validates_etcd_tls_files() {
         assert!(!ok, "check accepted {env:?}: {out}");
         assert!(out.contains(want), "check said, for {want}: {out}");
     }
+}
+
+/// Sends `n` VXLAN frames (VNI `vni`, an inner frame to `dst_mac`) from
+/// the namespace `ns` to `to`:4789, as a host outside the cluster would.
+fn send_vxlan(ns: &Netns, to: &str, vni: u32, dst_mac: &str, n: u32) {
+    let script = format!(
+        r#"
+import socket, struct
+mac = bytes.fromhex("{mac}".replace(":", ""))
+hdr = struct.pack("!II", 0x08000000, {vni} << 8)
+inner = mac + bytes.fromhex("02000000aa99") + b"\x08\x00" + bytes(46)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range({n}):
+    s.sendto(hdr + inner, ("{to}", 4789))
+"#,
+        mac = dst_mac,
+    );
+    let (ok, out) = ns.exec(&["python3", "-c", &script]);
+    assert!(ok, "sending VXLAN from {}: {out}", ns.name());
+}
+
+/// RX packets of `dev` in `ns`.
+fn rx_packets(ns: &Netns, dev: &str) -> u64 {
+    let out = ns.ip(&["-s", "-j", "link", "show", dev]);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    v[0]["stats64"]["rx"]["packets"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{out}"))
+}
+
+/// The elements of `vteps4` in `ns` (None: no table).
+fn allowed(ns: &Netns) -> Option<Vec<String>> {
+    let (ok, out) = ns.exec(&["nft", "-j", "list", "set", "inet", "switchyard", "vteps4"]);
+    if !ok {
+        return None;
+    }
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let set = v["nftables"]
+        .as_array()?
+        .iter()
+        .find_map(|o| o.get("set").cloned())?;
+    let mut l: Vec<String> = set["elem"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    l.sort();
+    Some(l)
+}
+
+fn wait_allowed(c: &Cluster, host: usize, want: &[&str], secs: f64) {
+    let want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+    let mut last = None;
+    let ok = wait_for(secs, || {
+        last = allowed(&c.hosts[host].ns);
+        (last.as_ref() == Some(&want)).then_some(())
+    });
+    assert!(
+        ok.is_some(),
+        "{}: allow-list {last:?}, want {want:?}\n{}",
+        c.hosts[host].id,
+        c.logs()
+    );
+}
+
+/// VXLAN only from members: a host on the underlay that is not in the
+/// cluster sends VXLAN frames with the network's VNI to a member — dropped
+/// by Switchyard's own nftables table (the operator's table untouched);
+/// members' traffic passes; the allow-list follows a host joining and
+/// leaving; the table goes with the last VXLAN network.
+#[test]
+fn vxlan_only_from_members() {
+    switchyard_integration_tests::prereq::require_command("nft", "nftables");
+    switchyard_integration_tests::prereq::require_command("python3", "python3");
+    let mut c = Cluster::without_plugins(3);
+    // The operator's own table on h1, which Switchyard must leave alone.
+    let operator = "table inet operator {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\ttcp dport 22 counter accept\n\t}\n}\n";
+    let file = std::env::temp_dir().join(format!("sy-operator-{}.nft", random_id()));
+    std::fs::write(&file, operator).unwrap();
+    let (ok, out) = c.hosts[0]
+        .ns
+        .exec(&["nft", "-f", &file.display().to_string()]);
+    let _ = std::fs::remove_file(&file);
+    assert!(ok, "{out}");
+    let op_before = c.hosts[0]
+        .ns
+        .exec(&["nft", "list", "table", "inet", "operator"])
+        .1;
+    c.hosts[0].start_plugin();
+    c.hosts[1].start_plugin();
+    for h in 0..2 {
+        ok_or_logs(&c, c.hosts[h].wait_registered(15.0), "registration");
+    }
+    assert_eq!(
+        allowed(&c.hosts[0].ns),
+        None,
+        "a table before any VXLAN network"
+    );
+    let net = network_on(&c, &[0, 1]);
+    let a = c.attach(0, &net);
+    let b = c.attach(1, &net);
+    ok_or_logs(&c, c.wait_ping(a, b, 10.0), "members' traffic");
+    wait_allowed(&c, 0, &["192.168.88.1", "192.168.88.2"], 10.0);
+    wait_allowed(&c, 1, &["192.168.88.1", "192.168.88.2"], 10.0);
+    let victim_mac = c.eps[a].mac.clone();
+    let dev = format!("syvx{VNI}");
+
+    // h3 (192.168.88.3, no plugin: not in the cluster) attacks h1.
+    let before = rx_packets(&c.hosts[0].ns, &dev);
+    send_vxlan(&c.hosts[2].ns, "192.168.88.1", VNI, &victim_mac, 20);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let got = rx_packets(&c.hosts[0].ns, &dev) - before;
+    assert!(
+        got < 20,
+        "{got} of 20 VXLAN frames from a non-member were decapsulated"
+    );
+    let chain = c.hosts[0]
+        .ns
+        .exec(&["nft", "list", "chain", "inet", "switchyard", "vxlan_in"])
+        .1;
+    let dropped: u64 = chain
+        .lines()
+        .find(|l| l.contains("ip saddr != @vteps4"))
+        .and_then(|l| l.split("counter packets ").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        dropped >= 20 - got,
+        "the drop rule counted {dropped}:\n{chain}"
+    );
+    // Members' traffic still passes.
+    ok_or_logs(&c, c.wait_ping(b, a, 5.0), "h2 → h1 with the allow-list");
+
+    // h3 joins the cluster (registers; no network): now it is a member and
+    // the same frames are taken (proof they were valid VXLAN).
+    c.hosts[2].start_plugin();
+    ok_or_logs(&c, c.hosts[2].wait_registered(15.0), "h3 joining");
+    wait_allowed(
+        &c,
+        0,
+        &["192.168.88.1", "192.168.88.2", "192.168.88.3"],
+        10.0,
+    );
+    let before = rx_packets(&c.hosts[0].ns, &dev);
+    send_vxlan(&c.hosts[2].ns, "192.168.88.1", VNI, &victim_mac, 20);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let got = rx_packets(&c.hosts[0].ns, &dev) - before;
+    assert!(
+        got >= 20,
+        "only {got} of 20 frames from a member were taken"
+    );
+
+    // h3 leaves (its plugin dies, its lease expires): dropped again.
+    c.hosts[2].kill_plugin();
+    wait_allowed(
+        &c,
+        0,
+        &["192.168.88.1", "192.168.88.2"],
+        LEASE_TTL as f64 * 3.0 + 10.0,
+    );
+    let before = rx_packets(&c.hosts[0].ns, &dev);
+    send_vxlan(&c.hosts[2].ns, "192.168.88.1", VNI, &victim_mac, 20);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let got = rx_packets(&c.hosts[0].ns, &dev) - before;
+    assert!(
+        got < 20,
+        "{got} of 20 frames from a host that left were taken"
+    );
+
+    // status says what the allow-list is.
+    let st = c.hosts[0].status_json().unwrap().to_string();
+    assert!(
+        st.contains("VXLAN only from 192.168.88.1,192.168.88.2"),
+        "{st}"
+    );
+
+    // The last VXLAN network takes the table with it; the operator's stays.
+    for i in (0..c.eps.len()).rev() {
+        c.detach(i);
+    }
+    for h in 0..2 {
+        ok_or_logs(&c, c.delete_network_on(h, &net), "DeleteNetwork");
+    }
+    let gone = wait_for(5.0, || allowed(&c.hosts[0].ns).is_none().then_some(()));
+    assert!(
+        gone.is_some(),
+        "table inet switchyard outlived the last VXLAN network"
+    );
+    let op_after = c.hosts[0]
+        .ns
+        .exec(&["nft", "list", "table", "inet", "operator"])
+        .1;
+    assert_eq!(op_before, op_after, "the operator's table changed");
 }

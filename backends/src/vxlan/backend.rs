@@ -126,6 +126,7 @@ impl crate::Backend for Vxlan {
             peers.join(",")
         };
         d.insert("peers".into(), peers);
+        d.insert("firewall".into(), self.describe_firewall());
         let programmed = self.state.programmed.read().unwrap().get(&vni).copied();
         d.insert(
             "remote_endpoints".into(),
@@ -149,6 +150,7 @@ impl crate::Backend for Vxlan {
         if let Some(c) = &self.state.cluster {
             c.changed.notify_one();
         }
+        self.sync_firewall(false).await;
         info!(
             network = short_id(&net.id),
             vni,
@@ -180,6 +182,8 @@ impl crate::Backend for Vxlan {
         if let Some(c) = &self.state.cluster {
             c.leave_network(vni, &pools(&net.spec)).await;
         }
+        drop(_kernel);
+        self.sync_firewall(false).await;
         Ok(())
     }
 

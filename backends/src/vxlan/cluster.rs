@@ -294,6 +294,11 @@ impl Cluster {
         self.cache.read().unwrap().remote_endpoints(vni)
     }
 
+    /// The VTEPs VXLAN is accepted from (`firewall.rs`).
+    pub fn member_vteps(&self) -> std::collections::BTreeSet<IpAddr> {
+        self.cache.read().unwrap().member_vteps()
+    }
+
     /// Hosts (other than this one) that are members of `vni`, with their VTEPs.
     pub fn peers(&self, vni: u32) -> Vec<(String, IpAddr)> {
         self.cache.read().unwrap().peers(vni)

@@ -25,6 +25,7 @@ mod claims;
 pub mod cluster;
 mod endpoint;
 mod fdb_sync;
+pub mod firewall;
 mod gc;
 pub mod identity;
 mod names;
@@ -55,6 +56,8 @@ pub struct VxlanConfig {
     pub port: u16,
     pub vni_min: u32,
     pub vni_max: u32,
+    /// VXLAN only from the cluster's VTEPs (`firewall.rs`).
+    pub members_only: bool,
     /// How often the kernel is reconciled to the control plane's view even
     /// without a change.
     pub resync: std::time::Duration,
@@ -66,6 +69,7 @@ impl Default for VxlanConfig {
             port: 4789,
             vni_min: 10000,
             vni_max: switchyard_core::spec::VNI_MAX,
+            members_only: true,
             resync: std::time::Duration::from_secs(30),
         }
     }
@@ -88,6 +92,8 @@ struct VxlanState {
     /// Held by the reconcile pass over one network and by teardown, so a
     /// pass never re-creates the devices of a network being removed.
     kernel: tokio::sync::Mutex<()>,
+    /// The VXLAN allow-list in the kernel (`firewall.rs`).
+    firewall: std::sync::Mutex<firewall::FirewallState>,
 }
 
 impl Vxlan {
@@ -100,6 +106,7 @@ impl Vxlan {
                 networks: RwLock::new(BTreeMap::new()),
                 programmed: RwLock::new(BTreeMap::new()),
                 kernel: tokio::sync::Mutex::new(()),
+                firewall: Default::default(),
             }),
         }
     }

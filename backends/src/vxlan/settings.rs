@@ -17,6 +17,9 @@ pub struct VxlanSettings {
     pub port: u16,
     pub vni_min: u32,
     pub vni_max: u32,
+    /// Accept VXLAN (UDP `port`) only from the cluster's VTEPs, with an
+    /// nftables table of Switchyard's own (`inet switchyard`).
+    pub members_only: bool,
 }
 
 impl Default for VxlanSettings {
@@ -27,6 +30,7 @@ impl Default for VxlanSettings {
             port: 4789,
             vni_min: 10000,
             vni_max: switchyard_core::spec::VNI_MAX,
+            members_only: true,
         }
     }
 }
@@ -142,13 +146,18 @@ impl VxlanSettings {
     /// One line for `switchyard check`.
     pub fn explain(&self) -> String {
         format!(
-            "underlay {}, UDP port {}, VNIs {}–{}",
+            "underlay {}, UDP port {}{}, VNIs {}–{}",
             if self.underlay.is_empty() {
                 "discovered at start"
             } else {
                 &self.underlay
             },
             self.port,
+            if self.members_only {
+                " (only from the cluster's VTEPs: nftables table inet switchyard)"
+            } else {
+                " (from anyone: [vxlan] members_only = false)"
+            },
             self.vni_min,
             self.vni_max
         )
@@ -352,6 +361,7 @@ pub async fn build(
             port: v.port,
             vni_min: v.vni_min,
             vni_max: v.vni_max,
+            members_only: v.members_only,
             resync: Duration::from_secs(c.resync_interval as u64),
         },
         underlay,
