@@ -879,6 +879,7 @@ impl Cluster {
 
     /// The IPAM steps dockerd takes, then CreateNetwork, on one host.
     /// `opts` are extra `-o` options besides backend and vni.
+    /// An empty `vni` leaves the option out (the plugin allocates one).
     pub fn create_network_on(
         &self,
         host: usize,
@@ -929,7 +930,9 @@ impl Cluster {
         let id = random_id();
         let mut generic = serde_json::Map::new();
         generic.insert("backend".into(), json!("vxlan"));
-        generic.insert("vni".into(), json!(vni));
+        if !vni.is_empty() {
+            generic.insert("vni".into(), json!(vni));
+        }
         for (k, v) in opts {
             generic.insert(k.to_string(), json!(v));
         }

@@ -591,3 +591,39 @@ fn vxlan_only_from_members() {
         .1;
     assert_eq!(op_before, op_after, "the operator's table changed");
 }
+
+/// Networks created without `-o vni` on several hosts at once get distinct
+/// VNIs, allocated cluster-wide by compare-and-swap (before, each host
+/// picked the lowest VNI its own view lacked, and simultaneous creates
+/// collided: the second was refused).
+#[test]
+fn vni_allocation_is_cluster_wide() {
+    let c = Cluster::new(3);
+    for h in 0..3 {
+        ok_or_logs(&c, c.hosts[h].wait_registered(15.0), "registration");
+    }
+    let results: Vec<Result<(), String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3)
+            .flat_map(|h| (0..3).map(move |i| (h, i)))
+            .map(|(h, i)| {
+                let c = &c;
+                s.spawn(move || {
+                    let subnet = format!("10.{}.{}.0/24", 60 + h, i);
+                    c.create_network_on(h, "", &subnet, &[])
+                        .map(|_| ())
+                        .map_err(|e| format!("h{} {subnet}: {e}", h + 1))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let errors: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(errors.is_empty(), "refused: {errors:?}\n{}", c.logs());
+    let nets = c.etcd.get_prefix(&format!("{}networks/", c.prefix));
+    assert_eq!(nets.len(), 9, "one record per network: {nets:?}");
+    for (k, v) in &nets {
+        let vni: u32 = k.rsplit('/').next().unwrap().parse().unwrap();
+        assert!((10000..10100).contains(&vni), "{k}");
+        assert_eq!(v.matches("10.").count(), 1, "{k} = {v}");
+    }
+}

@@ -229,6 +229,17 @@ impl Cluster {
         Ok(())
     }
 
+    /// Takes VNI `entry.vni` for a new network: creates its record only if
+    /// no host has one (compare-and-swap); false if another host was first.
+    pub async fn reserve_vni(&self, entry: &NetworkEntry) -> Result<bool> {
+        let create = Guarded::create(network_key(entry.vni), ser(entry));
+        let r = self.txn_or_err(&create, "allocating a VNI").await?;
+        if r.succeeded {
+            info!(vni = entry.vni, "VNI allocated cluster-wide");
+        }
+        Ok(r.succeeded)
+    }
+
     /// After a restart: this host is still a member of `vni`.
     pub fn rejoin(&self, vni: u32) {
         self.want(
