@@ -627,3 +627,56 @@ fn vni_allocation_is_cluster_wide() {
         assert_eq!(v.matches("10.").count(), 1, "{k} = {v}");
     }
 }
+
+/// etcd with TLS, client certificates and users (`auth enable`): a plugin
+/// with `[cluster] username`/`password` of a user allowed on the prefix
+/// registers and works; a wrong password is a clear error naming the keys.
+#[test]
+fn etcd_user_and_password() {
+    let mut c = Cluster::without_plugins_with(2, Some(Pki::generate()));
+    let prefix = c.prefix.clone();
+    for args in [
+        vec!["user", "add", "root", "--new-user-password=rootpw"],
+        vec!["user", "grant-role", "root", "root"],
+        // The harness's etcdctl authenticates by its certificate's CN.
+        vec!["user", "add", "switchyard-client", "--no-password"],
+        vec!["user", "grant-role", "switchyard-client", "root"],
+        vec!["role", "add", "switchyard"],
+        vec![
+            "role",
+            "grant-permission",
+            "switchyard",
+            "--prefix=true",
+            "readwrite",
+            &prefix,
+        ],
+        vec!["user", "add", "sy", "--new-user-password=s3cret"],
+        vec!["user", "grant-role", "sy", "switchyard"],
+        vec!["auth", "enable"],
+    ] {
+        c.etcd.ctl_ok(&args);
+    }
+    c.hosts[0].set_env("SWITCHYARD__CLUSTER__USERNAME", Some("sy"));
+    c.hosts[0].set_env("SWITCHYARD__CLUSTER__PASSWORD", Some("s3cret"));
+    c.hosts[1].set_env("SWITCHYARD__CLUSTER__USERNAME", Some("sy"));
+    c.hosts[1].set_env("SWITCHYARD__CLUSTER__PASSWORD", Some("wrong"));
+    for h in &mut c.hosts {
+        h.start_plugin();
+    }
+    ok_or_logs(&c, c.hosts[0].wait_registered(20.0), "registration as sy");
+    let err = wait_for(20.0, || {
+        c.hosts[1]
+            .cluster_status()
+            .ok()
+            .and_then(|s| s["etcd_error"].as_str().map(str::to_string))
+    })
+    .unwrap_or_else(|| panic!("wrong password: no etcd_error\n{}", c.logs()));
+    assert!(
+        err.contains("[cluster] username and password"),
+        "wrong password: {err}"
+    );
+    local_network_serves(&c, 1);
+    let net = network_on(&c, &[0]);
+    c.attach(0, &net);
+    assert_eq!(c.keys(&format!("endpoints/{VNI}/")).len(), 1);
+}
