@@ -81,6 +81,7 @@ pub struct Backends {
 impl Backends {
     /// Builds every backend from its section (VXLAN discovers its underlay
     /// here; nothing is created on the host).
+    ///
     /// `state_dir` is `[plugin] state_dir` (VXLAN keeps the host's
     /// cluster identity and etcd lease there).
     pub async fn build(
