@@ -125,7 +125,8 @@ pub(super) fn hint(cfg: &ClusterConfig, text: &str) -> &'static str {
         || t.contains("unknownca")
         || t.contains("connection closed")
         || t.contains("canceled")
-        || t.contains("reset");
+        || t.contains("reset")
+        || t.contains("broken pipe");
     if t.contains("invalid peer certificate") || t.contains("unknownissuer") {
         "etcd's server certificate is not trusted: set [cluster] ca_file to the CA that signed it (etcd's --cert-file), and make sure the certificate names the address in [cluster] etcd_endpoints"
     } else if tls && !cert && refused {
