@@ -509,7 +509,7 @@ fn vxlan_only_from_members() {
     // h3 (192.168.88.3, no plugin: not in the cluster) attacks h1.
     let before = rx_packets(&c.hosts[0].ns, &dev);
     send_vxlan(&c.hosts[2].ns, "192.168.88.1", VNI, &victim_mac, 20);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::thread::sleep(std::time::Duration::from_millis(800));
     let got = rx_packets(&c.hosts[0].ns, &dev) - before;
     assert!(
         got < 20,
@@ -532,6 +532,12 @@ fn vxlan_only_from_members() {
     );
     // Members' traffic still passes.
     ok_or_logs(&c, c.wait_ping(b, a, 5.0), "h2 → h1 with the allow-list");
+    // A table deleted by hand comes back at the next periodic pass.
+    let (ok, out) = c.hosts[1]
+        .ns
+        .exec(&["nft", "delete", "table", "inet", "switchyard"]);
+    assert!(ok, "{out}");
+    wait_allowed(&c, 1, &["192.168.88.1", "192.168.88.2"], 10.0);
 
     // h3 joins the cluster (registers; no network): now it is a member and
     // the same frames are taken (proof they were valid VXLAN).
@@ -545,7 +551,7 @@ fn vxlan_only_from_members() {
     );
     let before = rx_packets(&c.hosts[0].ns, &dev);
     send_vxlan(&c.hosts[2].ns, "192.168.88.1", VNI, &victim_mac, 20);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::thread::sleep(std::time::Duration::from_millis(800));
     let got = rx_packets(&c.hosts[0].ns, &dev) - before;
     assert!(
         got >= 20,
@@ -562,7 +568,7 @@ fn vxlan_only_from_members() {
     );
     let before = rx_packets(&c.hosts[0].ns, &dev);
     send_vxlan(&c.hosts[2].ns, "192.168.88.1", VNI, &victim_mac, 20);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::thread::sleep(std::time::Duration::from_millis(800));
     let got = rx_packets(&c.hosts[0].ns, &dev) - before;
     assert!(
         got < 20,

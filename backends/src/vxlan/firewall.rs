@@ -9,7 +9,9 @@
 //! The `nft` CLI (Debian package nftables) applies each change as one
 //! transaction: the table, set and chain are declared (created if missing,
 //! left alone if present), the chain and sets are flushed and refilled, so
-//! a packet sees either the old or the new allow-list, never none.
+//! a packet sees either the old or the new allow-list, never none (the drop
+//! rules' counters start again at each change). The periodic pass applies
+//! the table again only if it is gone.
 
 use super::Vxlan;
 use std::collections::BTreeSet;
@@ -136,8 +138,13 @@ impl Vxlan {
             let st = self.state.firewall.lock().unwrap();
             (st.known, st.applied.clone())
         };
-        if known && applied == want && !(force && want.is_some()) {
-            return;
+        if known && applied == want {
+            // Periodic pass: repair a table deleted by hand, leave an intact
+            // one alone (rewriting it would reset its counters).
+            if !(force && want.is_some()) || self.firewall_present().await {
+                return;
+            }
+            warn!("nftables table inet {TABLE} missing or changed: applying it again");
         }
         let r = match &want {
             Some(v) => nft(&script(self.state.cfg.port, v), &["-f", "-"]).await,
@@ -175,6 +182,17 @@ impl Vxlan {
                 st.error = Some(e);
             }
         }
+    }
+
+    /// Whether the table, its chain and sets are in the kernel.
+    async fn firewall_present(&self) -> bool {
+        let mut ok = true;
+        for obj in [["chain", CHAIN], ["set", SET4], ["set", SET6]] {
+            ok &= nft("", &["list", obj[0], "inet", TABLE, obj[1]])
+                .await
+                .is_ok();
+        }
+        ok
     }
 
     /// For `status`: what the allow-list is.
