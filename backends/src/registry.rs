@@ -83,14 +83,18 @@ pub struct Backends {
 impl Backends {
     /// Builds every backend from its section (VXLAN discovers its underlay
     /// here; nothing is created on the host).
+    ///
+    /// `state_dir` is `[plugin] state_dir` (VXLAN keeps the host's
+    /// cluster identity and etcd lease there).
     pub async fn build(
         settings: &BackendSettings,
+        state_dir: &std::path::Path,
         links: &LinkManager,
     ) -> std::result::Result<Backends, String> {
         Ok(Backends {
             macvlan: OnParent(Macvlan).into(),
             ipvlan: OnParent(Ipvlan).into(),
-            vxlan: crate::vxlan::build(&settings.vxlan, &settings.cluster, links)
+            vxlan: crate::vxlan::build(&settings.vxlan, &settings.cluster, state_dir, links)
                 .await?
                 .into(),
         })

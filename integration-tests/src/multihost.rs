@@ -46,11 +46,150 @@ pub struct Etcd {
     ns: String,
     data: PathBuf,
     log: PathBuf,
+    /// With TLS: clients must present a certificate signed by its CA.
+    pki: Option<Pki>,
     _dir: TempDir,
+}
+
+/// The client URL of a TLS etcd.
+pub const ETCD_TLS_URL: &str = "https://192.168.88.254:2379";
+
+/// Certificates made for one test with the openssl CLI (Debian package
+/// openssl): a CA, etcd's server certificate (IP SAN 192.168.88.254), a
+/// client certificate, and a second CA that signed nothing etcd trusts.
+pub struct Pki {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    pub other_ca: PathBuf,
+    dir: TempDir,
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl (Debian package openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Pki {
+    pub fn generate() -> Pki {
+        require_command("openssl", "openssl");
+        let dir = TempDir::new("pki");
+        let d = dir.path();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        for ca in ["ca", "other-ca"] {
+            let mut a = vec!["req", "-x509"];
+            a.extend(ec);
+            let (key, pem, subj) = (
+                format!("{ca}.key"),
+                format!("{ca}.pem"),
+                format!("/CN=switchyard test {ca}"),
+            );
+            a.extend(["-keyout", &key, "-out", &pem, "-days", "2", "-subj", &subj]);
+            openssl(d, &a);
+        }
+        for (name, ext) in [
+            (
+                "server",
+                "subjectAltName=IP:192.168.88.254,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\nbasicConstraints=CA:FALSE\n",
+            ),
+            (
+                "client",
+                "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\nbasicConstraints=CA:FALSE\n",
+            ),
+        ] {
+            std::fs::write(d.join(format!("{name}.ext")), ext).unwrap();
+            let (key, csr, pem, extf) = (
+                format!("{name}.key"),
+                format!("{name}.csr"),
+                format!("{name}.pem"),
+                format!("{name}.ext"),
+            );
+            let subj = format!("/CN=switchyard-{name}");
+            let mut a = vec!["req"];
+            a.extend(ec);
+            a.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
+            openssl(d, &a);
+            openssl(
+                d,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr,
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-out",
+                    &pem,
+                    "-days",
+                    "2",
+                    "-extfile",
+                    &extf,
+                ],
+            );
+        }
+        Pki {
+            ca: d.join("ca.pem"),
+            server_cert: d.join("server.pem"),
+            server_key: d.join("server.key"),
+            client_cert: d.join("client.pem"),
+            client_key: d.join("client.key"),
+            other_ca: d.join("other-ca.pem"),
+            dir,
+        }
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// `[cluster]` settings for a plugin that trusts `ca` and presents the
+    /// client certificate.
+    pub fn env(&self, ca: &std::path::Path) -> Vec<(String, String)> {
+        let p = |p: &std::path::Path| p.display().to_string();
+        vec![
+            (
+                "SWITCHYARD__CLUSTER__ETCD_ENDPOINTS".into(),
+                ETCD_TLS_URL.into(),
+            ),
+            ("SWITCHYARD__CLUSTER__CA_FILE".into(), p(ca)),
+            (
+                "SWITCHYARD__CLUSTER__CERT_FILE".into(),
+                p(&self.client_cert),
+            ),
+            ("SWITCHYARD__CLUSTER__KEY_FILE".into(), p(&self.client_key)),
+        ]
+    }
 }
 
 impl Etcd {
     pub fn start(ul: &Netns) -> Etcd {
+        Etcd::start_with(ul, None)
+    }
+
+    /// With `pki`: TLS on the client URL (https://192.168.88.254:2379) and
+    /// `--client-cert-auth`.
+    pub fn start_with(ul: &Netns, pki: Option<Pki>) -> Etcd {
         require_command("etcd", "etcd-server");
         require_command("etcdctl", "etcd-client");
         let dir = TempDir::new("etcd");
@@ -59,10 +198,35 @@ impl Etcd {
             ns: ul.name().to_string(),
             data: dir.path().join("data"),
             log: dir.path().join("etcd.log"),
+            pki,
             _dir: dir,
         };
         e.spawn();
         e
+    }
+
+    pub fn url(&self) -> &'static str {
+        if self.pki.is_some() {
+            ETCD_TLS_URL
+        } else {
+            ETCD_URL
+        }
+    }
+
+    pub fn pki(&self) -> Option<&Pki> {
+        self.pki.as_ref()
+    }
+
+    /// etcdctl's TLS flags.
+    fn ctl_tls(&self) -> Vec<String> {
+        match &self.pki {
+            None => Vec::new(),
+            Some(p) => vec![
+                format!("--cacert={}", p.ca.display()),
+                format!("--cert={}", p.client_cert.display()),
+                format!("--key={}", p.client_key.display()),
+            ],
+        }
     }
 
     fn spawn(&mut self) {
@@ -76,11 +240,20 @@ impl Etcd {
             .args(["netns", "exec", &self.ns, "etcd", "--name", "t"])
             .arg("--data-dir")
             .arg(&self.data)
+            .args(match &self.pki {
+                None => Vec::new(),
+                Some(p) => vec![
+                    format!("--cert-file={}", p.server_cert.display()),
+                    format!("--key-file={}", p.server_key.display()),
+                    format!("--trusted-ca-file={}", p.ca.display()),
+                    "--client-cert-auth".to_string(),
+                ],
+            })
             .args([
                 "--listen-client-urls",
-                ETCD_URL,
+                self.url(),
                 "--advertise-client-urls",
-                ETCD_URL,
+                self.url(),
                 "--listen-peer-urls",
                 "http://127.0.0.1:2380",
                 "--initial-advertise-peer-urls",
@@ -126,7 +299,8 @@ impl Etcd {
         try_command(
             Command::new("ip")
                 .args(["netns", "exec", &self.ns, "etcdctl"])
-                .args(["--endpoints", ETCD_URL, "--command-timeout=3s"])
+                .args(["--endpoints", self.url(), "--command-timeout=3s"])
+                .args(self.ctl_tls())
                 .args(args)
                 .env("ETCDCTL_API", "3"),
         )
@@ -434,6 +608,42 @@ impl Host {
         format!("fdb:\n{f}neigh:\n{n}")
     }
 
+    /// Sets (Some) or removes (None) one `SWITCHYARD__…` variable of this
+    /// host's plugin, for its next start.
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.env.retain(|(k, _)| k != key);
+        if let Some(v) = value {
+            self.env.push((key.to_string(), v.to_string()));
+        }
+    }
+
+    /// The `cluster` part of `switchyard status --json` (host id, VTEP,
+    /// registered, problem).
+    pub fn cluster_status(&self) -> Result<Value, String> {
+        let st = self.status_json()?;
+        match st.get("cluster") {
+            Some(c) if c.is_object() => Ok(c.clone()),
+            _ => Err(format!("status --json has no cluster part: {st:#}")),
+        }
+    }
+
+    /// Waits until the plugin is registered with etcd; its host id.
+    pub fn wait_registered(&self, secs: f64) -> Result<String, String> {
+        let mut last = String::new();
+        wait_for(secs, || match self.cluster_status() {
+            Ok(c) if c["registered"] == true => c["host_id"].as_str().map(str::to_string),
+            Ok(c) => {
+                last = c.to_string();
+                None
+            }
+            Err(e) => {
+                last = e;
+                None
+            }
+        })
+        .ok_or_else(|| format!("{} not registered within {secs} s: {last}", self.id))
+    }
+
     /// `switchyard status --json` for this host's plugin.
     pub fn status_json(&self) -> Result<Value, String> {
         let p = self.plugin();
@@ -590,12 +800,18 @@ impl Cluster {
 
     /// Underlay, etcd and `n` hosts; no plugin started yet.
     pub fn without_plugins(n: usize) -> Cluster {
+        Cluster::without_plugins_with(n, None)
+    }
+
+    /// With `pki`: etcd speaks TLS and wants client certificates, and every
+    /// host's plugin trusts the CA and presents the client certificate.
+    pub fn without_plugins_with(n: usize, pki: Option<Pki>) -> Cluster {
         require_lab_tools();
         let ul = Netns::new("ul");
         ul.ip(&["link", "add", "ulbr", "type", "bridge"]);
         ul.ip(&["addr", "add", &format!("{ETCD_IP}/24"), "dev", "ulbr"]);
         ul.ip(&["link", "set", "ulbr", "up"]);
-        let etcd = Etcd::start(&ul);
+        let etcd = Etcd::start_with(&ul, pki);
         let prefix = format!("/switchyard-test/{}/", crate::unique("c"));
         let mut hosts = Vec::new();
         for i in 1..=n {
@@ -620,7 +836,13 @@ impl Cluster {
             ns.ip(&["addr", "add", &format!("{vtep}/24"), "dev", "uplink"]);
             ns.ip(&["link", "set", "uplink", "up"]);
             let id = format!("h{i}");
-            let env = cluster_env(&id, &prefix);
+            let mut env = cluster_env(&id, &prefix);
+            if let Some(p) = etcd.pki() {
+                for (k, v) in p.env(&p.ca) {
+                    env.retain(|(ek, _)| *ek != k);
+                    env.push((k, v));
+                }
+            }
             hosts.push(Host {
                 plugin: None,
                 ns,
@@ -657,6 +879,7 @@ impl Cluster {
 
     /// The IPAM steps dockerd takes, then CreateNetwork, on one host.
     /// `opts` are extra `-o` options besides backend and vni.
+    /// An empty `vni` leaves the option out (the plugin allocates one).
     pub fn create_network_on(
         &self,
         host: usize,
@@ -707,7 +930,9 @@ impl Cluster {
         let id = random_id();
         let mut generic = serde_json::Map::new();
         generic.insert("backend".into(), json!("vxlan"));
-        generic.insert("vni".into(), json!(vni));
+        if !vni.is_empty() {
+            generic.insert("vni".into(), json!(vni));
+        }
         for (k, v) in opts {
             generic.insert(k.to_string(), json!(v));
         }

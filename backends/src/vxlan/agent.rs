@@ -4,34 +4,57 @@
 //! (`cache.rs`) and the collector's (`gc.rs`); this file does the I/O.
 
 use super::cache::Change;
-use super::cluster::{Cluster, etcd_err};
-use super::records::{alive_key, held_by, node_key, ser};
+use super::cluster::{Cluster, describe, etcd_err, hint};
+use super::records::{AliveEntry, alive_key, node_key, ser};
 use super::txn::{Guarded, Outcome};
 use etcd_client::{
-    Client, ConnectOptions, EventType, GetOptions, PutOptions, WatchOptions, WatchResponse,
+    Certificate, Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Identity,
+    PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse, WatchOptions, WatchResponse,
 };
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use switchyard_core::Result;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
+
+/// The file in the state dir that keeps this host's etcd lease
+/// (`<host id> <lease id>`).
+const LEASE_FILE: &str = "cluster-lease";
 
 impl Cluster {
     pub(super) async fn client(&self) -> Result<Client> {
         self.client
             .get_or_try_init(|| async {
-                // connect() is lazy: it does not fail for an unreachable etcd.
-                Client::connect(
-                    &self.cfg.endpoints,
-                    Some(
-                        ConnectOptions::new()
-                            .with_connect_timeout(Duration::from_secs(2))
-                            .with_timeout(Duration::from_secs(5))
-                            .with_require_leader(true),
-                    ),
-                )
-                .await
-                .map_err(|e| etcd_err(&self.cfg, "connecting", e))
+                // connect() is lazy: it does not fail for an unreachable
+                // etcd (with a user it authenticates, so it does).
+                let mut o = ConnectOptions::new()
+                    .with_connect_timeout(Duration::from_secs(2))
+                    .with_timeout(Duration::from_secs(5))
+                    .with_require_leader(true);
+                match &self.cfg.tls {
+                    Ok(None) => {}
+                    Ok(Some(t)) => {
+                        let mut tls = TlsOptions::new();
+                        if let Some(ca) = &t.ca {
+                            tls = tls.ca_certificate(Certificate::from_pem(ca));
+                        }
+                        if let Some((cert, key)) = &t.identity {
+                            tls = tls.identity(Identity::from_pem(cert, key));
+                        }
+                        o = o.with_tls(tls);
+                    }
+                    Err(e) => {
+                        return Err(switchyard_core::Error::Conflict(format!(
+                            "connecting to etcd: {e}"
+                        )));
+                    }
+                }
+                if let Some((user, password)) = &self.cfg.user {
+                    o = o.with_user(user, password).with_auto_token_refresh(true);
+                }
+                Client::connect(&self.cfg.endpoints, Some(o))
+                    .await
+                    .map_err(|e| etcd_err(&self.cfg, "connecting", e))
             })
             .await
             .cloned()
@@ -50,6 +73,11 @@ impl Cluster {
     /// Runs a guarded write for a request; an unreachable etcd is an error
     /// that says `what` failed.
     pub(super) async fn txn_or_err(&self, g: &Guarded, what: &str) -> Result<Outcome> {
+        if let Some(why) = self.problem() {
+            return Err(switchyard_core::Error::Conflict(format!(
+                "{what}: this host is not a member of the cluster: {why}"
+            )));
+        }
         let mut c = self.client().await?;
         self.txn(&mut c, g)
             .await
@@ -60,10 +88,24 @@ impl Cluster {
     pub async fn run(self: Arc<Self>) {
         let mut backoff = Duration::from_millis(200);
         loop {
-            match self.session().await {
+            let r = self.session().await;
+            self.registered.store(false, Ordering::Release);
+            if let Err(e) = &r
+                && self.problem().is_none()
+            {
+                *self.last_error.lock().unwrap() = Some(format!("{e} — {}", hint(&self.cfg, e)));
+            }
+            match r {
                 Ok(()) => backoff = Duration::from_millis(200),
+                Err(e) if self.problem().is_some() => {
+                    debug!(error = %e, "still fenced");
+                    // The other agent's lease expires within its TTL if it
+                    // is gone; look again then.
+                    let ttl = Duration::from_secs(self.cfg.lease_ttl.max(1) as u64);
+                    tokio::time::sleep(ttl).await;
+                }
                 Err(e) => {
-                    warn!(error = %e, "etcd session ended; retrying (the kernel keeps its last state)");
+                    warn!(error = %e, hint = hint(&self.cfg, &e), "etcd session ended; retrying (the kernel keeps its last state)");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
@@ -76,6 +118,7 @@ impl Cluster {
     /// look gone and come back), else a new one.
     async fn lease(&self, c: &mut Client) -> std::result::Result<i64, String> {
         let last = *self.lease.lock().unwrap();
+        let last = last.or_else(|| self.saved_lease());
         let resumable = match last {
             Some(id) => c
                 .lease_client()
@@ -91,30 +134,131 @@ impl Cluster {
                 .lease_client()
                 .grant(self.cfg.lease_ttl, None)
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| describe(&e))?
                 .id(),
         };
         *self.lease.lock().unwrap() = Some(lease);
+        if last != Some(lease) {
+            self.save_lease(lease);
+        }
         Ok(lease)
+    }
+
+    fn lease_file(&self) -> Option<std::path::PathBuf> {
+        self.cfg.state_dir.as_ref().map(|d| d.join(LEASE_FILE))
+    }
+
+    /// The lease the last run of the plugin kept in the state dir, if it
+    /// was this identity's.
+    fn saved_lease(&self) -> Option<i64> {
+        let text = std::fs::read_to_string(self.lease_file()?).ok()?;
+        let (host, id) = text.trim().split_once(' ')?;
+        (host == self.cfg.host_id).then(|| id.parse().ok())?
+    }
+
+    fn save_lease(&self, lease: i64) {
+        let Some(path) = self.lease_file() else {
+            return;
+        };
+        let tmp = path.with_extension("tmp");
+        let text = format!("{} {lease}\n", self.cfg.host_id);
+        if let Err(e) = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path)) {
+            warn!(path = %path.display(), error = %e, "cannot keep the etcd lease in the state dir; after a restart this host waits for its old lease to expire before joining");
+        }
+    }
+
+    /// Claims `alive/<host>` for this agent's lease, and writes its node
+    /// record, only if no other live agent holds the key: a live key on
+    /// another lease is another agent with this host's identity (a cloned
+    /// machine, or a copied state dir). Then this agent refuses to join,
+    /// writes nothing and says why (`problem`), until the other is gone.
+    async fn register(&self, c: &mut Client, lease: i64) -> std::result::Result<(), String> {
+        let host = &self.cfg.host_id;
+        let alive = self.key(&alive_key(host));
+        let mine = ser(&AliveEntry {
+            host: host.clone(),
+            vtep: self.node.vtep,
+        });
+        let on_lease = PutOptions::new().with_lease(lease);
+        let puts = vec![
+            TxnOp::put(alive.clone(), mine, Some(on_lease)),
+            TxnOp::put(self.key(&node_key(host)), ser(&self.node), None),
+        ];
+        let r = c
+            .txn(
+                Txn::new()
+                    .when(vec![Compare::lease(alive.clone(), CompareOp::Equal, lease)])
+                    .and_then(puts.clone())
+                    .or_else(vec![TxnOp::get(alive.clone(), None)]),
+            )
+            .await
+            .map_err(|e| describe(&e))?;
+        let held = if r.succeeded() {
+            None
+        } else {
+            // Not on our lease: free (a missing key's lease compares as 0)?
+            let free = c
+                .txn(
+                    Txn::new()
+                        .when(vec![Compare::create_revision(
+                            alive.clone(),
+                            CompareOp::Equal,
+                            0,
+                        )])
+                        .and_then(puts)
+                        .or_else(vec![TxnOp::get(alive.clone(), None)]),
+                )
+                .await
+                .map_err(|e| describe(&e))?;
+            if free.succeeded() {
+                None
+            } else {
+                free.op_responses().into_iter().find_map(|op| match op {
+                    TxnOpResponse::Get(g) => {
+                        g.kvs().first().map(|kv| (kv.value().to_vec(), kv.lease()))
+                    }
+                    _ => None,
+                })
+            }
+        };
+        let Some((value, other_lease)) = held else {
+            if self.fenced.lock().unwrap().take().is_some() {
+                info!(host = %host, "the other agent with this host id is gone: joining the cluster");
+            }
+            return Ok(());
+        };
+        let other_vtep = serde_json::from_slice::<AliveEntry>(&value)
+            .map(|a| a.vtep.to_string())
+            .unwrap_or_else(|_| "unknown (an older version)".into());
+        let why = format!(
+            "[cluster] host_id \"{host}\" is in use by another live agent (VTEP {other_vtep}, etcd lease {other_lease:x}); this agent (VTEP {}) refuses to join the cluster while it lives, and its local networks keep serving. Two hosts share one identity (a cloned machine or a copied state dir?): give each host its own [cluster] host_id, or on the clone delete {} and restart",
+            self.node.vtep,
+            self.cfg
+                .state_dir
+                .as_ref()
+                .map(|d| d.join(super::identity::HOST_ID_FILE).display().to_string())
+                .unwrap_or_else(|| super::identity::HOST_ID_FILE.into()),
+        );
+        let mut fenced = self.fenced.lock().unwrap();
+        if fenced.as_deref() != Some(why.as_str()) {
+            error!("{why}");
+        }
+        *fenced = Some(why.clone());
+        Err(why)
     }
 
     /// One session: registers, lists, then watches until something fails.
     async fn session(&self) -> std::result::Result<(), String> {
-        let mut c = self.client().await.map_err(|e| e.to_string())?;
+        let mut c = self.client().await.map_err(|e| describe(&e))?;
         let lease = self.lease(&mut c).await?;
         let (mut keeper, mut ka) = c
             .lease_client()
             .keep_alive(lease)
             .await
-            .map_err(|e| e.to_string())?;
-        let host = &self.cfg.host_id;
-        c.put(self.key(&node_key(host)), ser(&self.node), None)
-            .await
-            .map_err(|e| e.to_string())?;
-        let on_lease = PutOptions::new().with_lease(lease);
-        c.put(self.key(&alive_key(host)), held_by(host), Some(on_lease))
-            .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| describe(&e))?;
+        self.register(&mut c, lease).await?;
+        self.registered.store(true, Ordering::Release);
+        *self.last_error.lock().unwrap() = None;
         info!(host = %self.cfg.host_id, vtep = %self.node.vtep, "registered with etcd");
         let rev = self.list(&mut c).await?;
         self.assert_own(&mut c).await?;
@@ -129,7 +273,7 @@ impl Cluster {
                 ),
             )
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| describe(&e))?;
         let ttl = Duration::from_secs(self.cfg.lease_ttl.max(1) as u64);
         let mut keepalive = tokio::time::interval(ttl / 3);
         let mut housekeeping = tokio::time::interval(self.cfg.resync);
@@ -138,7 +282,7 @@ impl Cluster {
                 // The watch first: it confirms this host's own writes.
                 biased;
                 m = stream.message() => {
-                    let m = m.map_err(|e| e.to_string())?.ok_or("watch stream ended")?;
+                    let m = m.map_err(|e| describe(&e))?.ok_or("watch stream ended")?;
                     if m.canceled() || m.compact_revision() > 0 {
                         return Err(format!("watch cancelled (compacted at {}); listing again", m.compact_revision()));
                     }
@@ -147,7 +291,7 @@ impl Cluster {
                     }
                 }
                 _ = keepalive.tick() => {
-                    keeper.keep_alive().await.map_err(|e| e.to_string())?;
+                    keeper.keep_alive().await.map_err(|e| describe(&e))?;
                     match tokio::time::timeout(ttl, ka.message()).await {
                         Ok(Ok(Some(r))) if r.ttl() > 0 => {}
                         other => return Err(format!("lease keep-alive failed: {other:?}")),
@@ -199,7 +343,7 @@ impl Cluster {
                 Some(GetOptions::new().with_prefix()),
             )
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| describe(&e))?;
         let rev = r.header().map(|h| h.revision()).unwrap_or(0);
         let prefix = self.cfg.prefix.as_bytes();
         let kvs = r.kvs().iter().filter_map(|kv| {
@@ -237,7 +381,7 @@ impl Cluster {
             let r = c
                 .put(self.key(&rel), v.clone(), None)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| describe(&e))?;
             // Into the cache at once: until the watch echoes the write, a
             // second pass would otherwise write the same key again.
             let rev = r.header().map(|h| h.revision()).unwrap_or(0);
@@ -247,7 +391,7 @@ impl Cluster {
         for (rel, v) in plan.withdraw {
             self.txn(c, &Guarded::delete_if(rel.clone(), v))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| describe(&e))?;
             self.cache.write().unwrap().remove(&rel);
             debug!(key = %self.key(&rel), "withdrawn");
         }

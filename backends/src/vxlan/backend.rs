@@ -82,18 +82,41 @@ impl crate::Backend for Vxlan {
         mut spec: NetworkSpec,
         others: &[NetworkRecord],
     ) -> Result<NetworkSpec> {
+        let subnets = pools(&spec);
         let BackendOptions::Vxlan(o) = &mut spec.backend else {
             return Ok(spec);
         };
-        if o.vni.is_none() {
-            let cfg = &self.state.cfg;
-            let cluster = self.state.cluster.as_ref();
-            o.vni = Some(lowest_free_vni(cfg.vni_min, cfg.vni_max, |v| {
-                others.iter().any(|n| vni_of(&n.spec) == Some(v))
-                    || cluster.is_some_and(|c| c.vni_taken(v))
-            })?);
+        if o.vni.is_some() {
+            return Ok(spec);
         }
-        Ok(spec)
+        let cfg = &self.state.cfg;
+        let here = |v: u32| others.iter().any(|n| vni_of(&n.spec) == Some(v));
+        let Some(c) = self.state.cluster.as_ref() else {
+            o.vni = Some(lowest_free_vni(cfg.vni_min, cfg.vni_max, here)?);
+            return Ok(spec);
+        };
+        // Cluster-wide: the lowest VNI no host is known to use, taken by
+        // creating its network record (compare-and-swap); one another host
+        // took first is skipped.
+        let mut lost = std::collections::BTreeSet::new();
+        for _ in 0..64 {
+            let v = lowest_free_vni(cfg.vni_min, cfg.vni_max, |v| {
+                here(v) || c.vni_taken(v) || lost.contains(&v)
+            })?;
+            let entry = NetworkEntry {
+                vni: v,
+                subnets: subnets.clone(),
+            };
+            if c.reserve_vni(&entry).await? {
+                o.vni = Some(v);
+                return Ok(spec);
+            }
+            lost.insert(v);
+        }
+        Err(Error::conflict(format!(
+            "no free VNI found in the cluster after 64 attempts (other hosts took each first); create the network with -o vni=… from [vxlan] vni_min..vni_max ({}–{})",
+            cfg.vni_min, cfg.vni_max
+        )))
     }
 
     /// What `status` shows for one VXLAN network.
@@ -126,6 +149,7 @@ impl crate::Backend for Vxlan {
             peers.join(",")
         };
         d.insert("peers".into(), peers);
+        d.insert("firewall".into(), self.describe_firewall());
         let programmed = self.state.programmed.read().unwrap().get(&vni).copied();
         d.insert(
             "remote_endpoints".into(),
@@ -149,6 +173,7 @@ impl crate::Backend for Vxlan {
         if let Some(c) = &self.state.cluster {
             c.changed.notify_one();
         }
+        self.sync_firewall(false).await;
         info!(
             network = short_id(&net.id),
             vni,
@@ -180,6 +205,8 @@ impl crate::Backend for Vxlan {
         if let Some(c) = &self.state.cluster {
             c.leave_network(vni, &pools(&net.spec)).await;
         }
+        drop(_kernel);
+        self.sync_firewall(false).await;
         Ok(())
     }
 

@@ -175,6 +175,32 @@ impl ClusterCache {
         out
     }
 
+    /// The VTEPs of the cluster's current hosts: every host that is alive,
+    /// or still a member of a network, or still has an endpoint (a host cut
+    /// off from etcd keeps forwarding until it is collected) — this one
+    /// included.
+    pub fn member_vteps(&self) -> std::collections::BTreeSet<IpAddr> {
+        let mut hosts: std::collections::BTreeSet<String> = self
+            .under("alive/")
+            .map(|(k, _)| k["alive/".len()..].to_string())
+            .collect();
+        hosts.extend(
+            self.under("members/")
+                .filter_map(|(k, _)| k.rsplit('/').next().map(str::to_string)),
+        );
+        hosts.extend(
+            self.under("endpoints/")
+                .filter_map(|(_, (v, _))| serde_json::from_slice::<EndpointEntry>(v).ok())
+                .map(|e| e.host),
+        );
+        hosts
+            .iter()
+            .filter_map(|h| self.node(h))
+            .map(|n| n.vtep)
+            .filter(|v| !v.is_unspecified())
+            .collect()
+    }
+
     /// Hosts (other than this one) that are members of `vni`, with their
     /// VTEPs.
     pub fn peers(&self, vni: u32) -> Vec<(String, IpAddr)> {

@@ -38,6 +38,15 @@ pub struct ClusterConfig {
     pub lease_ttl: i64,
     pub gc_grace: Duration,
     pub resync: Duration,
+    /// `[plugin] state_dir`: the lease is kept there across restarts, so a
+    /// restarted plugin resumes its own `alive/` key instead of meeting it
+    /// as another agent's.
+    pub state_dir: Option<std::path::PathBuf>,
+    /// TLS material for https:// endpoints, or why the files could not be
+    /// used (then every connection attempt fails with it).
+    pub tls: std::result::Result<Option<super::settings::TlsFiles>, String>,
+    /// etcd user and password.
+    pub user: Option<(String, String)>,
 }
 
 pub struct Cluster {
@@ -59,6 +68,13 @@ pub struct Cluster {
     pub(super) quarantined: Mutex<BTreeSet<String>>,
     /// The lease behind `alive/<host>`, kept across sessions of this process.
     pub(super) lease: Mutex<Option<i64>>,
+    /// Why this host is not a member of the cluster now (another live agent
+    /// holds its identity): writes are refused while it is set.
+    pub(super) fenced: Mutex<Option<String>>,
+    /// Whether this host is registered (its `alive/` key is its own).
+    pub(super) registered: AtomicBool,
+    /// Why the last etcd session failed, until one registers again.
+    pub(super) last_error: Mutex<Option<String>>,
 }
 
 /// Deletes network `vni`'s record while no member and no endpoint is left.
@@ -75,9 +91,60 @@ pub(super) fn forget_network_if_unused(vni: u32) -> Guarded {
 
 pub(super) fn etcd_err(cfg: &ClusterConfig, what: &str, e: etcd_client::Error) -> Error {
     Error::Conflict(format!(
-        "{what}: etcd at {} did not answer ({e}); multi-host VXLAN needs the cluster store — check [cluster] etcd_endpoints and that etcd runs",
-        cfg.endpoints.join(",")
+        "{what}: etcd at {} did not answer ({}); multi-host VXLAN needs the cluster store — {}",
+        cfg.endpoints.join(","),
+        describe(&e),
+        hint(cfg, &describe(&e))
     ))
+}
+
+/// An error with its causes (tonic and rustls keep the reason there).
+pub(super) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// What the operator should look at, given an etcd error's text.
+pub(super) fn hint(cfg: &ClusterConfig, text: &str) -> &'static str {
+    let t = text.to_lowercase();
+    let tls = matches!(cfg.tls, Ok(Some(_)));
+    let cert = matches!(&cfg.tls, Ok(Some(t)) if t.identity.is_some());
+    // etcd refused this host's certificate (or its absence): a TLS alert,
+    // or the connection closed after the handshake (TLS 1.3).
+    let refused = t.contains("badcertificate")
+        || t.contains("certificaterequired")
+        || t.contains("unknownca")
+        || t.contains("connection closed")
+        || t.contains("canceled")
+        || t.contains("reset")
+        || t.contains("broken pipe");
+    if t.contains("invalid peer certificate") || t.contains("unknownissuer") {
+        "etcd's server certificate is not trusted: set [cluster] ca_file to the CA that signed it (etcd's --cert-file), and make sure the certificate names the address in [cluster] etcd_endpoints"
+    } else if tls && !cert && refused {
+        "etcd refused the TLS connection: if it runs with --client-cert-auth, set [cluster] cert_file and key_file to a client certificate signed by a CA in its --trusted-ca-file"
+    } else if tls && refused {
+        "etcd refused the TLS connection: check that [cluster] cert_file (with key_file) is signed by a CA in etcd's --trusted-ca-file and is valid for client authentication"
+    } else if t.contains("certificate") || t.contains("handshake") {
+        "check [cluster] ca_file (the CA that signed etcd's server certificate), cert_file and key_file (a client certificate etcd's --trusted-ca-file accepts)"
+    } else if t.contains("authentication")
+        || t.contains("password")
+        || t.contains("user name")
+        || t.contains("permission denied")
+        || t.contains("invalid auth token")
+    {
+        "check [cluster] username and password (an etcd user with read/write on [cluster] prefix)"
+    } else {
+        "check [cluster] etcd_endpoints and that etcd runs"
+    }
 }
 
 impl Cluster {
@@ -94,7 +161,26 @@ impl Cluster {
             dead: Mutex::new(DeadHosts::default()),
             quarantined: Mutex::new(BTreeSet::new()),
             lease: Mutex::new(None),
+            fenced: Mutex::new(None),
+            registered: AtomicBool::new(false),
+            last_error: Mutex::new(None),
         })
+    }
+
+    /// Why this host refuses to join the cluster, if it does.
+    pub fn problem(&self) -> Option<String> {
+        self.fenced.lock().unwrap().clone()
+    }
+
+    /// Why the last etcd session failed (unreachable, TLS, authentication),
+    /// while this host is not registered.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().unwrap().clone()
+    }
+
+    /// Whether this host is registered with etcd now.
+    pub fn registered(&self) -> bool {
+        self.registered.load(Ordering::Acquire)
     }
 
     pub fn host_id(&self) -> &str {
@@ -142,6 +228,17 @@ impl Cluster {
         }
         self.rejoin(entry.vni);
         Ok(())
+    }
+
+    /// Takes VNI `entry.vni` for a new network: creates its record only if
+    /// no host has one (compare-and-swap); false if another host was first.
+    pub async fn reserve_vni(&self, entry: &NetworkEntry) -> Result<bool> {
+        let create = Guarded::create(network_key(entry.vni), ser(entry));
+        let r = self.txn_or_err(&create, "allocating a VNI").await?;
+        if r.succeeded {
+            info!(vni = entry.vni, "VNI allocated cluster-wide");
+        }
+        Ok(r.succeeded)
     }
 
     /// After a restart: this host is still a member of `vni`.
@@ -207,6 +304,11 @@ impl Cluster {
     /// whose node record (VTEP) is known.
     pub fn remote_endpoints(&self, vni: u32) -> Vec<RemoteEndpoint> {
         self.cache.read().unwrap().remote_endpoints(vni)
+    }
+
+    /// The VTEPs VXLAN is accepted from (`firewall.rs`).
+    pub fn member_vteps(&self) -> std::collections::BTreeSet<IpAddr> {
+        self.cache.read().unwrap().member_vteps()
     }
 
     /// Hosts (other than this one) that are members of `vni`, with their VTEPs.

@@ -359,3 +359,29 @@ fn a_network_record_is_created_once_and_removed_by_the_last_host() {
     assert!(etcd.txn(&forget_network_if_unused(7)).succeeded);
     assert_eq!(etcd.revision(), rev + 1);
 }
+
+#[test]
+fn member_vteps_are_live_hosts_and_hosts_still_holding_records() {
+    let mut etcd = gone_host();
+    register(&mut etcd, "h3", "192.0.2.3");
+    // A node record alone (a host long gone, collected) is no member.
+    etcd.put(
+        &node_key("h4"),
+        ser(&NodeRecord {
+            vtep: ip("192.0.2.4"),
+            underlay_mtu: 1500,
+        }),
+    );
+    let vteps: Vec<IpAddr> = listed(&etcd, "h1").member_vteps().into_iter().collect();
+    // h2's lease expired but it still holds an endpoint and a membership:
+    // it may still forward, until it is collected.
+    assert_eq!(
+        vteps,
+        [ip("192.0.2.1"), ip("192.0.2.2"), ip("192.0.2.3")],
+        "alive hosts and hosts with records"
+    );
+    etcd.delete(&endpoint_key(7, "e2"));
+    etcd.delete(&member_key(7, "h2"));
+    let vteps: Vec<IpAddr> = listed(&etcd, "h1").member_vteps().into_iter().collect();
+    assert_eq!(vteps, [ip("192.0.2.1"), ip("192.0.2.3")], "h2 collected");
+}

@@ -79,17 +79,21 @@ impl Vxlan {
         let changed = self.state.cluster.as_ref().map(|c| c.changed.clone());
         let mut tick = tokio::time::interval(period);
         loop {
-            match &changed {
+            let periodic = match &changed {
                 Some(n) => {
                     tokio::select! {
-                        _ = n.notified() => tokio::time::sleep(Duration::from_millis(20)).await,
-                        _ = tick.tick() => {}
+                        _ = n.notified() => {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            false
+                        }
+                        _ = tick.tick() => true,
                     }
                 }
                 None => {
                     tick.tick().await;
+                    true
                 }
-            }
+            };
             let host = Host {
                 links: &links,
                 instance: &instance,
@@ -117,6 +121,7 @@ impl Vxlan {
                 }
                 self.hold_quarantined_down(&links).await;
             }
+            self.sync_firewall(periodic).await;
         }
     }
 

@@ -25,7 +25,9 @@ mod claims;
 pub mod cluster;
 mod endpoint;
 mod fdb_sync;
+pub mod firewall;
 mod gc;
+pub mod identity;
 mod names;
 mod network;
 mod records;
@@ -54,6 +56,8 @@ pub struct VxlanConfig {
     pub port: u16,
     pub vni_min: u32,
     pub vni_max: u32,
+    /// VXLAN only from the cluster's VTEPs (`firewall.rs`).
+    pub members_only: bool,
     /// How often the kernel is reconciled to the control plane's view even
     /// without a change.
     pub resync: std::time::Duration,
@@ -65,6 +69,7 @@ impl Default for VxlanConfig {
             port: 4789,
             vni_min: 10000,
             vni_max: switchyard_core::spec::VNI_MAX,
+            members_only: true,
             resync: std::time::Duration::from_secs(30),
         }
     }
@@ -87,6 +92,8 @@ struct VxlanState {
     /// Held by the reconcile pass over one network and by teardown, so a
     /// pass never re-creates the devices of a network being removed.
     kernel: tokio::sync::Mutex<()>,
+    /// The VXLAN allow-list in the kernel (`firewall.rs`).
+    firewall: std::sync::Mutex<firewall::FirewallState>,
 }
 
 impl Vxlan {
@@ -99,6 +106,7 @@ impl Vxlan {
                 networks: RwLock::new(BTreeMap::new()),
                 programmed: RwLock::new(BTreeMap::new()),
                 kernel: tokio::sync::Mutex::new(()),
+                firewall: Default::default(),
             }),
         }
     }
@@ -115,6 +123,36 @@ impl Vxlan {
     pub fn underlay(&self) -> &Underlay {
         &self.state.underlay
     }
+
+    /// This host in the cluster, for `switchyard status` (None without etcd).
+    pub fn cluster_status(&self) -> Option<ClusterStatus> {
+        let c = self.state.cluster.as_ref()?;
+        Some(ClusterStatus {
+            host_id: c.host_id().to_string(),
+            vtep: c.node().vtep.to_string(),
+            etcd: c.endpoints_config().join(","),
+            registered: c.registered(),
+            problem: c.problem(),
+            etcd_error: c.last_error(),
+        })
+    }
+}
+
+/// This host in the cluster, as `switchyard status` shows it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct ClusterStatus {
+    pub host_id: String,
+    pub vtep: String,
+    pub etcd: String,
+    /// Registered with etcd now (its `alive/` key is this agent's).
+    pub registered: bool,
+    /// Why this host is not a member of the cluster (another live agent
+    /// uses its host id), if it is not.
+    pub problem: Option<String>,
+    /// Why the last attempt to reach etcd failed (unreachable, TLS,
+    /// authentication), while this host is not registered.
+    #[serde(default)]
+    pub etcd_error: Option<String>,
 }
 
 fn options(spec: &NetworkSpec) -> &VxlanOptions {

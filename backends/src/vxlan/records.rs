@@ -36,6 +36,14 @@ pub struct ClaimEntry {
     pub host: String,
 }
 
+/// `alive/<host>` (on the host's lease): who holds the identity now. The
+/// `host` field first, as in every record a host owns.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AliveEntry {
+    pub host: String,
+    pub vtep: IpAddr,
+}
+
 /// A remote endpoint as the kernel needs it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RemoteEndpoint {

@@ -1,8 +1,9 @@
 //! `[vxlan]` and `[cluster]`: the VXLAN backend's settings, and building
 //! the backend from them (the underlay, the etcd control plane).
 
-use super::{Cluster, ClusterConfig, NodeRecord, Underlay, Vxlan, VxlanConfig};
+use super::{Cluster, ClusterConfig, NodeRecord, Underlay, Vxlan, VxlanConfig, identity};
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 use std::time::Duration;
 use switchyard_core::link::LinkManager;
 use switchyard_core::spec::validate_ifname;
@@ -16,6 +17,9 @@ pub struct VxlanSettings {
     pub port: u16,
     pub vni_min: u32,
     pub vni_max: u32,
+    /// Accept VXLAN (UDP `port`) only from the cluster's VTEPs, with an
+    /// nftables table of Switchyard's own (`inet switchyard`).
+    pub members_only: bool,
 }
 
 impl Default for VxlanSettings {
@@ -26,6 +30,7 @@ impl Default for VxlanSettings {
             port: 4789,
             vni_min: 10000,
             vni_max: switchyard_core::spec::VNI_MAX,
+            members_only: true,
         }
     }
 }
@@ -39,6 +44,15 @@ pub struct ClusterSettings {
     pub lease_ttl: u32,
     pub gc_grace: u32,
     pub resync_interval: u32,
+    /// PEM file of the CA that signed etcd's server certificate (https://).
+    pub ca_file: String,
+    /// PEM files of this host's client certificate and key, for etcd's
+    /// `--client-cert-auth`.
+    pub cert_file: String,
+    pub key_file: String,
+    /// etcd user (etcd's `auth enable`) and its password.
+    pub username: String,
+    pub password: String,
 }
 
 impl Default for ClusterSettings {
@@ -50,8 +64,60 @@ impl Default for ClusterSettings {
             lease_ttl: 15,
             gc_grace: 300,
             resync_interval: 30,
+            ca_file: String::new(),
+            cert_file: String::new(),
+            key_file: String::new(),
+            username: String::new(),
+            password: String::new(),
         }
     }
+}
+
+/// What a PEM file must hold.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Pem {
+    Certificates,
+    PrivateKey,
+}
+
+/// Reads a PEM file of `kind`; its text. The error names the key and the file.
+fn read_pem(key: &str, path: &str, kind: Pem) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("[cluster] {key} \"{path}\" cannot be read: {e}"))?;
+    let blocks: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("-----BEGIN "))
+        .filter_map(|l| l.strip_suffix("-----"))
+        .collect();
+    let ok = match kind {
+        Pem::Certificates => !blocks.is_empty() && blocks.iter().all(|b| *b == "CERTIFICATE"),
+        Pem::PrivateKey => blocks.len() == 1 && blocks[0].ends_with("PRIVATE KEY"),
+    };
+    if !ok {
+        let want = match kind {
+            Pem::Certificates => "one or more PEM certificates (-----BEGIN CERTIFICATE-----)",
+            Pem::PrivateKey => {
+                "one PEM private key (-----BEGIN PRIVATE KEY----- or RSA/EC PRIVATE KEY)"
+            }
+        };
+        return Err(format!(
+            "[cluster] {key} \"{path}\" is not {want}{}",
+            if blocks.is_empty() {
+                String::from(": no PEM block found")
+            } else {
+                format!(": it holds {}", blocks.join(", "))
+            }
+        ));
+    }
+    Ok(text)
+}
+
+/// The TLS material for etcd, read from the files `[cluster]` names.
+#[derive(Clone, Debug, Default)]
+pub struct TlsFiles {
+    pub ca: Option<String>,
+    /// (certificate, key) PEM.
+    pub identity: Option<(String, String)>,
 }
 
 impl VxlanSettings {
@@ -80,13 +146,18 @@ impl VxlanSettings {
     /// One line for `switchyard check`.
     pub fn explain(&self) -> String {
         format!(
-            "underlay {}, UDP port {}, VNIs {}–{}",
+            "underlay {}, UDP port {}{}, VNIs {}–{}",
             if self.underlay.is_empty() {
                 "discovered at start"
             } else {
                 &self.underlay
             },
             self.port,
+            if self.members_only {
+                " (only from the cluster's VTEPs: nftables table inet switchyard)"
+            } else {
+                " (from anyone: [vxlan] members_only = false)"
+            },
             self.vni_min,
             self.vni_max
         )
@@ -101,9 +172,31 @@ impl ClusterSettings {
                 .or_else(|| e.strip_prefix("https://"));
             if !rest.is_some_and(|r| r.contains(':') && !r.ends_with(':')) {
                 return Err(format!(
-                    "[cluster] etcd_endpoints entry \"{e}\" is not an etcd URL; write it as http://HOST:PORT, e.g. \"http://10.0.0.1:2379\""
+                    "[cluster] etcd_endpoints entry \"{e}\" is not an etcd URL; write it as http://HOST:PORT or https://HOST:PORT, e.g. \"http://10.0.0.1:2379\""
                 ));
             }
+        }
+        let https = self
+            .etcd_endpoints
+            .iter()
+            .filter(|e| e.starts_with("https://"))
+            .count();
+        let tls_files =
+            !(self.ca_file.is_empty() && self.cert_file.is_empty() && self.key_file.is_empty());
+        if https > 0 && https < self.etcd_endpoints.len() {
+            return Err("[cluster] etcd_endpoints mixes http:// and https://; use one scheme for every endpoint".into());
+        }
+        if tls_files && https == 0 && !self.etcd_endpoints.is_empty() {
+            return Err("[cluster] ca_file, cert_file and key_file are used only with https:// etcd_endpoints; write the endpoints as https://HOST:PORT".into());
+        }
+        if https > 0 && self.ca_file.is_empty() {
+            return Err("[cluster] ca_file is required with https:// etcd_endpoints: the PEM file of the CA that signed etcd's server certificate (etcd's --trusted-ca-file)".into());
+        }
+        if self.cert_file.is_empty() != self.key_file.is_empty() {
+            return Err("[cluster] cert_file and key_file go together: the client certificate and its private key (PEM), for etcd's --client-cert-auth".into());
+        }
+        if self.username.is_empty() != self.password.is_empty() {
+            return Err("[cluster] username and password go together (an etcd user, `etcdctl user add`); set both or neither".into());
         }
         if !self.prefix.starts_with('/') || !self.prefix.ends_with('/') {
             return Err(format!(
@@ -117,6 +210,7 @@ impl ClusterSettings {
                     .into(),
             );
         }
+        identity::validate_host_id(&self.host_id)?;
         if self.gc_grace < self.lease_ttl {
             return Err(format!(
                 "[cluster] gc_grace ({} s) must be at least lease_ttl ({} s): a host is only gone once its lease has expired",
@@ -126,33 +220,72 @@ impl ClusterSettings {
         Ok(())
     }
 
-    /// This host's name in the cluster: `[cluster] host_id`, else
-    /// /etc/machine-id, else the hostname.
-    pub fn host_id(&self) -> String {
-        if !self.host_id.is_empty() {
-            return self.host_id.clone();
+    /// Reads and checks the TLS files (readable, PEM of the right kind).
+    pub fn tls_files(&self) -> Result<Option<TlsFiles>, String> {
+        if self.ca_file.is_empty() && self.cert_file.is_empty() {
+            return Ok(None);
         }
-        std::fs::read_to_string("/etc/machine-id")
-            .ok()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .or_else(|| {
-                std::fs::read_to_string("/proc/sys/kernel/hostname")
-                    .ok()
-                    .map(|s| s.trim().to_string())
-            })
-            .unwrap_or_else(|| "host".into())
+        let ca = Some(&self.ca_file)
+            .filter(|f| !f.is_empty())
+            .map(|f| read_pem("ca_file", f, Pem::Certificates))
+            .transpose()?;
+        let identity = if self.cert_file.is_empty() {
+            None
+        } else {
+            Some((
+                read_pem("cert_file", &self.cert_file, Pem::Certificates)?,
+                read_pem("key_file", &self.key_file, Pem::PrivateKey)?,
+            ))
+        };
+        Ok(Some(TlsFiles { ca, identity }))
+    }
+
+    /// One line on how this host authenticates to etcd, for `check`.
+    pub fn explain_auth(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.ca_file.is_empty() {
+            parts.push(format!("TLS (CA {})", self.ca_file));
+        }
+        if !self.cert_file.is_empty() {
+            parts.push(format!("client certificate {}", self.cert_file));
+        }
+        if !self.username.is_empty() {
+            parts.push(format!("user {}", self.username));
+        }
+        if parts.is_empty() {
+            "none (plain http, no user)".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    /// How this host is named in the cluster, for `switchyard check`
+    /// (which never writes the state dir).
+    pub fn host_id_explained(&self, state_dir: &Path) -> String {
+        if !self.host_id.is_empty() {
+            return format!("host {} ([cluster] host_id)", self.host_id);
+        }
+        match identity::stored(state_dir) {
+            Some(id) => format!(
+                "host {id} (generated, kept in {})",
+                state_dir.join(identity::HOST_ID_FILE).display()
+            ),
+            None => format!(
+                "a host id generated at the first start and kept in {}",
+                state_dir.join(identity::HOST_ID_FILE).display()
+            ),
+        }
     }
 
     /// One line for `switchyard check`.
-    pub fn explain(&self) -> String {
+    pub fn explain(&self, state_dir: &Path) -> String {
         if self.etcd_endpoints.is_empty() {
             return "none: VXLAN networks are single-host (or -o peers=…)".into();
         }
         format!(
-            "etcd {} as host {} (prefix {}, lease {} s, GC after {} s)",
+            "etcd {} as {} (prefix {}, lease {} s, GC after {} s)",
             self.etcd_endpoints.join(","),
-            self.host_id(),
+            self.host_id_explained(state_dir),
             self.prefix,
             self.lease_ttl,
             self.gc_grace
@@ -172,9 +305,12 @@ fn etcd_host_ip(url: &str) -> Option<std::net::IpAddr> {
 
 /// The VXLAN backend for these settings: the underlay (named, or the
 /// route towards etcd), and the etcd control plane if one is configured.
+/// `state_dir` is `[plugin] state_dir`: where a generated host identity
+/// and the etcd lease are kept.
 pub async fn build(
     v: &VxlanSettings,
     c: &ClusterSettings,
+    state_dir: &Path,
     links: &LinkManager,
 ) -> Result<Vxlan, String> {
     let underlay = Underlay::discover(
@@ -190,11 +326,23 @@ pub async fn build(
         mtu = underlay.mtu,
         "VXLAN underlay"
     );
-    let cluster = (!c.etcd_endpoints.is_empty()).then(|| {
+    let identity = if c.etcd_endpoints.is_empty() {
+        None
+    } else {
+        let id = identity::resolve(&c.host_id, state_dir, identity::machine_id().as_deref())?;
+        info!(host_id = %id.host_id, origin = %id.origin, "cluster identity");
+        Some(id)
+    };
+    let cluster = identity.map(|id| {
         Cluster::new(
             ClusterConfig {
                 endpoints: c.etcd_endpoints.clone(),
-                host_id: c.host_id(),
+                host_id: id.host_id,
+                state_dir: Some(state_dir.to_path_buf()),
+                // Unreadable files are the cluster's problem (said at every
+                // connection attempt, and in status), not the plugin's.
+                tls: c.tls_files(),
+                user: (!c.username.is_empty()).then(|| (c.username.clone(), c.password.clone())),
                 prefix: c.prefix.clone(),
                 lease_ttl: c.lease_ttl as i64,
                 gc_grace: Duration::from_secs(c.gc_grace as u64),
@@ -213,6 +361,7 @@ pub async fn build(
             port: v.port,
             vni_min: v.vni_min,
             vni_max: v.vni_max,
+            members_only: v.members_only,
             resync: Duration::from_secs(c.resync_interval as u64),
         },
         underlay,

@@ -34,7 +34,14 @@ pub fn check(settings: &Settings, path: Option<&Path>) -> Result<(), String> {
     println!("  macvlan       {}", b.macvlan.explain());
     println!("  ipvlan        {}", b.ipvlan.explain());
     println!("  vxlan         {}", b.vxlan.explain());
-    println!("  cluster       {}", b.cluster.explain());
+    println!(
+        "  cluster       {}",
+        b.cluster.explain(&settings.plugin.state_dir)
+    );
+    if !b.cluster.etcd_endpoints.is_empty() {
+        println!("  etcd auth     {}", b.cluster.explain_auth());
+        b.cluster.tls_files()?;
+    }
     println!(
         "  parents       {}",
         if b.parents.allow.is_empty() {

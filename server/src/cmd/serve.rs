@@ -36,7 +36,7 @@ async fn serve(settings: Settings, path: Option<std::path::PathBuf>) -> Result<(
     let _claim = socket::claim(sock)?;
     let store = Store::open(&settings.plugin.state_dir).map_err(|e| e.to_string())?;
     let links = LinkManager::new().map_err(|e| format!("cannot open a netlink socket: {e}"))?;
-    let backends = Backends::build(&settings.backends, &links).await?;
+    let backends = Backends::build(&settings.backends, &settings.plugin.state_dir, &links).await?;
     let driver = Arc::new(Driver::new(
         name.clone(),
         store,

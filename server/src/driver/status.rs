@@ -12,6 +12,9 @@ use switchyard_core::protocol::short_id;
 pub struct StatusReport {
     pub instance: String,
     pub state_file: String,
+    /// This host in the VXLAN cluster (host id, VTEP, problem), with etcd.
+    #[serde(default)]
+    pub cluster: Option<switchyard_backends::vxlan::ClusterStatus>,
     pub networks: Vec<NetworkStatus>,
 }
 
@@ -111,6 +114,10 @@ impl Driver {
         StatusReport {
             instance: self.instance.clone(),
             state_file: self.store.path().display().to_string(),
+            cluster: self.backends.all().iter().find_map(|b| match b {
+                switchyard_backends::AnyBackend::Vxlan(v) => v.cluster_status(),
+                _ => None,
+            }),
             networks: self
                 .store
                 .networks()
@@ -143,6 +150,25 @@ impl StatusReport {
             self.state_file,
             self.networks.len()
         );
+        if let Some(c) = &self.cluster {
+            let _ = writeln!(
+                s,
+                "cluster: host id {}  vtep {}  etcd {}  {}",
+                c.host_id,
+                c.vtep,
+                c.etcd,
+                if c.registered {
+                    "registered"
+                } else {
+                    "not registered"
+                }
+            );
+            if let Some(p) = &c.problem {
+                let _ = writeln!(s, "CLUSTER PROBLEM: {p}");
+            } else if let Some(e) = c.etcd_error.as_ref().filter(|_| !c.registered) {
+                let _ = writeln!(s, "ETCD PROBLEM: {e}");
+            }
+        }
         for n in &self.networks {
             let _ = writeln!(s);
             let _ = writeln!(
