@@ -29,6 +29,9 @@ command -v iptables >/dev/null || need+=(iptables)
 [ -x /usr/bin/linux.uml ] || need+=(user-mode-linux)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v objdump >/dev/null || need+=(binutils)
+command -v nft >/dev/null || need+=(nftables)
+command -v openssl >/dev/null || need+=(openssl)
+command -v python3 >/dev/null || need+=(python3)
 [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || need+=(busybox-static)
 if ((${#need[@]})); then
     echo "scripts/test.sh: installing ${need[*]}" >&2
