@@ -10,7 +10,7 @@ use super::Driver;
 use serde::Serialize;
 use std::path::Path;
 use switchyard_backends::{Backend, parent};
-use switchyard_core::link::Deleted;
+use switchyard_core::link::{Deleted, is_temporary};
 use switchyard_core::mark::Mark;
 use switchyard_core::protocol::short_id;
 use tracing::{info, warn};
@@ -30,6 +30,7 @@ impl Driver {
         for backend in self.backends.all() {
             backend.start(&self.links, &self.instance);
         }
+        switchyard_core::failpoint::serving();
         report
     }
 
@@ -44,7 +45,23 @@ impl Driver {
         };
         let networks = self.store.networks();
         for link in &links {
-            let Some(mark) = link.mark() else { continue };
+            let Some(mark) = link.mark() else {
+                // A link this instance was creating when it died: created
+                // under a temporary name, never named nor marked.
+                if is_temporary(&link.name, &self.instance) {
+                    match self.links.delete_temporary(link, &self.instance).await {
+                        Ok(Deleted::Deleted) => {
+                            info!(link = %link.name, "removed a half-made link left by an earlier run");
+                            report.removed_links.push(link.name.clone());
+                        }
+                        Ok(_) => {}
+                        Err(e) => report
+                            .problems
+                            .push(format!("cannot remove half-made link {}: {e}", link.name)),
+                    }
+                }
+                continue;
+            };
             if mark.instance != self.instance {
                 continue;
             }
@@ -74,8 +91,10 @@ impl Driver {
                 .await;
             report.problems.extend(problems);
         }
+        let names: std::collections::HashSet<&str> =
+            links.iter().map(|l| l.name.as_str()).collect();
         for ep in endpoints {
-            let on_host = links.iter().any(|l| l.name == ep.link_name);
+            let on_host = names.contains(ep.link_name.as_str());
             if let Some(sb) = &ep.sandbox_key
                 && !on_host
                 && !Path::new(sb).exists()
