@@ -123,14 +123,33 @@ pub fn add_operator_links(lab: &Lab) {
 /// Half-made links (temporary names `sy~…`) and links named like
 /// Switchyard's (`sy…`, `sd…`, `sh…`) without its mark; the operator's excepted.
 pub fn unmarked_leftovers(lab: &Lab) -> Vec<String> {
-    let marked = lab.host.marked_links();
+    // One dump: names and marks seen at the same instant.
     lab.host
-        .links()
-        .into_iter()
-        .filter(|l| l.starts_with("sy") || l.starts_with("sd") || l.starts_with("sh"))
-        .filter(|l| !OPERATOR_LINKS.contains(&l.as_str()))
-        .filter(|l| l.starts_with("sy~") || !marked.contains(l))
+        .ip(&["-o", "-d", "link", "show"])
+        .lines()
+        .filter_map(|l| {
+            let name = l.split(": ").nth(1)?;
+            let name = name.split('@').next().unwrap_or(name);
+            Some((name.to_string(), l.contains("alias switchyard")))
+        })
+        .filter(|(l, _)| l.starts_with("sy") || l.starts_with("sd") || l.starts_with("sh"))
+        .filter(|(l, _)| !OPERATOR_LINKS.contains(&l.as_str()))
+        .filter(|(l, marked)| l.starts_with("sy~") || !marked)
+        .map(|(l, _)| l)
         .collect()
+}
+
+/// `unmarked_leftovers` that stay: a link the plugin is creating right now
+/// (a backend's background repair) is under its temporary name for a
+/// moment; a leftover is one still there after `secs`.
+pub fn lasting_leftovers(lab: &Lab, secs: f64) -> Vec<String> {
+    match crate::wait_for(secs, || {
+        let l = unmarked_leftovers(lab);
+        l.is_empty().then_some(())
+    }) {
+        Some(()) => Vec::new(),
+        None => unmarked_leftovers(lab),
+    }
 }
 
 pub fn operator_links_intact(lab: &Lab) -> bool {

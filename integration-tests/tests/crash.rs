@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use switchyard_core::failpoint::POINTS;
 use switchyard_integration_tests::Lab;
 use switchyard_integration_tests::crash::{
-    CALLS, FLAVOURS, Flavour, Lifecycle, add_operator_links, operator_links_intact,
-    unmarked_leftovers,
+    CALLS, FLAVOURS, Flavour, Lifecycle, add_operator_links, lasting_leftovers,
+    operator_links_intact,
 };
 
 fn lab(failpoints: &str) -> Lab {
@@ -58,7 +58,7 @@ fn run_with_kill(flavour: Flavour, point: &str) -> bool {
             fired = true;
             lab.plugin.set_env("SWITCHYARD_FAILPOINTS", None);
             lab.restart_plugin();
-            let left = unmarked_leftovers(&lab);
+            let left = lasting_leftovers(&lab, 3.0);
             assert!(
                 left.is_empty(),
                 "{flavour:?} {point}: after the restart, unmarked or half-made links: {left:?}\n{}",
@@ -76,7 +76,7 @@ fn run_with_kill(flavour: Flavour, point: &str) -> bool {
         }
     }
     lab.assert_no_marked_links();
-    let left = unmarked_leftovers(&lab);
+    let left = lasting_leftovers(&lab, 3.0);
     assert!(left.is_empty(), "{flavour:?} {point}: left {left:?}");
     assert!(
         operator_links_intact(&lab),
@@ -224,7 +224,7 @@ fn revive(lab: &mut Lab, seed: u64, during: &str) -> bool {
         return false;
     }
     lab.restart_plugin();
-    let left = unmarked_leftovers(lab);
+    let left = lasting_leftovers(lab, 3.0);
     assert!(
         left.is_empty(),
         "soak seed {seed}: after a kill during {during}: unmarked or half-made links {left:?}"
@@ -249,6 +249,7 @@ fn soak(seed: u64, kills_wanted: usize, budget: Duration) -> (usize, usize, Dura
     drop(lc);
     let window = (t.elapsed().as_micros() as u64 * 5 / 4).max(1000);
     let mut kills = 0;
+    let mut in_calls = 0;
     let mut lifecycles = 0;
     // The killer SIGKILLs the pid it is handed after a delay, then says so.
     let (tx, rx) = std::sync::mpsc::channel::<(u32, Duration)>();
@@ -305,6 +306,8 @@ fn soak(seed: u64, kills_wanted: usize, budget: Duration) -> (usize, usize, Dura
         if revive(&mut lab, seed, "an idle moment") {
             assert!(!killed);
             killed = true;
+        } else {
+            in_calls += 1;
         }
         assert!(killed, "soak seed {seed}: the kill did not land");
         kills += 1;
@@ -313,5 +316,6 @@ fn soak(seed: u64, kills_wanted: usize, budget: Duration) -> (usize, usize, Dura
     drop(tx);
     let _ = killer.join();
     lab.assert_no_marked_links();
+    eprintln!("soak seed {seed}: {in_calls} of the {kills} kills landed inside a call");
     (kills, lifecycles, started.elapsed())
 }
