@@ -319,3 +319,41 @@ fn soak(seed: u64, kills_wanted: usize, budget: Duration) -> (usize, usize, Dura
     eprintln!("soak seed {seed}: {in_calls} of the {kills} kills landed inside a call");
     (kills, lifecycles, started.elapsed())
 }
+
+/// The half-made link an earlier version left (issue #8, reproduction 10):
+/// created under the endpoint's own name, killed before it was marked. The
+/// next start recognises it — a stored endpoint's exact link name, kind and
+/// parent — and removes it, so dockerd's retried Join succeeds; a link of
+/// another kind or on another parent under such a name is left alone.
+#[test]
+fn an_unmarked_link_of_a_stored_endpoint_is_removed_and_join_succeeds() {
+    let mut lab = lab("");
+    lab.host.veth("tpx0", "tpx1");
+    let lc = Lifecycle::new(Flavour::Macvlan, 0);
+    let other = Lifecycle::new(Flavour::Macvlan, 1);
+    lc.call(&mut lab, "CreateNetwork").unwrap();
+    lc.call(&mut lab, "CreateEndpoint").unwrap();
+    // A second endpoint of the same network whose name is taken by an
+    // operator's link on another parent.
+    other.call(&mut lab, "CreateEndpoint").ok();
+    let stored = |lc: &Lifecycle| format!("sy{}", &lc.ep[..11]);
+    lab.plugin.kill();
+    let name = stored(&lc);
+    lab.host.ip(&[
+        "link", "add", &name, "link", "tp0", "type", "macvlan", "mode", "bridge",
+    ]);
+    let foreign = stored(&other);
+    lab.host.ip(&[
+        "link", "add", &foreign, "link", "tpx0", "type", "macvlan", "mode", "bridge",
+    ]);
+    lab.restart_plugin();
+    assert!(lab.gone(&name), "the half-made {name} is still there");
+    assert!(
+        lab.host.links().contains(&foreign),
+        "{foreign} (on another parent) was removed"
+    );
+    lc.call(&mut lab, "Join")
+        .unwrap_or_else(|e| panic!("Join after the restart: {e}"));
+    lc.check_after(&mut lab, "Join").unwrap();
+    assert!(operator_links_intact(&lab));
+}

@@ -250,8 +250,19 @@ impl LinkManager {
         if !is_temporary(&link.name, instance) {
             return Ok(Deleted::NotOurs);
         }
+        self.delete_unmarked(link, |_| true).await
+    }
+
+    /// Deletes `link` if it is still there under its name, still without a
+    /// mark, and still satisfies `expected` — for a link the caller has
+    /// proven to be its own by other means than a mark (see startup).
+    pub async fn delete_unmarked(
+        &self,
+        link: &Link,
+        expected: impl Fn(&Link) -> bool,
+    ) -> LinkResult<Deleted> {
         match self.get_by_index(link.index).await? {
-            Some(l) if l.name == link.name && l.mark().is_none() => {
+            Some(l) if l.name == link.name && l.mark().is_none() && expected(&l) => {
                 self.del_index(l.index, &l.name).await?;
                 Ok(Deleted::Deleted)
             }

@@ -8,10 +8,12 @@
 
 use super::Driver;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::Path;
 use switchyard_backends::{Backend, parent};
-use switchyard_core::link::{Deleted, is_temporary};
+use switchyard_core::link::{Deleted, Link, LinkPlan, is_temporary};
 use switchyard_core::mark::Mark;
+use switchyard_core::model::EndpointRecord;
 use switchyard_core::protocol::short_id;
 use tracing::{info, warn};
 
@@ -44,12 +46,40 @@ impl Driver {
             }
         };
         let networks = self.store.networks();
+        let endpoints = self.store.all_endpoints();
+        let by_link: HashMap<&str, &EndpointRecord> = endpoints
+            .iter()
+            .map(|e| (e.link_name.as_str(), e))
+            .collect();
+        let names: HashMap<u32, &str> = links.iter().map(|l| (l.index, l.name.as_str())).collect();
         for link in &links {
             let Some(mark) = link.mark() else {
                 // A link this instance was creating when it died: created
                 // under a temporary name, never named nor marked.
-                if is_temporary(&link.name, &self.instance) {
-                    match self.links.delete_temporary(link, &self.instance).await {
+                // Or, from a version that created links under their real
+                // names, the link of a stored endpoint that died before
+                // marking it: its exact name, kind and parent (or peer).
+                let planned = by_link.get(link.name.as_str()).and_then(|ep| {
+                    let net = networks.iter().find(|n| n.id == ep.network_id)?;
+                    let plan =
+                        self.backends
+                            .for_network(net)
+                            .plan_endpoint(&self.instance, net, ep);
+                    is_planned(link, &plan, &names).then_some(plan)
+                });
+                let removal = if is_temporary(&link.name, &self.instance) {
+                    Some(self.links.delete_temporary(link, &self.instance).await)
+                } else if let Some(plan) = planned {
+                    Some(
+                        self.links
+                            .delete_unmarked(link, |l| is_planned(l, &plan, &names))
+                            .await,
+                    )
+                } else {
+                    None
+                };
+                if let Some(removal) = removal {
+                    match removal {
                         Ok(Deleted::Deleted) => {
                             info!(link = %link.name, "removed a half-made link left by an earlier run");
                             report.removed_links.push(link.name.clone());
@@ -84,7 +114,6 @@ impl Driver {
                     .push(format!("cannot remove orphaned link {}: {e}", link.name)),
             }
         }
-        let endpoints = self.store.all_endpoints();
         for backend in self.backends.all() {
             let problems = backend
                 .restore(&self.host(), &networks, &endpoints, &links)
@@ -131,5 +160,19 @@ impl Driver {
                 }
             }
         }
+    }
+}
+
+/// Whether `link` is what `plan` would have created: the same name and
+/// kernel kind, on the planned parent (a veth: with the planned peer).
+fn is_planned(link: &Link, plan: &LinkPlan, names: &HashMap<u32, &str>) -> bool {
+    if link.name != plan.name || link.kind.as_deref() != Some(plan.kind.kernel_kind()) {
+        return false;
+    }
+    let lower = link.parent_index.and_then(|i| names.get(&i).copied());
+    match (plan.kind.parent(), plan.kind.peer()) {
+        (Some(parent), _) => lower == Some(parent),
+        (None, Some(peer)) => lower == Some(peer.name.as_str()),
+        (None, None) => true,
     }
 }
