@@ -58,6 +58,17 @@ impl LinkManager {
             }
             return Ok(existing);
         }
+        // The real names are given only after creation (by rename): check
+        // them first, so a name the kernel would refuse creates nothing.
+        for name in std::iter::once(&plan.name).chain(plan.kind.peer().map(|p| &p.name)) {
+            if name.is_empty() || name.len() > 15 {
+                return Err(LinkError::new(
+                    format!("creating {}", plan.describe()),
+                    error::ERANGE,
+                    format!("the interface name \"{name}\" is not 1 to 15 bytes long"),
+                ));
+            }
+        }
         let names = self.resolve(plan).await?;
         // Created under a temporary name, renamed in the message that marks
         // it: a link never exists under its real name without its mark, and
