@@ -18,12 +18,14 @@
 //! ```text
 //! cargo run --release -p switchyard-bench -- \
 //!     [--lifecycles N] [--endpoints N] [--pairs N] [--engine 20.10|28|29] [--skip-docker] [--out FILE]
+//!     [--load N]
 //!     [--converge N] [--iperf-runs N] [--iperf-secs N] [--scale N] [--scale-wait S] [--skip-vxlan | --vxlan-only]
 //! ```
 
 mod docker;
 mod interrupt;
 mod lifecycle;
+mod load;
 mod machine;
 mod nsthread;
 mod pluginlog;
@@ -53,6 +55,7 @@ const USAGE: &str = "usage: switchyard-bench [--lifecycles N] [--endpoints N] [-
   --skip-vxlan     leave out part 4 (multi-host VXLAN)
   --vxlan-only     run only part 4
   --out FILE       also append the tables to FILE
+  --load N         run only part 5: N endpoints on one host (cost flat?, restart, memory)
 Runs as root; needs iproute2, for part 3 docker.io, containerd, runc, busybox-static,
 for part 4 etcd-server, etcd-client, iperf3, iptables, iputils-ping.";
 
@@ -71,6 +74,8 @@ pub struct Args {
     pub skip_vxlan: bool,
     pub vxlan_only: bool,
     pub out: Option<PathBuf>,
+    /// Part 5 only, with this many endpoints (0: parts 1–4).
+    pub load: usize,
 }
 
 impl Args {
@@ -90,6 +95,7 @@ impl Args {
             skip_vxlan: false,
             vxlan_only: false,
             out: None,
+            load: 0,
         };
         let mut it = std::env::args().skip(1);
         let fail = |m: String| -> ! {
@@ -127,6 +133,7 @@ impl Args {
                 "--skip-vxlan" => a.skip_vxlan = true,
                 "--vxlan-only" => a.vxlan_only = true,
                 "--out" => a.out = Some(PathBuf::from(value("--out"))),
+                "--load" => a.load = number("--load"),
                 "-h" | "--help" => {
                     println!("{USAGE}");
                     std::process::exit(0)
@@ -253,6 +260,10 @@ fn main() {
         "# Switchyard benchmark\n\n`cargo run --release -p switchyard-bench{flags}`\n\n{}",
         machine::facts(&state_fs, &plugin_desc),
     ));
+    if args.load > 0 {
+        load::part5(&args, &mut report);
+        return;
+    }
     if !args.vxlan_only {
         let p1 = lifecycle::part1(&args, &mut report);
         lifecycle::part2(&args, &mut report, p1.memory_rows);

@@ -3,6 +3,7 @@
 //! link manager, and the embedded store.
 
 pub mod error;
+pub mod failpoint;
 pub mod ids;
 pub mod ipam;
 pub mod link;

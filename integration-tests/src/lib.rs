@@ -14,6 +14,7 @@
 //! that are missing (root, a command) fail the test with a message saying
 //! what to install; they never turn into a silent skip.
 
+pub mod crash;
 pub mod docker_lab;
 pub mod dockerd;
 pub mod lab;

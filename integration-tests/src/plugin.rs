@@ -150,6 +150,26 @@ impl Plugin {
         }
     }
 
+    /// Sets (`Some`) or removes (`None`) an environment variable for the
+    /// next start (`restart`), e.g. to disarm `SWITCHYARD_FAILPOINTS`.
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.env.retain(|(k, _)| k != key);
+        if let Some(v) = value {
+            self.env.push((key.to_string(), v.to_string()));
+        }
+    }
+
+    /// Whether the process is still running (false after a crash).
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// Whether the process has died or dies within `secs` (a client can see
+    /// its socket close a moment before the process is a zombie).
+    pub fn dead_within(&mut self, secs: f64) -> bool {
+        wait_for(secs, || (!self.alive()).then_some(())).is_some()
+    }
+
     /// Starts the same plugin again (same socket and state).
     pub fn restart(&mut self) {
         self.kill();

@@ -12,7 +12,7 @@ use crate::mark::Mark;
 use crate::spec::{IpvlanFlag, IpvlanMode, MacvlanMode};
 use ipnet::IpNet;
 use rtnetlink::packet_route::link::{
-    InfoData, InfoIpVlan, InfoVeth, LinkAttribute, LinkFlags, LinkMessage, MacVlanMode,
+    InfoData, InfoIpVlan, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
 };
 use rtnetlink::{
     LinkBridge, LinkDummy, LinkIpVlan, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth,
@@ -58,9 +58,32 @@ impl LinkManager {
             }
             return Ok(existing);
         }
+        // The real names are given only after creation (by rename): check
+        // them first, so a name the kernel would refuse creates nothing.
+        for name in std::iter::once(&plan.name).chain(plan.kind.peer().map(|p| &p.name)) {
+            if name.is_empty() || name.len() > 15 {
+                return Err(LinkError::new(
+                    format!("creating {}", plan.describe()),
+                    error::ERANGE,
+                    format!("the interface name \"{name}\" is not 1 to 15 bytes long"),
+                ));
+            }
+        }
         let names = self.resolve(plan).await?;
-        let msg = message(plan, &names);
-        self.handle.link().add(msg).execute().await.map_err(|e| {
+        // Created under a temporary name, renamed in the message that marks
+        // it: a link never exists under its real name without its mark, and
+        // what a crash can leave is a link under a temporary name of this
+        // instance, which startup removes (`is_temporary`).
+        let tmp = temporary_name(&plan.name, &plan.mark);
+        let peer_tmp = plan.kind.peer().map(|p| temporary_name(&p.name, &p.mark));
+        for t in std::iter::once(&tmp).chain(&peer_tmp) {
+            if let Some(stale) = self.get(t).await? {
+                // A failed apply of this very plan whose rollback failed too.
+                self.del_index(stale.index, t).await?;
+            }
+        }
+        let msg = creation_message(plan, &names, &tmp);
+        self.handle().link().add(msg).execute().await.map_err(|e| {
             let e = LinkError::from_netlink(format!("creating {}", plan.describe()), e);
             if e.errno == error::EOPNOTSUPP {
                 unsupported(plan.kind.kernel_kind(), e.action)
@@ -68,17 +91,26 @@ impl LinkManager {
                 e
             }
         })?;
-        // The kernel ignores IFLA_IFALIAS on creation, so the marks are set
-        // right after; if that fails the fresh link is removed again.
-        let link = self.require(&plan.name, "new link").await?;
+        crate::failpoint::kill("link.apply.created");
+        let link = self.require(&tmp, "new link").await?;
         if let Err(e) = self.finish(plan, &link, &names).await {
             // Deleting either end of a veth pair deletes both.
-            let _ = self.handle.link().del(link.index).execute().await;
+            let _ = self.handle().link().del(link.index).execute().await;
             return Err(e);
         }
         self.get_by_index(link.index)
             .await?
             .ok_or_else(|| not_found(&plan.name, "new link"))
+    }
+
+    async fn del_index(&self, index: u32, name: &str) -> LinkResult<()> {
+        match self.handle().link().del(index).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let e = LinkError::from_netlink(format!("deleting link {name}"), e);
+                if e.is_not_found() { Ok(()) } else { Err(e) }
+            }
+        }
     }
 
     /// Looks up, once each, the links `plan` names.
@@ -108,21 +140,43 @@ impl LinkManager {
     /// What creation cannot do: the marks, the link's state, the peer's
     /// controller and state.
     async fn finish(&self, plan: &LinkPlan, link: &Link, names: &Resolved) -> LinkResult<()> {
-        let mut set = LinkUnspec::new_with_index(link.index).alias(plan.mark.to_string());
+        let alias = plan.mark.to_string();
+        if alias.len() >= IFALIASZ {
+            return Err(LinkError::new(
+                format!("marking {} as Switchyard's", plan.describe()),
+                error::EINVAL,
+                format!(
+                    "its mark is {} bytes; the kernel keeps at most {}",
+                    alias.len(),
+                    IFALIASZ - 1
+                ),
+            ));
+        }
+        // One message, applied whole by the kernel (name, then alias, then
+        // state): the link gets its real name and its mark at once.
+        let mut set = LinkUnspec::new_with_index(link.index)
+            .name(plan.name.clone())
+            .alias(alias);
         if plan.up {
             set = set.up();
         }
-        self.handle
+        self.handle()
             .link()
             .set(set.build())
             .execute()
             .await
             .map_err(|e| {
-                LinkError::from_netlink(format!("marking {} as Switchyard's", plan.describe()), e)
+                LinkError::from_netlink(
+                    format!("naming and marking {} as Switchyard's", plan.describe()),
+                    e,
+                )
             })?;
+        crate::failpoint::kill("link.apply.marked");
         if let Some(peer) = plan.kind.peer() {
-            let index = self.require(&peer.name, "veth peer").await?.index;
-            self.configure_peer(plan, peer, index, names.peer_controller)
+            // The peer too waits under a temporary name until it is marked.
+            let tmp = temporary_name(&peer.name, &peer.mark);
+            let index = self.require(&tmp, "veth peer").await?.index;
+            self.configure_peer(plan, peer, index, names.peer_controller, true)
                 .await?;
         }
         Ok(())
@@ -148,7 +202,7 @@ impl LinkManager {
         let controller = self
             .index_if_named(peer.controller.as_deref(), "bridge")
             .await?;
-        self.configure_peer(plan, peer, found.index, controller)
+        self.configure_peer(plan, peer, found.index, controller, false)
             .await
     }
 
@@ -158,18 +212,20 @@ impl LinkManager {
         peer: &PeerPlan,
         index: u32,
         controller: Option<u32>,
+        rename: bool,
     ) -> LinkResult<()> {
-        self.handle
-            .link()
-            .set(peer_settings(peer, index, controller))
-            .execute()
-            .await
-            .map_err(|e| {
-                LinkError::from_netlink(
-                    format!("configuring veth peer {} of {}", peer.name, plan.name),
-                    e,
-                )
-            })
+        let mut msg = peer_settings(peer, index, controller);
+        if rename {
+            // Its real name in the message that marks it.
+            msg.attributes
+                .push(LinkAttribute::IfName(peer.name.clone()));
+        }
+        self.handle().link().set(msg).execute().await.map_err(|e| {
+            LinkError::from_netlink(
+                format!("configuring veth peer {} of {}", peer.name, plan.name),
+                e,
+            )
+        })
     }
 
     /// Deletes `name` if its mark satisfies `owned`. Links without a mark, or
@@ -186,7 +242,7 @@ impl LinkManager {
             Some(m) if owned(&m) => {}
             _ => return Ok(Deleted::NotOurs),
         }
-        match self.handle.link().del(link.index).execute().await {
+        match self.handle().link().del(link.index).execute().await {
             Ok(()) => Ok(Deleted::Deleted),
             Err(e) => {
                 let e = LinkError::from_netlink(format!("deleting link {name}"), e);
@@ -196,6 +252,33 @@ impl LinkManager {
                     Err(e)
                 }
             }
+        }
+    }
+
+    /// Deletes `link` if it is still unmarked under a temporary name of
+    /// `instance` (see `is_temporary`): a half-made link of a dead process.
+    pub async fn delete_temporary(&self, link: &Link, instance: &str) -> LinkResult<Deleted> {
+        if !is_temporary(&link.name, instance) {
+            return Ok(Deleted::NotOurs);
+        }
+        self.delete_unmarked(link, |_| true).await
+    }
+
+    /// Deletes `link` if it is still there under its name, still without a
+    /// mark, and still satisfies `expected` — for a link the caller has
+    /// proven to be its own by other means than a mark (see startup).
+    pub async fn delete_unmarked(
+        &self,
+        link: &Link,
+        expected: impl Fn(&Link) -> bool,
+    ) -> LinkResult<Deleted> {
+        match self.get_by_index(link.index).await? {
+            Some(l) if l.name == link.name && l.mark().is_none() && expected(&l) => {
+                self.del_index(l.index, &l.name).await?;
+                Ok(Deleted::Deleted)
+            }
+            Some(_) => Ok(Deleted::NotOurs),
+            None => Ok(Deleted::Missing),
         }
     }
 
@@ -212,7 +295,7 @@ impl LinkManager {
     ) -> LinkResult<()> {
         let link = self.require(name, "link").await?;
         let msg = f(LinkUnspec::new_with_index(link.index)).build();
-        self.handle
+        self.handle()
             .link()
             .set(msg)
             .execute()
@@ -258,7 +341,7 @@ impl LinkManager {
     pub async fn add_address(&self, name: &str, addr: IpNet) -> LinkResult<()> {
         let link = self.require(name, "link").await?;
         match self
-            .handle
+            .handle()
             .address()
             .add(link.index, addr.addr(), addr.prefix_len())
             .execute()
@@ -271,6 +354,71 @@ impl LinkManager {
             }
         }
     }
+}
+
+/// The kernel's limit for an interface alias, its terminating NUL included.
+const IFALIASZ: usize = 256;
+
+/// The prefix of every temporary link name: `sy~` is never a name the
+/// plugin gives a finished link, nor one dockerd or an operator makes.
+const TEMPORARY: &str = "sy~";
+
+/// FNV-1a, 32 bits: stable across builds and Rust versions (the names it
+/// makes outlive the process).
+fn fnv(s: &str) -> u32 {
+    s.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// `sy~` + 4 hex digits of the instance + 8 of the link (its name and
+/// mark): 15 bytes, the most Linux allows. Deterministic, so a retried apply
+/// finds what a failed one left.
+pub(super) fn temporary_name(name: &str, mark: &Mark) -> String {
+    let instance = fnv(&mark.instance) & 0xffff;
+    let this = fnv(&format!("{name}\0{mark}"));
+    format!("{TEMPORARY}{instance:04x}{this:08x}")
+}
+
+/// Whether `name` is a temporary name `apply` of `instance` creates links
+/// under before naming and marking them: a link found under one after a
+/// crash is this instance's half-made link.
+pub fn is_temporary(name: &str, instance: &str) -> bool {
+    let Some(rest) = name.strip_prefix(TEMPORARY) else {
+        return false;
+    };
+    rest.len() == 12
+        && rest.bytes().all(|b| b.is_ascii_hexdigit())
+        && rest[..4] == format!("{:04x}", fnv(instance) & 0xffff)
+}
+
+/// The creation message of `plan` under the name `tmp`, down (a link must be
+/// down to be renamed; `finish` brings it up with its real name).
+pub(super) fn creation_message(plan: &LinkPlan, names: &Resolved, tmp: &str) -> LinkMessage {
+    let mut msg = message(plan, names);
+    for a in msg.attributes.iter_mut() {
+        match a {
+            LinkAttribute::IfName(n) => *n = tmp.to_string(),
+            LinkAttribute::LinkInfo(infos) => {
+                for i in infos.iter_mut() {
+                    if let (LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))), Some(peer)) =
+                        (i, plan.kind.peer())
+                    {
+                        let ptmp = temporary_name(&peer.name, &peer.mark);
+                        for pa in p.attributes.iter_mut() {
+                            if let LinkAttribute::IfName(n) = pa {
+                                *n = ptmp.clone();
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    msg.header.flags.remove(LinkFlags::Up);
+    msg.header.change_mask.remove(LinkFlags::Up);
+    msg
 }
 
 /// `name` exists but is not this plan's.

@@ -70,7 +70,7 @@ impl LinkManager {
     }
 
     async fn dump(&self, family: AddressFamily, what: &str) -> LinkResult<Vec<NeighbourMessage>> {
-        self.handle
+        self.handle()
             .neighbours()
             .get()
             .set_address_family(family)
@@ -117,7 +117,7 @@ impl LinkManager {
 
     pub async fn neighbour_replace(&self, dev: &str, n: Neighbour) -> LinkResult<()> {
         let idx = self.index_of(dev).await?;
-        self.handle
+        self.handle()
             .neighbours()
             .add(idx, n.ip)
             .link_layer_address(&n.mac.0)
@@ -139,14 +139,14 @@ impl LinkManager {
         m.attributes
             .push(NeighbourAttribute::Destination(to_addr(n.ip)));
         self.ignore_missing(
-            self.handle.neighbours().del(m).execute().await,
+            self.handle().neighbours().del(m).execute().await,
             format!("deleting neighbour {} on {dev}", n.ip),
         )
     }
 
     pub async fn fdb_replace(&self, dev: &str, e: FdbEntry) -> LinkResult<()> {
         let idx = self.index_of(dev).await?;
-        self.handle
+        self.handle()
             .neighbours()
             .add_bridge(idx, &e.mac.0)
             .destination(e.dst)
@@ -179,7 +179,7 @@ impl LinkManager {
         let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewNeighbour(m));
         req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND;
         let action = format!("appending forwarding entry {} → {} on {dev}", e.mac, e.dst);
-        let mut handle = self.handle.clone();
+        let mut handle = self.handle();
         let mut resp = handle
             .request(req)
             .map_err(|x| LinkError::from_netlink(action.clone(), x))?;
@@ -208,7 +208,7 @@ impl LinkManager {
         m.attributes
             .push(NeighbourAttribute::Destination(to_addr(e.dst)));
         self.ignore_missing(
-            self.handle.neighbours().del(m).execute().await,
+            self.handle().neighbours().del(m).execute().await,
             format!("deleting forwarding entry {} → {} on {dev}", e.mac, e.dst),
         )
     }

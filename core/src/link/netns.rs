@@ -9,7 +9,9 @@ use std::fs::File;
 use std::os::fd::{AsFd, FromRawFd, IntoRawFd, RawFd};
 use std::path::Path;
 
-pub fn handle_in_netns(path: &Path) -> std::io::Result<rtnetlink::Handle> {
+pub type Connection = rtnetlink::proto::Connection<rtnetlink::packet_route::RouteNetlinkMessage>;
+
+pub fn connection_in_netns(path: &Path) -> std::io::Result<(Connection, rtnetlink::Handle)> {
     let path = path.to_owned();
     let fd = std::thread::spawn(move || -> std::io::Result<RawFd> {
         let ns = File::open(&path)?;
@@ -22,6 +24,5 @@ pub fn handle_in_netns(path: &Path) -> std::io::Result<rtnetlink::Handle> {
     // SAFETY: `fd` is a fresh netlink socket owned by nobody else.
     let sock = unsafe { rtnetlink::sys::TokioSocket::from_raw_fd(fd) };
     let (conn, handle, _) = rtnetlink::from_socket(sock);
-    tokio::spawn(conn);
-    Ok(handle)
+    Ok((conn, handle))
 }

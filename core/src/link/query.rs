@@ -86,7 +86,7 @@ impl Link {
 impl LinkManager {
     pub async fn get(&self, name: &str) -> LinkResult<Option<Link>> {
         let mut req = self
-            .handle
+            .handle()
             .link()
             .get()
             .match_name(name.to_string())
@@ -102,7 +102,7 @@ impl LinkManager {
     }
 
     pub async fn get_by_index(&self, index: u32) -> LinkResult<Option<Link>> {
-        let mut req = self.handle.link().get().match_index(index).execute();
+        let mut req = self.handle().link().get().match_index(index).execute();
         match req.try_next().await {
             Ok(m) => Ok(m.map(|m| Link::from_message(&m))),
             Err(e) => {
@@ -114,7 +114,7 @@ impl LinkManager {
 
     pub async fn list(&self) -> LinkResult<Vec<Link>> {
         let mut out = Vec::new();
-        let mut req = self.handle.link().get().execute();
+        let mut req = self.handle().link().get().execute();
         while let Some(m) = req
             .try_next()
             .await
@@ -150,11 +150,11 @@ impl LinkManager {
         let msg = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(kind_info)
             .name("syprobe0".to_string())
             .build();
-        match self.handle.link().add(msg).execute().await {
+        match self.handle().link().add(msg).execute().await {
             Ok(()) => {
                 // Should not happen; do not leave it behind.
                 if let Some(l) = self.get("syprobe0").await? {
-                    let _ = self.handle.link().del(l.index).execute().await;
+                    let _ = self.handle().link().del(l.index).execute().await;
                 }
                 Ok(true)
             }
@@ -184,7 +184,7 @@ impl LinkManager {
                 .destination_prefix(a, 128)
                 .build(),
         };
-        let mut req = self.handle.route().get(msg).execute();
+        let mut req = self.handle().route().get(msg).execute();
         let route = match req.try_next().await {
             Ok(Some(r)) => r,
             Ok(None) => return Ok(None),
@@ -220,7 +220,7 @@ impl LinkManager {
         let link = self.require(name, "link").await?;
         let mut out = Vec::new();
         let mut req = self
-            .handle
+            .handle()
             .address()
             .get()
             .set_link_index_filter(link.index)

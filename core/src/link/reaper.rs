@@ -47,11 +47,9 @@ impl Reaper {
                     }
                 };
                 rt.block_on(async move {
-                    let links = match rtnetlink::new_connection() {
-                        Ok((conn, handle, _)) => {
-                            tokio::spawn(conn);
-                            LinkManager { handle, reaper: None }
-                        }
+                    // Already inside the namespace: its own connection there.
+                    let links = match LinkManager::open(None, false) {
+                        Ok(l) => l,
                         Err(e) => {
                             let _ = ready_tx.send(Err(e));
                             return;

@@ -120,7 +120,7 @@ impl Store {
             .copied()
             .unwrap_or(0);
         let new = (cur as i64 + delta).max(0) as u64;
-        self.write(|tx| {
+        self.write("ipam_pool_ref", |tx| {
             let mut t = tx.open_table(IPAM_POOLS).map_err(|e| err(&e))?;
             if new == 0 {
                 t.remove(pool_id).map_err(|e| err(&e))?;
@@ -144,7 +144,7 @@ impl Store {
             return Ok(false);
         }
         let err = store_err(&self.path);
-        self.write(|tx| {
+        self.write("ipam_claim", |tx| {
             let mut t = tx.open_table(IPAM_ADDRS).map_err(|e| err(&e))?;
             t.insert(key, "").map_err(|e| err(&e))?;
             Ok(())
@@ -163,7 +163,7 @@ impl Store {
 
     pub fn ipam_release(&self, key: &str) -> Result<()> {
         let err = store_err(&self.path);
-        self.write(|tx| {
+        self.write("ipam_release", |tx| {
             let mut t = tx.open_table(IPAM_ADDRS).map_err(|e| err(&e))?;
             t.remove(key).map_err(|e| err(&e))?;
             Ok(())
@@ -176,23 +176,35 @@ impl Store {
         &self.path
     }
 
-    fn write(&self, f: impl FnOnce(&redb::WriteTransaction) -> Result<()>) -> Result<()> {
+    /// One transaction, committed durably. `op` names the commit for the
+    /// failpoints `store.<op>.before_commit` / `store.<op>.after_commit`.
+    fn write(
+        &self,
+        _op: &'static str,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<()>,
+    ) -> Result<()> {
         let err = store_err(&self.path);
         let tx = self.db.begin_write().map_err(|e| err(&e))?;
         f(&tx)?;
-        tx.commit().map_err(|e| err(&e))
+        #[cfg(feature = "test-hooks")]
+        crate::failpoint::kill(&format!("store.{_op}.before_commit"));
+        tx.commit().map_err(|e| err(&e))?;
+        #[cfg(feature = "test-hooks")]
+        crate::failpoint::kill(&format!("store.{_op}.after_commit"));
+        Ok(())
     }
 
     /// Writes `rec` as JSON under `key` in `table`.
     fn put_record(
         &self,
+        op: &'static str,
         table: TableDefinition<&str, &[u8]>,
         key: &str,
         rec: &impl serde::Serialize,
     ) -> Result<()> {
         let bytes = serde_json::to_vec(rec).map_err(|e| Error::Store(e.to_string()))?;
         let err = store_err(&self.path);
-        self.write(|tx| {
+        self.write(op, |tx| {
             let mut t = tx.open_table(table).map_err(|e| err(&e))?;
             t.insert(key, bytes.as_slice()).map_err(|e| err(&e))?;
             Ok(())
@@ -200,7 +212,7 @@ impl Store {
     }
 
     pub fn put_network(&self, net: &NetworkRecord) -> Result<()> {
-        self.put_record(NETWORKS, &net.id, net)?;
+        self.put_record("put_network", NETWORKS, &net.id, net)?;
         self.cache
             .write()
             .unwrap()
@@ -217,7 +229,7 @@ impl Store {
             .into_iter()
             .map(|e| format!("{}/{}", e.network_id, e.id))
             .collect();
-        self.write(|tx| {
+        self.write("delete_network", |tx| {
             let mut t = tx.open_table(NETWORKS).map_err(|e| err(&e))?;
             t.remove(id).map_err(|e| err(&e))?;
             let mut t = tx.open_table(ENDPOINTS).map_err(|e| err(&e))?;
@@ -233,7 +245,12 @@ impl Store {
     }
 
     pub fn put_endpoint(&self, ep: &EndpointRecord) -> Result<()> {
-        self.put_record(ENDPOINTS, &format!("{}/{}", ep.network_id, ep.id), ep)?;
+        self.put_record(
+            "put_endpoint",
+            ENDPOINTS,
+            &format!("{}/{}", ep.network_id, ep.id),
+            ep,
+        )?;
         self.cache
             .write()
             .unwrap()
@@ -245,7 +262,7 @@ impl Store {
     pub fn delete_endpoint(&self, network_id: &str, endpoint_id: &str) -> Result<()> {
         let key = format!("{network_id}/{endpoint_id}");
         let err = store_err(&self.path);
-        self.write(|tx| {
+        self.write("delete_endpoint", |tx| {
             let mut t = tx.open_table(ENDPOINTS).map_err(|e| err(&e))?;
             t.remove(key.as_str()).map_err(|e| err(&e))?;
             Ok(())
@@ -287,8 +304,8 @@ impl Store {
             .read()
             .unwrap()
             .endpoints
-            .iter()
-            .filter(|((n, _), _)| n == network_id)
+            .range((network_id.to_string(), String::new())..)
+            .take_while(|((n, _), _)| n == network_id)
             .map(|(_, e)| e.clone())
             .collect()
     }

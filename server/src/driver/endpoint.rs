@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use switchyard_backends::Backend;
 use switchyard_core::mac::MacAddr;
 use switchyard_core::mark::Mark;
-use switchyard_core::model::{EndpointRecord, endpoint_link_name, now};
+use switchyard_core::model::{EndpointRecord, NetworkRecord, endpoint_link_name, now};
 use switchyard_core::protocol::{
     CreateEndpointRequest, CreateEndpointResponse, EndpointRequest, InterfaceUpdate,
     OperInfoResponse, short_id,
@@ -29,6 +29,39 @@ fn parse_addr(what: &str, s: &str, v6: bool) -> Result<Option<IpNet>> {
         )));
     }
     Ok(Some(n))
+}
+
+/// The endpoint's address must lie in one of the network's subnets of its
+/// family (when the network has any): dockerd's IPAM hands out only those,
+/// and a link addressed outside them would never be reachable.
+fn check_in_subnets(what: &str, addr: Option<IpNet>, net: &NetworkRecord, v6: bool) -> Result<()> {
+    let Some(a) = addr else { return Ok(()) };
+    let subnets = if v6 { &net.spec.ipv6 } else { &net.spec.ipv4 };
+    if subnets.is_empty() || subnets.iter().any(|s| s.pool.contains(&a.addr())) {
+        return Ok(());
+    }
+    let list: Vec<String> = subnets.iter().map(|s| s.pool.to_string()).collect();
+    Err(Error::invalid(format!(
+        "endpoint {what} {a} is outside the network's subnets ({}); it must be an address of one of them",
+        list.join(", ")
+    )))
+}
+
+/// A MAC the kernel accepts for a link: not all zeroes (Join would fail
+/// with "Cannot assign requested address") and unicast (bit 0 of the first
+/// byte clear).
+fn check_mac(mac: MacAddr) -> Result<()> {
+    if mac.0 == [0; 6] {
+        return Err(Error::invalid(format!(
+            "Interface.MacAddress {mac} is all zeroes; it must be a unicast MAC address such as 02:42:0a:00:00:02"
+        )));
+    }
+    if mac.0[0] & 1 == 1 {
+        return Err(Error::invalid(format!(
+            "Interface.MacAddress {mac} is a multicast address (lowest bit of the first byte set); it must be a unicast MAC address such as 02:42:0a:00:00:02"
+        )));
+    }
+    Ok(())
 }
 
 fn response(ep: &EndpointRecord) -> CreateEndpointResponse {
@@ -61,6 +94,9 @@ impl Driver {
             "" => None,
             s => Some(s.parse::<MacAddr>().map_err(Error::Invalid)?),
         };
+        if let Some(mac) = requested {
+            check_mac(mac)?;
+        }
         let backend = self.backends.for_network(&net);
         let mut ep = EndpointRecord {
             network_id: req.network_id.clone(),
@@ -73,6 +109,8 @@ impl Driver {
             sandbox_key: None,
             created_at: now(),
         };
+        check_in_subnets("Address", ep.ipv4, &net, false)?;
+        check_in_subnets("AddressIPv6", ep.ipv6, &net, true)?;
         ep.mac = backend.endpoint_mac(&net, &ep, requested)?;
         backend.validate_endpoint(&net, &ep, &|| self.store.endpoints(&net.id))?;
         self.store.put_endpoint(&ep)?;
@@ -91,6 +129,7 @@ impl Driver {
                 // Forget first: if the process dies before the link is gone,
                 // startup reconciliation removes it as an orphan.
                 self.store.delete_endpoint(&ep.network_id, &ep.id)?;
+                switchyard_core::failpoint::kill("endpoint.delete.forgotten");
                 self.backends
                     .for_network(&net)
                     .delete_endpoint_link_later(&host, &net, &ep);

@@ -42,6 +42,12 @@ impl Driver {
                 "cluster-wide address allocation needs etcd: set [cluster] etcd_endpoints in this host's Switchyard config, or drop the cluster scope for a single-host network",
             ));
         }
+        if req.address_space.contains('/') {
+            return Err(Error::invalid(format!(
+                "AddressSpace {} contains '/'; it must be a name without '/' (dockerd sends \"{LOCAL_SPACE}\" or \"{GLOBAL_SPACE}\")",
+                switchyard_core::quote::quote(&req.address_space)
+            )));
+        }
         let space = if req.address_space.is_empty() {
             LOCAL_SPACE
         } else {

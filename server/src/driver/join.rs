@@ -25,6 +25,7 @@ impl Driver {
         let backend = self.backends.for_network(&net);
         let host = self.host();
         backend.create_endpoint_link(&host, &net, &ep).await?;
+        switchyard_core::failpoint::kill("join.link_ready");
         let sandbox = Some(req.sandbox_key.clone()).filter(|s| !s.is_empty());
         if ep.sandbox_key != sandbox {
             ep.sandbox_key = sandbox;
@@ -40,6 +41,7 @@ impl Driver {
     /// dockerd moves it back before DeleteEndpoint removes it.
     pub async fn leave(&self, req: EndpointRequest) -> Result<()> {
         let _guard = self.locks.lock(&req.network_id).await;
+        switchyard_core::failpoint::kill("leave.start");
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 
 use super::Driver;
 use switchyard_backends::Backend;
+use switchyard_core::failpoint;
 use switchyard_core::link::Deleted;
 use switchyard_core::model::{NetworkRecord, now};
 use switchyard_core::protocol::{
@@ -67,12 +68,14 @@ impl Driver {
         let host = self.host();
         backend.validate_network(&host, &spec, &others).await?;
         let spec = backend.resolve_network(&host, spec, &others).await?;
+        failpoint::kill("network.create.validated");
         let rec = NetworkRecord {
             id: req.network_id.clone(),
             spec,
             created_at: now(),
         };
         backend.setup_network(&host, &rec).await?;
+        failpoint::kill("network.create.setup");
         if let Err(e) = self.store.put_network(&rec) {
             if let Err(t) = backend.teardown_network(&host, &rec, &others).await {
                 warn!(network = short_id(&rec.id), error = %t, "rollback of network setup failed");
@@ -122,10 +125,12 @@ impl Driver {
         // Links marked for this network that the store no longer lists.
         self.delete_marked_links(|m| m.network_id == network_id)
             .await;
+        failpoint::kill("network.delete.endpoints_removed");
         if let Some(net) = &net {
             // Forget the network first: the parent's users are the stored
             // networks, and this one no longer is one.
             self.store.delete_network(network_id)?;
+            failpoint::kill("network.delete.forgotten");
             let remaining = self.store.networks();
             self.backends
                 .for_network(net)

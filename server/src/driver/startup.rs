@@ -8,10 +8,12 @@
 
 use super::Driver;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::Path;
 use switchyard_backends::{Backend, parent};
-use switchyard_core::link::Deleted;
+use switchyard_core::link::{Deleted, Link, LinkPlan, is_temporary};
 use switchyard_core::mark::Mark;
+use switchyard_core::model::EndpointRecord;
 use switchyard_core::protocol::short_id;
 use tracing::{info, warn};
 
@@ -30,6 +32,15 @@ impl Driver {
         for backend in self.backends.all() {
             backend.start(&self.links, &self.instance);
         }
+        // Reconciliation parsed every link of the host (10,000 endpoints:
+        // tens of MB of netlink messages, freed by now); give the freed
+        // heap back instead of carrying it as resident memory for ever.
+        // SAFETY: malloc_trim only releases free memory of glibc's arenas.
+        #[cfg(target_env = "gnu")]
+        unsafe {
+            nix::libc::malloc_trim(0);
+        }
+        switchyard_core::failpoint::serving();
         report
     }
 
@@ -43,8 +54,52 @@ impl Driver {
             }
         };
         let networks = self.store.networks();
+        let endpoints = self.store.all_endpoints();
+        let by_link: HashMap<&str, &EndpointRecord> = endpoints
+            .iter()
+            .map(|e| (e.link_name.as_str(), e))
+            .collect();
+        let names: HashMap<u32, &str> = links.iter().map(|l| (l.index, l.name.as_str())).collect();
         for link in &links {
-            let Some(mark) = link.mark() else { continue };
+            let Some(mark) = link.mark() else {
+                // A link this instance was creating when it died: created
+                // under a temporary name, never named nor marked.
+                // Or, from a version that created links under their real
+                // names, the link of a stored endpoint that died before
+                // marking it: its exact name, kind and parent (or peer).
+                let planned = by_link.get(link.name.as_str()).and_then(|ep| {
+                    let net = networks.iter().find(|n| n.id == ep.network_id)?;
+                    let plan =
+                        self.backends
+                            .for_network(net)
+                            .plan_endpoint(&self.instance, net, ep);
+                    is_planned(link, &plan, &names).then_some(plan)
+                });
+                let removal = if is_temporary(&link.name, &self.instance) {
+                    Some(self.links.delete_temporary(link, &self.instance).await)
+                } else if let Some(plan) = planned {
+                    Some(
+                        self.links
+                            .delete_unmarked(link, |l| is_planned(l, &plan, &names))
+                            .await,
+                    )
+                } else {
+                    None
+                };
+                if let Some(removal) = removal {
+                    match removal {
+                        Ok(Deleted::Deleted) => {
+                            info!(link = %link.name, "removed a half-made link left by an earlier run");
+                            report.removed_links.push(link.name.clone());
+                        }
+                        Ok(_) => {}
+                        Err(e) => report
+                            .problems
+                            .push(format!("cannot remove half-made link {}: {e}", link.name)),
+                    }
+                }
+                continue;
+            };
             if mark.instance != self.instance {
                 continue;
             }
@@ -67,15 +122,16 @@ impl Driver {
                     .push(format!("cannot remove orphaned link {}: {e}", link.name)),
             }
         }
-        let endpoints = self.store.all_endpoints();
         for backend in self.backends.all() {
             let problems = backend
                 .restore(&self.host(), &networks, &endpoints, &links)
                 .await;
             report.problems.extend(problems);
         }
+        let names: std::collections::HashSet<&str> =
+            links.iter().map(|l| l.name.as_str()).collect();
         for ep in endpoints {
-            let on_host = links.iter().any(|l| l.name == ep.link_name);
+            let on_host = names.contains(ep.link_name.as_str());
             if let Some(sb) = &ep.sandbox_key
                 && !on_host
                 && !Path::new(sb).exists()
@@ -112,5 +168,19 @@ impl Driver {
                 }
             }
         }
+    }
+}
+
+/// Whether `link` is what `plan` would have created: the same name and
+/// kernel kind, on the planned parent (a veth: with the planned peer).
+fn is_planned(link: &Link, plan: &LinkPlan, names: &HashMap<u32, &str>) -> bool {
+    if link.name != plan.name || link.kind.as_deref() != Some(plan.kind.kernel_kind()) {
+        return false;
+    }
+    let lower = link.parent_index.and_then(|i| names.get(&i).copied());
+    match (plan.kind.parent(), plan.kind.peer()) {
+        (Some(parent), _) => lower == Some(parent),
+        (None, Some(peer)) => lower == Some(peer.name.as_str()),
+        (None, None) => true,
     }
 }

@@ -114,3 +114,28 @@ fn peer_settings_mark_and_configure_the_peer() {
     );
     assert!(!bare.header.change_mask.contains(LinkFlags::Up));
 }
+
+#[test]
+fn links_are_created_down_under_a_temporary_name_of_their_instance() {
+    let plan = LinkPlan::new(
+        "syab",
+        LinkKind::Veth(PeerPlan::new("shab", mark("e1")).up()),
+        mark("e1"),
+    )
+    .up();
+    let tmp = temporary_name(&plan.name, &plan.mark);
+    assert_eq!(tmp.len(), 15, "{tmp}: at most IFNAMSIZ-1 bytes");
+    assert!(is_temporary(&tmp, "switchyard"));
+    assert!(!is_temporary(&tmp, "sy2"), "another instance's");
+    assert!(!is_temporary("syab", "switchyard"));
+    assert!(!is_temporary("sy~operator", "switchyard"));
+    assert_eq!(tmp, temporary_name("syab", &mark("e1")), "deterministic");
+    assert_ne!(tmp, temporary_name("shab", &mark("e1")));
+    let msg = creation_message(&plan, &Resolved::default(), &tmp);
+    assert!(has(&msg, &LinkAttribute::IfName(tmp.clone())));
+    assert!(!has(&msg, &LinkAttribute::IfName("syab".into())));
+    assert!(!msg.header.flags.contains(LinkFlags::Up));
+    let peer = peer_of(&msg);
+    let ptmp = temporary_name("shab", &mark("e1"));
+    assert!(peer.attributes.contains(&LinkAttribute::IfName(ptmp)));
+}
