@@ -19,4 +19,4 @@ pub use backend::{Backend, Host};
 pub use ipvlan::{Ipvlan, IpvlanSettings};
 pub use macvlan::{Macvlan, MacvlanSettings};
 pub use registry::{AnyBackend, BackendSettings, Backends};
-pub use vxlan::Vxlan;
+pub use vxlan::{ClusterStatus, Vxlan};

@@ -122,6 +122,14 @@ impl Backends {
         }
     }
 
+    /// This host in the VXLAN cluster, when `[cluster]` configures one.
+    pub fn cluster_status(&self) -> Option<crate::ClusterStatus> {
+        match &self.vxlan {
+            AnyBackend::Vxlan(v) => v.cluster_status(),
+            _ => None,
+        }
+    }
+
     pub fn all(&self) -> [&AnyBackend; 3] {
         [&self.macvlan, &self.ipvlan, &self.vxlan]
     }

@@ -368,3 +368,26 @@ pub async fn build(
         cluster,
     ))
 }
+
+impl ClusterSettings {
+    /// What `status` shows of this host in the cluster when the plugin is
+    /// not running: the host id it would use (configured, or kept in
+    /// `state_dir`).
+    pub fn offline_status(&self, state_dir: &std::path::Path) -> Option<super::ClusterStatus> {
+        if self.etcd_endpoints.is_empty() {
+            return None;
+        }
+        let host_id = Some(self.host_id.clone())
+            .filter(|h| !h.is_empty())
+            .or_else(|| super::identity::stored(state_dir))
+            .unwrap_or_else(|| "(not generated yet)".into());
+        Some(super::ClusterStatus {
+            host_id,
+            vtep: "-".into(),
+            etcd: self.etcd_endpoints.join(","),
+            registered: false,
+            problem: None,
+            etcd_error: None,
+        })
+    }
+}

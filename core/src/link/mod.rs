@@ -11,14 +11,16 @@
 
 mod apply;
 pub mod error;
+mod message;
 mod neigh;
 mod netns;
 mod plan;
 mod query;
 mod reaper;
 
-pub use apply::{Deleted, is_temporary};
+pub use apply::Deleted;
 pub use error::LinkError;
+pub use message::is_temporary;
 pub use neigh::{FdbEntry, Neighbour};
 pub use plan::{LinkKind, LinkPlan, PeerPlan, VxlanLink};
 pub use query::Link;

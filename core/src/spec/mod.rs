@@ -8,11 +8,14 @@ mod engine;
 mod kinds;
 mod parent;
 mod parse;
+mod policy;
+mod vxlan_options;
 
 pub use engine::{Engine, EngineMemory, EngineSetting};
 pub use kinds::{BackendKind, IpvlanFlag, IpvlanMode, MacvlanMode};
 pub use parent::{Parent, isolated_parent_name, validate_ifname};
-pub use parse::{Policy, RequestOptions, parse_network, parse_options, request_engine};
+pub use parse::{RequestOptions, parse_network, parse_options, request_engine};
+pub use policy::Policy;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};

@@ -2,6 +2,7 @@
 //! kernel and runs in `GwAllocCheck` and `CreateNetwork`; facts about the
 //! host (does the parent exist, does the MTU fit it) are the backend's.
 
+use super::vxlan_options::{parse_peers, parse_vni};
 use super::*;
 use crate::protocol::{
     CreateNetworkRequest, IpamData, OPT_ENABLE_IPV4, OPT_ENABLE_IPV6, OPT_GENERIC, OPT_INTERNAL,
@@ -24,71 +25,6 @@ const DOCKER_KEYS_IGNORED: &[&str] = &[
     "com.docker.network.advertise_addr_ms",
     "com.docker.network.endpoint.ifname",
 ];
-
-/// What the operator's config contributes to option parsing.
-#[derive(Clone, Debug, Default)]
-pub struct Policy {
-    /// Used when a network names no `backend`.
-    pub default_backend: Option<BackendKind>,
-    /// Used when a macvlan network names no `parent`.
-    pub macvlan_parent: Option<String>,
-    /// Used when a macvlan network names no `macvlan_mode`.
-    pub macvlan_mode: MacvlanMode,
-    /// Used when an ipvlan network names no `parent`.
-    pub ipvlan_parent: Option<String>,
-    pub ipvlan_mode: IpvlanMode,
-    pub ipvlan_flag: IpvlanFlag,
-    /// Interfaces networks may use as parents; empty allows any. An entry
-    /// ending in `*` matches by prefix.
-    pub allowed_parents: Vec<String>,
-    /// `[parents] engine`: the engine to answer as, or `auto`.
-    pub engine: EngineSetting,
-    /// What the requests taught about the engine in this lifetime.
-    pub engine_memory: EngineMemory,
-}
-
-impl Policy {
-    /// The engine to answer a network as. `evidence` is what its own
-    /// request showed (`Unknown`: Engine 28 or later, without 29's mark);
-    /// `stored` is (created_at, engine) of the networks in the store.
-    /// A configured engine wins; else the request's decisive evidence; else
-    /// the latest decisive evidence learnt (this lifetime, then the store);
-    /// else 28, whose answer never gives a container the subnet's first
-    /// address (which on a LAN is usually the router's).
-    pub fn engine(&self, evidence: Engine, stored: &[(u64, Engine)]) -> Engine {
-        if let EngineSetting::Fixed(e) = self.engine {
-            return e;
-        }
-        let decisive = |e: Engine| matches!(e, Engine::V20 | Engine::V29);
-        let learnt = Some(evidence)
-            .filter(|e| decisive(*e))
-            .or(Some(self.engine_memory.get()).filter(|e| decisive(*e)))
-            .or(stored
-                .iter()
-                .filter(|(_, e)| decisive(*e))
-                .max_by_key(|(t, _)| *t)
-                .map(|(_, e)| *e));
-        match (evidence, learnt) {
-            // This request came from 20.10 itself.
-            (Engine::V20, _) => Engine::V20,
-            // A later request (GwAllocCheck, enable_ipv4) means 28 or newer,
-            // so 20.10 evidence from before means an upgrade: 28 or 29.
-            (_, Some(Engine::V29)) => Engine::V29,
-            _ => Engine::V28,
-        }
-    }
-
-    pub fn parent_allowed(&self, parent: &str) -> bool {
-        self.allowed_parents.is_empty()
-            || self
-                .allowed_parents
-                .iter()
-                .any(|p| match p.strip_suffix('*') {
-                    Some(prefix) => parent.starts_with(prefix),
-                    None => p == parent,
-                })
-    }
-}
 
 /// The options of a request with the engine's top-level flags.
 pub struct RequestOptions {
@@ -225,83 +161,6 @@ pub fn parse_options(
         }),
     };
     Ok((options, mtu))
-}
-
-fn parse_one_vni(what: &str, s: &str) -> Result<u32> {
-    let n: u64 = s.trim().parse().map_err(|_| {
-        Error::invalid(format!(
-            "{what} {} is not a number; use a VXLAN network identifier from 1 to {VNI_MAX}, e.g. -o vni=5001",
-            quote(s)
-        ))
-    })?;
-    if n == 0 || n > VNI_MAX as u64 {
-        return Err(Error::invalid(format!(
-            "{what} {n} is out of range; a VXLAN network identifier is 1 to {VNI_MAX}"
-        )));
-    }
-    Ok(n as u32)
-}
-
-fn parse_vni(generic: &BTreeMap<String, String>) -> Result<Option<u32>> {
-    let vni = generic
-        .get(OPT_VNI)
-        .map(|v| parse_one_vni("vni", v))
-        .transpose()?;
-    let list = match generic.get(OPT_VXLANID_LIST) {
-        None => None,
-        Some(l) => {
-            let ids: Vec<&str> = l
-                .split(',')
-                .map(str::trim)
-                .filter(|x| !x.is_empty())
-                .collect();
-            if ids.len() > 1 {
-                return Err(Error::invalid(format!(
-                    "{OPT_VXLANID_LIST} {} names {} VNIs, but a Switchyard VXLAN network has one; give one VNI (and one IPv4 subnet)",
-                    quote(l),
-                    ids.len()
-                )));
-            }
-            ids.first()
-                .map(|v| parse_one_vni(OPT_VXLANID_LIST, v))
-                .transpose()?
-        }
-    };
-    match (vni, list) {
-        (Some(a), Some(b)) if a != b => Err(Error::invalid(format!(
-            "vni {a} and {OPT_VXLANID_LIST} {b} disagree; give one of them"
-        ))),
-        (a, b) => Ok(a.or(b)),
-    }
-}
-
-fn parse_peers(generic: &BTreeMap<String, String>) -> Result<Vec<IpAddr>> {
-    let Some(list) = generic.get(OPT_PEERS) else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for p in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let ip: IpAddr = p.parse().map_err(|_| {
-            Error::invalid(format!(
-                "peers: {} is not an IP address; list the other hosts' VTEP addresses, e.g. -o peers=192.0.2.11,192.0.2.12",
-                quote(p)
-            ))
-        })?;
-        if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
-            return Err(Error::invalid(format!(
-                "peers: {ip} cannot be a VTEP; list the other hosts' unicast underlay addresses"
-            )));
-        }
-        if !out.contains(&ip) {
-            out.push(ip);
-        }
-    }
-    if out.is_empty() {
-        return Err(Error::invalid(
-            "peers is empty; list the other hosts' VTEP addresses, e.g. -o peers=192.0.2.11,192.0.2.12, or leave the option out",
-        ));
-    }
-    Ok(out)
 }
 
 fn parse_parent(

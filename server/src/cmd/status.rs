@@ -41,27 +41,10 @@ fn offline_status(settings: &Settings) -> Result<StatusReport, String> {
     Ok(StatusReport {
         instance: settings.driver_name(),
         state_file: store.path().display().to_string(),
-        cluster: offline_cluster(settings),
+        cluster: settings
+            .backends
+            .cluster
+            .offline_status(&settings.plugin.state_dir),
         networks,
-    })
-}
-
-/// The host id the plugin would use (configured, or kept in the state dir).
-fn offline_cluster(settings: &Settings) -> Option<switchyard_backends::vxlan::ClusterStatus> {
-    let c = &settings.backends.cluster;
-    if c.etcd_endpoints.is_empty() {
-        return None;
-    }
-    let host_id = Some(c.host_id.clone())
-        .filter(|h| !h.is_empty())
-        .or_else(|| switchyard_backends::vxlan::identity::stored(&settings.plugin.state_dir))
-        .unwrap_or_else(|| "(not generated yet)".into());
-    Some(switchyard_backends::vxlan::ClusterStatus {
-        host_id,
-        vtep: "-".into(),
-        etcd: c.etcd_endpoints.join(","),
-        registered: false,
-        problem: None,
-        etcd_error: None,
     })
 }

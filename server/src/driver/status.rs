@@ -14,7 +14,7 @@ pub struct StatusReport {
     pub state_file: String,
     /// This host in the VXLAN cluster (host id, VTEP, problem), with etcd.
     #[serde(default)]
-    pub cluster: Option<switchyard_backends::vxlan::ClusterStatus>,
+    pub cluster: Option<switchyard_backends::ClusterStatus>,
     pub networks: Vec<NetworkStatus>,
 }
 
@@ -114,10 +114,7 @@ impl Driver {
         StatusReport {
             instance: self.instance.clone(),
             state_file: self.store.path().display().to_string(),
-            cluster: self.backends.all().iter().find_map(|b| match b {
-                switchyard_backends::AnyBackend::Vxlan(v) => v.cluster_status(),
-                _ => None,
-            }),
+            cluster: self.backends.cluster_status(),
             networks: self
                 .store
                 .networks()

@@ -1,8 +1,12 @@
 //! The netlink messages `apply` sends, built from plans without a socket.
 
 use super::*;
+use crate::link::message::message;
+use crate::link::plan::LinkKind;
 use crate::mac::MacAddr;
+use crate::spec::MacvlanMode;
 use rtnetlink::packet_route::link::LinkInfo;
+use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkFlags, LinkMessage};
 
 fn mark(e: &str) -> Mark {
     Mark::endpoint("switchyard", "net1", e)
