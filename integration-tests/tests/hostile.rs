@@ -931,3 +931,60 @@ fn the_socket_is_never_open_to_others() {
     );
     let _ = wait_for(1.0, || Some(()));
 }
+
+/// Two parentless networks whose IDs share their first 12 characters get
+/// parents of their own: deleting the first leaves the second whole.
+#[test]
+fn networks_whose_ids_share_a_prefix_never_share_a_private_parent() {
+    let mut lab = Lab::new();
+    let prefix = random_id()[..12].to_string();
+    let ids: Vec<String> = (0..2)
+        .map(|_| format!("{prefix}{}", &random_id()[12..]))
+        .collect();
+    let mut links = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let subnet = format!("10.8{i}.0.0/24");
+        lab.ln
+            .create_network(
+                id,
+                &[("backend", "macvlan")],
+                &[(subnet.as_str(), None)],
+                &[],
+                true,
+            )
+            .unwrap();
+        let ep = random_id();
+        lab.ln
+            .create_endpoint(id, &ep, &format!("10.8{i}.0.2/24"), "", "")
+            .unwrap();
+        let join = lab.ln.join(id, &ep, "/nonexistent").unwrap();
+        links.push(
+            join["InterfaceName"]["SrcName"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let parents: Vec<String> = lab
+        .host
+        .links()
+        .into_iter()
+        .filter(|l| l.starts_with("sd"))
+        .collect();
+    assert_eq!(parents.len(), 2, "one private parent each: {parents:?}");
+    // DeleteNetwork with an endpoint left (dockerd never does it): whatever
+    // Switchyard answers, the other network must not suffer.
+    let _ = lab.ln.delete_network(&ids[0]);
+    assert!(
+        lab.host.links().contains(&links[1]),
+        "deleting the first network removed the second's endpoint link: {:?}",
+        lab.host.links()
+    );
+    let left: Vec<String> = lab
+        .host
+        .links()
+        .into_iter()
+        .filter(|l| l.starts_with("sd"))
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+}

@@ -15,7 +15,7 @@ use tracing::warn;
 /// Whether `other` hangs off the same (shared) parent.
 pub(super) fn uses(other: &NetworkRecord, parent: &Parent) -> bool {
     match (other.spec.backend.parent(), parent) {
-        (_, Parent::Isolated) | (Some(Parent::Isolated), _) | (None, _) => false,
+        (_, Parent::Isolated { .. }) | (Some(Parent::Isolated { .. }), _) | (None, _) => false,
         (Some(p), _) => p.link_name(&other.id) == parent.link_name(""),
     }
 }
@@ -69,7 +69,7 @@ async fn parent_mtu(
     match parent {
         // A private parent of the network's own, internal or not, as
         // Docker's built-in drivers give a network without a parent.
-        Parent::Isolated => Ok(None),
+        Parent::Isolated { .. } => Ok(None),
         Parent::Interface { name } => host_interface(host, name).await.map(Some),
         Parent::Vlan { name, base, id } => match host.links.get(name).await? {
             Some(l) => {

@@ -55,11 +55,17 @@ pub async fn acquire(host: &Host<'_>, net: &NetworkRecord) -> Result<()> {
             info!(parent = %name, "created VLAN sub-interface");
             Ok(())
         }
-        Parent::Isolated => {
-            if host.links.get(&name).await?.is_some() {
-                return Ok(());
-            }
+        Parent::Isolated { .. } => {
             let mark = Mark::network(host.instance, &net.id);
+            if let Some(l) = host.links.get(&name).await? {
+                if l.mark().as_ref() == Some(&mark) {
+                    return Ok(());
+                }
+                return Err(switchyard_core::Error::conflict(format!(
+                    "a link named {name} already exists and is not the private parent of network {}; remove or rename it (ip link del {name}) and retry",
+                    short_id(&net.id)
+                )));
+            }
             let dummy = LinkPlan::new(name.clone(), LinkKind::Dummy, mark.clone()).up();
             match host.links.apply(&dummy).await {
                 Ok(_) => {}
@@ -99,7 +105,7 @@ pub async fn release(
                 .delete_owned(&name, |m| m.is_shared_parent() && m.instance == instance)
                 .await?
         }
-        Parent::Isolated => {
+        Parent::Isolated { .. } => {
             let mark = Mark::network(host.instance, &net.id);
             host.links.delete_owned(&name, |m| *m == mark).await?
         }
@@ -131,7 +137,7 @@ pub async fn restore(host: &Host<'_>, networks: &[NetworkRecord], links: &[Link]
             continue;
         }
         match parent {
-            Parent::Vlan { .. } | Parent::Isolated => match acquire(host, net).await {
+            Parent::Vlan { .. } | Parent::Isolated { .. } => match acquire(host, net).await {
                 Ok(()) => {
                     info!(parent = %name, network = short_id(&net.id), "re-created a missing parent")
                 }

@@ -55,7 +55,7 @@ fn isolated(id: &str) -> NetworkRecord {
         id,
         spec(
             BackendOptions::Macvlan(MacvlanOptions {
-                parent: Parent::Isolated,
+                parent: Parent::Isolated { name: None },
                 mode: MacvlanMode::Bridge,
             }),
             true,
@@ -73,8 +73,8 @@ fn a_parent_is_shared_by_name_and_isolated_parents_never() {
     assert!(uses(&on_vlan, &Parent::parse("eth0.30").unwrap()));
     assert!(!uses(&on_vlan, &Parent::parse("eth0.31").unwrap()));
     assert!(!uses(&on_vlan, &Parent::parse("eth0").unwrap()));
-    assert!(!uses(&isolated("b"), &Parent::Isolated));
-    assert!(!uses(&on_vlan, &Parent::Isolated));
+    assert!(!uses(&isolated("b"), &Parent::Isolated { name: None }));
+    assert!(!uses(&on_vlan, &Parent::Isolated { name: None }));
 }
 
 #[test]

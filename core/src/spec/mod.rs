@@ -88,6 +88,14 @@ impl BackendOptions {
         }
     }
 
+    pub fn parent_mut(&mut self) -> Option<&mut Parent> {
+        match self {
+            BackendOptions::Macvlan(m) => Some(&mut m.parent),
+            BackendOptions::Ipvlan(i) => Some(&mut i.parent),
+            BackendOptions::Vxlan(_) => None,
+        }
+    }
+
     /// The mode as `status` shows it.
     pub fn mode(&self) -> String {
         match self {

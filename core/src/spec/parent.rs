@@ -14,7 +14,13 @@ pub enum Parent {
     /// is missing and shared by every network that names it.
     Vlan { name: String, base: String, id: u16 },
     /// No parent: a private link Switchyard creates for this network alone.
-    Isolated,
+    /// `name` is chosen when the network is created (from its whole ID) and
+    /// kept; records from before it was kept have none and use the older
+    /// `sd` + 12 characters of the ID.
+    Isolated {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
 }
 
 impl Parent {
@@ -48,7 +54,8 @@ impl Parent {
     pub fn link_name(&self, network_id: &str) -> String {
         match self {
             Parent::Interface { name } | Parent::Vlan { name, .. } => name.clone(),
-            Parent::Isolated => isolated_parent_name(network_id),
+            Parent::Isolated { name: Some(n) } => n.clone(),
+            Parent::Isolated { name: None } => legacy_isolated_parent_name(network_id),
         }
     }
 
@@ -57,7 +64,7 @@ impl Parent {
         match self {
             Parent::Interface { name } => Some(name),
             Parent::Vlan { base, .. } => Some(base),
-            Parent::Isolated => None,
+            Parent::Isolated { .. } => None,
         }
     }
 
@@ -65,14 +72,26 @@ impl Parent {
         match self {
             Parent::Interface { name } => name.clone(),
             Parent::Vlan { name, base, id } => format!("{name} (VLAN {id} on {base})"),
-            Parent::Isolated => "none (isolated)".into(),
+            Parent::Isolated { .. } => "none (isolated)".into(),
         }
     }
 }
 
-/// `sd` + the first 12 characters of the network id: the private parent of
-/// an isolated network (Docker's built-in drivers use `dm-`/`di-`).
+/// The private parent of a network without one: `sd` + 13 hex digits of a
+/// hash of the whole network ID (15 bytes, Linux's limit), so networks
+/// whose IDs share a prefix never share a parent. Stable across builds.
 pub fn isolated_parent_name(network_id: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in network_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("sd{:013x}", h >> 12)
+}
+
+/// The name records from before names were kept use: `sd` + the first 12
+/// characters of the network ID.
+fn legacy_isolated_parent_name(network_id: &str) -> String {
     let id: String = network_id
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())

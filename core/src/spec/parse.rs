@@ -173,7 +173,7 @@ fn parse_parent(
     // As Docker's built-in drivers (every engine): no parent gives the
     // network a private parent of its own, internal or not.
     let Some(name) = given else {
-        return Ok(Parent::Isolated);
+        return Ok(Parent::Isolated { name: None });
     };
     let parent = Parent::parse(name)?;
     if name == "lo" {
@@ -200,7 +200,11 @@ pub fn parse_network(req: &CreateNetworkRequest, policy: &Policy) -> Result<Netw
         ));
     }
     let opts = RequestOptions::new(&req.options)?;
-    let (backend, mtu) = parse_options(&opts, policy)?;
+    let (mut backend, mtu) = parse_options(&opts, policy)?;
+    // A private parent gets its name now, from the whole ID, and keeps it.
+    if let Some(Parent::Isolated { name }) = backend.parent_mut() {
+        *name = Some(isolated_parent_name(&req.network_id));
+    }
     let ipv4 = parse_subnets(&req.ipv4_data, false)?;
     let ipv6 = if opts.ipv6 || !req.ipv6_data.is_empty() {
         parse_subnets(&req.ipv6_data, true)?

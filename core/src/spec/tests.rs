@@ -299,13 +299,27 @@ fn parents_vlans_and_isolated_networks() {
     for internal in [true, false] {
         for backend in ["macvlan", "ipvlan"] {
             let s = parse(json!({ "backend": backend }), internal).unwrap();
-            assert_eq!(s.backend.parent(), Some(&Parent::Isolated));
+            assert_eq!(
+                s.backend.parent(),
+                Some(&Parent::Isolated {
+                    name: Some(isolated_parent_name("n1"))
+                })
+            );
         }
     }
+    // Records from before names were kept: `sd` + 12 characters of the ID.
     assert_eq!(
-        Parent::Isolated.link_name("0123456789abcdef"),
+        Parent::Isolated { name: None }.link_name("0123456789abcdef"),
         "sd0123456789ab"
     );
+    // New ones: a hash of the whole ID, so a shared prefix shares nothing.
+    let (a, b) = (
+        isolated_parent_name(&format!("{}0", "ab".repeat(6))),
+        isolated_parent_name(&format!("{}1", "ab".repeat(6))),
+    );
+    assert_ne!(a, b);
+    assert!(a.len() == 15 && a.starts_with("sd"), "{a}");
+    assert_eq!(a, isolated_parent_name(&format!("{}0", "ab".repeat(6))));
     assert_eq!(
         Parent::parse("eth0.30").unwrap().host_interface(),
         Some("eth0")

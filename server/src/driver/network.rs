@@ -8,7 +8,9 @@ use switchyard_core::model::{NetworkRecord, now};
 use switchyard_core::protocol::{
     CreateNetworkRequest, GwAllocCheckRequest, GwAllocCheckResponse, short_id,
 };
-use switchyard_core::spec::{Engine, NetworkSpec, RequestOptions, parse_network, parse_options};
+use switchyard_core::spec::{
+    Engine, NetworkSpec, Parent, RequestOptions, parse_network, parse_options,
+};
 use switchyard_core::{Error, Result};
 use tracing::{info, warn};
 
@@ -48,6 +50,13 @@ impl Driver {
         if let Some(existing) = self.store.network(&req.network_id) {
             // A retry is the same network whatever was learnt since.
             spec.engine = existing.spec.engine;
+            // A network recorded before private parents' names were kept
+            // keeps the parent it has.
+            if let (Some(Parent::Isolated { name: None }), Some(Parent::Isolated { name })) =
+                (existing.spec.backend.parent(), spec.backend.parent_mut())
+            {
+                *name = None;
+            }
             if existing.spec == spec {
                 return Ok(()); // a retry, or swarm re-creating the network
             }

@@ -52,7 +52,9 @@ pub fn network_status(
 ) -> NetworkStatus {
     let parent_link = net.spec.backend.parent().map(|p| p.link_name(&net.id));
     let parent = net.spec.backend.parent().map(|p| match p {
-        switchyard_core::spec::Parent::Isolated => format!("{} (isolated)", p.link_name(&net.id)),
+        switchyard_core::spec::Parent::Isolated { .. } => {
+            format!("{} (isolated)", p.link_name(&net.id))
+        }
         p => p.describe(),
     });
     let mode = Some(net.spec.backend.mode());
