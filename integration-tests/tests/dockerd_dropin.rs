@@ -40,9 +40,9 @@ fn status(lab: &mut DockerLab) -> Value {
         .json()
 }
 
-/// The network's private parent, `sd` + the first 12 characters of its id.
+/// The network's private parent (named from a hash of its whole id).
 fn private_parent(id: &str) -> String {
-    format!("sd{}", &id.trim()[..12])
+    switchyard_core::spec::isolated_parent_name(id.trim())
 }
 
 fn parentless(engine: Engine) {

@@ -254,7 +254,7 @@ fn isolated_networks_for_both_backends() {
         let net = lab
             .network(&[("backend", backend)], "10.60.0.0/24", true)
             .unwrap();
-        let parent = format!("sd{}", &net[..12]);
+        let parent = switchyard_core::spec::isolated_parent_name(&net);
         let d = lab.host.ip(&["-d", "link", "show", &parent]);
         assert!(
             d.contains("dummy")
@@ -301,7 +301,7 @@ fn plugin_sigkill_between_create_and_delete_keeps_parents_right() {
     let iso = lab
         .network(&[("backend", "macvlan")], "10.60.0.0/24", true)
         .unwrap();
-    let iso_parent = format!("sd{}", &iso[..12]);
+    let iso_parent = switchyard_core::spec::isolated_parent_name(&iso);
     // An orphaned shared parent of this instance, and one whose network is gone.
     let name = lab.plugin.name.clone();
     lab.host.ip(&[
@@ -378,7 +378,7 @@ fn parentless_networks_side_by_side_survive_restarts() {
         lab.ln
             .create_network(&net, opts, &[(subnet, Some(&gw))], &[], false)
             .unwrap();
-        let parent = format!("sd{}", &net[..12]);
+        let parent = switchyard_core::spec::isolated_parent_name(&net);
         let d = lab.host.ip(&["-d", "link", "show", &parent]);
         assert!(d.contains("dummy"), "{opts:?}: {d}");
         nets.push((net, parent, subnet, gw));

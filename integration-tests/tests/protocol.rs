@@ -810,7 +810,7 @@ fn isolated_macvlan_network_on_a_private_parent() {
                 internal,
             )
             .unwrap();
-        let parent = format!("sd{}", &net[..12]);
+        let parent = switchyard_core::spec::isolated_parent_name(&net);
         assert!(
             lab.host.marked_links().contains(&parent),
             "isolated parent {parent} missing: {:?}",
