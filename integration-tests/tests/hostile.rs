@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
-use switchyard_integration_tests::{Lab, Netns, Plugin, random_id, wait_for};
+use switchyard_integration_tests::{Lab, Netns, Plugin, TempDir, random_id, wait_for};
 
 /// What a case must get back.
 struct Case {
@@ -874,8 +874,9 @@ fn a_second_instance_on_the_same_socket_or_state_dir_touches_nothing() {
     let before = link_state(&lab.host);
     let state = lab.plugin.state_dir.clone();
     let sock = lab.plugin.socket_path().to_path_buf();
-    let other_state = tempdir();
-    let other_sock = format!("{}/other.sock", tempdir());
+    let (state_tmp, sock_tmp) = (TempDir::new("hostile"), TempDir::new("hostile"));
+    let other_state = state_tmp.path().to_str().unwrap().to_string();
+    let other_sock = format!("{}/other.sock", sock_tmp.path().display());
     for (what, socket, state_dir, says) in [
         (
             "same socket",
@@ -910,12 +911,6 @@ fn a_second_instance_on_the_same_socket_or_state_dir_touches_nothing() {
     }
     // The first instance's socket is still there and answers.
     assert!(sock.exists());
-}
-
-fn tempdir() -> String {
-    let d = std::env::temp_dir().join(format!("sy-hostile-{}", random_id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.to_str().unwrap().to_string()
 }
 
 #[test]

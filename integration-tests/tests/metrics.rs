@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use switchyard_integration_tests::{Lab, Netns, random_id};
+use switchyard_integration_tests::{Lab, Netns, TempDir};
 
 fn get(sock: &str, path: &str) -> String {
     let mut s = UnixStream::connect(sock).unwrap_or_else(|e| panic!("connect {sock}: {e}"));
@@ -28,9 +28,13 @@ fn sample(text: &str, series: &str) -> f64 {
 
 #[test]
 fn metrics_follow_a_lifecycle() {
-    let dir = std::env::temp_dir().join(format!("sy-metrics-{}", random_id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let sock = dir.join("metrics.sock").to_str().unwrap().to_string();
+    let dir = TempDir::new("metrics");
+    let sock = dir
+        .path()
+        .join("metrics.sock")
+        .to_str()
+        .unwrap()
+        .to_string();
     let listen = format!("unix:{sock}");
     let mut lab = Lab::config()
         .env("SWITCHYARD__METRICS__LISTEN", &listen)
@@ -108,5 +112,4 @@ fn metrics_follow_a_lifecycle() {
     let r = lab.plugin.client().call_raw("metrics", b"").unwrap();
     assert_eq!(r.status, 404);
     drop(lab);
-    let _ = std::fs::remove_dir_all(&dir);
 }

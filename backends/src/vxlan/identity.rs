@@ -233,14 +233,31 @@ fn process_started() -> Option<std::time::SystemTime> {
 mod tests {
     use super::*;
 
-    fn dir(name: &str) -> PathBuf {
+    /// A state dir of the test's own, removed when the test ends (also
+    /// when it fails).
+    struct Dir(PathBuf);
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    impl std::ops::Deref for Dir {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    fn dir(name: &str) -> Dir {
         let d = std::env::temp_dir().join(format!(
             "sy-identity-{name}-{}-{}",
             std::process::id(),
             generate().unwrap()
         ));
         std::fs::create_dir_all(&d).unwrap();
-        d
+        Dir(d)
     }
 
     #[test]
