@@ -12,22 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-BIN=
-OUT=
-while (($#)); do
-    case $1 in
-        --bin) BIN=${2:?--bin needs a path}; shift 2 ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-        -*) echo "build-deb.sh: unknown option $1" >&2; exit 2 ;;
-        *) OUT=$1; shift ;;
-    esac
-done
-OUT=${OUT:-$ROOT/target/debian}
-if [ -z "$BIN" ]; then
-    BIN=$ROOT/target/release/switchyard
-    [ -x "$BIN" ] || cargo build --release -p switchyard
-fi
-[ -x "$BIN" ] || { echo "build-deb.sh: $BIN is not an executable" >&2; exit 1; }
+. "$ROOT/scripts/release-bin.sh"
+release_args build-deb.sh "$ROOT/target/debian" 2,12p "$@"
 for c in dpkg-deb dpkg; do
     command -v $c >/dev/null || { echo "build-deb.sh: needs $c (Debian package dpkg)" >&2; exit 1; }
 done

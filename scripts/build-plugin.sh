@@ -13,22 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-BIN=
-OUT=
-while (($#)); do
-    case $1 in
-        --bin) BIN=${2:?--bin needs a path}; shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
-        -*) echo "build-plugin.sh: unknown option $1" >&2; exit 2 ;;
-        *) OUT=$1; shift ;;
-    esac
-done
-OUT=${OUT:-$ROOT/target/plugin}
-if [ -z "$BIN" ]; then
-    BIN=$ROOT/target/release/switchyard
-    [ -x "$BIN" ] || cargo build --release -p switchyard
-fi
-[ -x "$BIN" ] || { echo "build-plugin.sh: $BIN is not an executable" >&2; exit 1; }
+. "$ROOT/scripts/release-bin.sh"
+release_args build-plugin.sh "$ROOT/target/plugin" 2,13p "$@"
 command -v ldd >/dev/null || { echo "build-plugin.sh: needs ldd (Debian package libc-bin)" >&2; exit 1; }
 
 rm -rf "$OUT"

@@ -180,13 +180,13 @@ impl Plugin {
         &self.socket
     }
 
-    /// Runs `switchyard serve` in `ns` with `env` until it exits (killed
-    /// after `limit`): for an instance that must refuse to start.
-    pub fn run_once(ns: &Netns, env: &[(&str, &str)], limit: Duration) -> RunOnce {
+    /// Runs `switchyard ARGS…` in `ns` with `env` until it exits (killed
+    /// after `limit`): a command, or an instance that must refuse to start.
+    pub fn run_once(ns: &Netns, args: &[&str], env: &[(&str, &str)], limit: Duration) -> RunOnce {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", ns.name()])
             .arg(binary())
-            .arg("serve")
+            .args(args)
             .env_remove("SWITCHYARD_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

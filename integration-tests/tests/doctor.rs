@@ -1,27 +1,13 @@
 //! `switchyard doctor` on a host the test made: each finding, and the exit
 //! code when something is wrong.
 
-use std::process::Command;
-use switchyard_integration_tests::{Lab, Netns, plugin::binary};
+use std::time::Duration;
+use switchyard_integration_tests::{Lab, Netns, Plugin};
 
 fn doctor(ns: &Netns, env: &[(&str, &str)]) -> (bool, String) {
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", ns.name()])
-        .arg(binary())
-        .args(["doctor", "--docker-socket", "/nonexistent/docker.sock"])
-        .env_remove("SWITCHYARD_CONFIG");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run switchyard doctor");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let args = ["doctor", "--docker-socket", "/nonexistent/docker.sock"];
+    let out = Plugin::run_once(ns, &args, env, Duration::from_secs(60));
+    (out.success, out.text)
 }
 
 #[test]

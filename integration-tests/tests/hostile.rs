@@ -893,6 +893,7 @@ fn a_second_instance_on_the_same_socket_or_state_dir_touches_nothing() {
     ] {
         let out = Plugin::run_once(
             &lab.host,
+            &["serve"],
             &[
                 ("SWITCHYARD__PLUGIN__SOCKET", socket.as_str()),
                 ("SWITCHYARD__PLUGIN__STATE_DIR", state_dir.as_str()),
