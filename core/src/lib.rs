@@ -2,6 +2,7 @@
 //! (`NetworkSpec`), the wire types of the libnetwork protocol, the one netlink
 //! link manager, and the embedded store.
 
+pub mod dhcp;
 pub mod error;
 pub mod failpoint;
 pub mod ids;

@@ -1,0 +1,189 @@
+//! A packet socket on one link, opened in the current thread's network
+//! namespace (the caller's thread may have entered a container's). The one
+//! place DHCP touches the kernel.
+
+use crate::mac::MacAddr;
+use std::ffi::CString;
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::time::Instant;
+
+const ETH_P_IP: u16 = 0x0800;
+
+pub struct PacketSocket {
+    fd: OwnedFd,
+    ifindex: i32,
+}
+
+fn last_error(what: &str) -> io::Error {
+    let e = io::Error::last_os_error();
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+impl PacketSocket {
+    pub fn open(ifindex: u32) -> io::Result<PacketSocket> {
+        // SAFETY: plain socket(2)/bind(2) calls with a zeroed, filled-in
+        // sockaddr_ll of the right size; the fd is owned right away.
+        unsafe {
+            let raw = libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                ETH_P_IP.to_be() as i32,
+            );
+            if raw < 0 {
+                return Err(last_error("opening a packet socket"));
+            }
+            let fd = OwnedFd::from_raw_fd(raw);
+            let mut sa: libc::sockaddr_ll = std::mem::zeroed();
+            sa.sll_family = libc::AF_PACKET as u16;
+            sa.sll_protocol = ETH_P_IP.to_be();
+            sa.sll_ifindex = ifindex as i32;
+            let r = libc::bind(
+                fd.as_raw_fd(),
+                &sa as *const libc::sockaddr_ll as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            );
+            if r < 0 {
+                return Err(last_error("binding a packet socket"));
+            }
+            Ok(PacketSocket {
+                fd,
+                ifindex: ifindex as i32,
+            })
+        }
+    }
+
+    pub fn send(&self, frame: &[u8], dst: MacAddr) -> io::Result<()> {
+        // SAFETY: sendto(2) with a valid buffer and a filled-in sockaddr_ll.
+        unsafe {
+            let mut sa: libc::sockaddr_ll = std::mem::zeroed();
+            sa.sll_family = libc::AF_PACKET as u16;
+            sa.sll_protocol = ETH_P_IP.to_be();
+            sa.sll_ifindex = self.ifindex;
+            sa.sll_halen = 6;
+            sa.sll_addr[..6].copy_from_slice(&dst.0);
+            let r = libc::sendto(
+                self.fd.as_raw_fd(),
+                frame.as_ptr() as *const libc::c_void,
+                frame.len(),
+                0,
+                &sa as *const libc::sockaddr_ll as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            );
+            if r < 0 {
+                return Err(last_error("sending a DHCP frame"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The next frame before `deadline`, or `None` when it passes.
+    pub fn recv(&self, deadline: Instant) -> io::Result<Option<Vec<u8>>> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let mut pfd = libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: poll(2) on one valid pollfd; recv(2) into a buffer of
+            // the length passed.
+            let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().max(1) as i32) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if n == 0 {
+                continue;
+            }
+            let mut buf = vec![0u8; 2048];
+            let r = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
+                    0,
+                )
+            };
+            if r < 0 {
+                return Err(last_error("receiving a DHCP frame"));
+            }
+            buf.truncate(r as usize);
+            return Ok(Some(buf));
+        }
+    }
+}
+
+/// The index of link `name` in the current namespace.
+pub fn ifindex_by_name(name: &str) -> io::Result<u32> {
+    let c = CString::new(name).map_err(|_| io::Error::other("link name has a NUL byte"))?;
+    // SAFETY: if_nametoindex(3) reads a valid C string.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if i == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no link named \"{name}\""),
+        ));
+    }
+    Ok(i)
+}
+
+/// The index of the link holding `addr` in the current namespace (in a
+/// container the endpoint's link is renamed `eth<n>` and may be renumbered).
+pub fn ifindex_by_address(addr: Ipv4Addr) -> io::Result<u32> {
+    let mut found = None;
+    // SAFETY: getifaddrs(3)'s list is walked read-only and freed once.
+    unsafe {
+        let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+        if libc::getifaddrs(&mut head) != 0 {
+            return Err(last_error("listing addresses"));
+        }
+        let mut p = head;
+        while !p.is_null() {
+            let a = (*p).ifa_addr;
+            if !a.is_null() && (*a).sa_family as i32 == libc::AF_INET {
+                let sin = &*(a as *const libc::sockaddr_in);
+                if Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)) == addr {
+                    found = Some(libc::if_nametoindex((*p).ifa_name));
+                    break;
+                }
+            }
+            p = (*p).ifa_next;
+        }
+        libc::freeifaddrs(head);
+    }
+    match found {
+        Some(i) if i != 0 => Ok(i),
+        _ => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no link holds {addr}"),
+        )),
+    }
+}
+
+/// Runs `f` on a new thread inside the network namespace at `netns` (the
+/// thread ends with `f`, so no thread of the process is left in it).
+pub fn in_netns<T: Send + 'static>(
+    netns: &Path,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    let file = std::fs::File::open(netns)
+        .map_err(|e| io::Error::new(e.kind(), format!("opening {}: {e}", netns.display())))?;
+    std::thread::Builder::new()
+        .name("sy-dhcp-netns".into())
+        .spawn(move || {
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| io::Error::other(format!("entering the namespace: {e}")))?;
+            f()
+        })?
+        .join()
+        .map_err(|_| io::Error::other("the DHCP thread panicked"))?
+}
