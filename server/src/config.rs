@@ -17,11 +17,12 @@ pub struct Settings {
     pub plugin: PluginSection,
     pub log: LogSection,
     pub metrics: MetricsSection,
+    pub dhcp: crate::driver::DhcpSection,
     #[serde(flatten)]
     pub backends: BackendSettings,
 }
 
-const OWN_SECTIONS: [&str; 3] = ["plugin", "log", "metrics"];
+const OWN_SECTIONS: [&str; 4] = ["plugin", "log", "metrics", "dhcp"];
 
 /// `[metrics]`: Prometheus metrics, off unless `listen` is set.
 #[derive(Debug, Clone, Deserialize, Serialize, Default, PartialEq)]
@@ -142,6 +143,7 @@ impl Settings {
 
     /// Checks the values that TOML types alone cannot.
     pub fn validate(&self) -> Result<(), String> {
+        self.dhcp.validate()?;
         let sock = &self.plugin.socket;
         if !sock.is_absolute() {
             return Err(format!(

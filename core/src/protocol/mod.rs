@@ -116,6 +116,10 @@ pub struct CreateEndpointResponse {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct InterfaceUpdate {
+    /// An IPv4 address with prefix, only for an endpoint dockerd sent
+    /// without one (a DHCP network's, with `--ipam-driver null`).
+    #[serde(rename = "Address", skip_serializing_if = "String::is_empty", default)]
+    pub address: String,
     #[serde(
         rename = "MacAddress",
         skip_serializing_if = "String::is_empty",

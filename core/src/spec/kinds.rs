@@ -37,8 +37,14 @@ impl BackendKind {
     /// The options this backend understands, besides `backend` itself.
     pub fn options(self) -> &'static [&'static str] {
         match self {
-            BackendKind::Macvlan => &[OPT_PARENT, OPT_MACVLAN_MODE, OPT_MTU],
-            BackendKind::Ipvlan => &[OPT_PARENT, OPT_IPVLAN_MODE, OPT_IPVLAN_FLAG, OPT_MTU],
+            BackendKind::Macvlan => &[OPT_PARENT, OPT_MACVLAN_MODE, OPT_MTU, super::OPT_IPAM],
+            BackendKind::Ipvlan => &[
+                OPT_PARENT,
+                OPT_IPVLAN_MODE,
+                OPT_IPVLAN_FLAG,
+                OPT_MTU,
+                super::OPT_IPAM,
+            ],
             BackendKind::Vxlan => &[OPT_VNI, OPT_VXLANID_LIST, OPT_PEERS, OPT_MTU],
         }
     }

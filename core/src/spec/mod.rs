@@ -4,6 +4,7 @@
 //! `parse.rs` turns a request's options into a spec (pure: no kernel),
 //! `engine.rs` tells the Docker Engines apart by what they send.
 
+mod dhcp;
 mod engine;
 mod kinds;
 mod parent;
@@ -11,6 +12,7 @@ mod parse;
 mod policy;
 mod vxlan_options;
 
+pub use dhcp::{IPAM_DHCP, OPT_IPAM, dhcp_enabled};
 pub use engine::{Engine, EngineMemory, EngineSetting};
 pub use kinds::{BackendKind, IpvlanFlag, IpvlanMode, MacvlanMode};
 pub use parent::{Parent, isolated_parent_name, validate_ifname};

@@ -220,7 +220,8 @@ pub fn parse_network(req: &CreateNetworkRequest, policy: &Policy) -> Result<Netw
         )));
     }
     let engine = request_engine(req, &opts);
-    Ok(NetworkSpec {
+    let null_ipam = req.ipv4_data.iter().all(|d| d.pool == "0.0.0.0/0");
+    let spec = NetworkSpec {
         backend,
         internal: opts.internal,
         ipv4,
@@ -228,7 +229,9 @@ pub fn parse_network(req: &CreateNetworkRequest, policy: &Policy) -> Result<Netw
         mtu,
         options: opts.generic,
         engine,
-    })
+    };
+    super::dhcp::check(&spec, null_ipam)?;
+    Ok(spec)
 }
 
 /// What a CreateNetwork request itself shows of its engine (`engine.rs`):

@@ -3,6 +3,7 @@
 //! `EndpointOperInfo` and `status` never touch the disk).
 
 use super::{ClaimFuture, Claims, Holder};
+use crate::dhcp::Lease;
 use crate::model::{EndpointRecord, NetworkRecord};
 use crate::{Error, Result};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -14,6 +15,8 @@ use std::sync::RwLock;
 const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
 /// Keyed `<network-id>/<endpoint-id>`.
 const ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("endpoints");
+/// DHCP leases of endpoints of `ipam=dhcp` networks, keyed as endpoints.
+const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("dhcp_leases");
 
 /// Local IPAM: pool id → reference count; `<claim key>|<address>` → "".
 const IPAM_POOLS: TableDefinition<&str, u64> = TableDefinition::new("ipam_pools");
@@ -27,6 +30,7 @@ struct Cache {
     endpoints: BTreeMap<(String, String), EndpointRecord>,
     pools: BTreeMap<String, u64>,
     addresses: std::collections::BTreeSet<String>,
+    leases: BTreeMap<(String, String), Lease>,
 }
 
 pub struct Store {
@@ -61,6 +65,7 @@ impl Store {
         {
             tx.open_table(NETWORKS).map_err(|e| err(&e))?;
             tx.open_table(ENDPOINTS).map_err(|e| err(&e))?;
+            tx.open_table(LEASES).map_err(|e| err(&e))?;
             tx.open_table(IPAM_POOLS).map_err(|e| err(&e))?;
             tx.open_table(IPAM_ADDRS).map_err(|e| err(&e))?;
         }
@@ -93,6 +98,15 @@ impl Store {
             cache
                 .endpoints
                 .insert((rec.network_id.clone(), rec.id.clone()), rec);
+        }
+        let leases = tx.open_table(LEASES).map_err(|e| err(&e))?;
+        for row in leases.iter().map_err(|e| err(&e))? {
+            let (k, v) = row.map_err(|e| err(&e))?;
+            let lease: Lease = serde_json::from_slice(v.value())
+                .map_err(|e| err(&format!("lease {}: {e}", k.value())))?;
+            if let Some((n, e)) = k.value().split_once('/') {
+                cache.leases.insert((n.to_string(), e.to_string()), lease);
+            }
         }
         let pools = tx.open_table(IPAM_POOLS).map_err(|e| err(&e))?;
         for row in pools.iter().map_err(|e| err(&e))? {
@@ -308,6 +322,47 @@ impl Store {
             .take_while(|((n, _), _)| n == network_id)
             .map(|(_, e)| e.clone())
             .collect()
+    }
+
+    /// Keeps an endpoint's current DHCP lease (after every ACK).
+    pub fn put_lease(&self, network_id: &str, endpoint_id: &str, lease: &Lease) -> Result<()> {
+        self.put_record("put_lease", LEASES, &format!("{network_id}/{endpoint_id}"), lease)?;
+        self.cache.write().unwrap().leases.insert(
+            (network_id.to_string(), endpoint_id.to_string()),
+            lease.clone(),
+        );
+        Ok(())
+    }
+
+    pub fn delete_lease(&self, network_id: &str, endpoint_id: &str) -> Result<()> {
+        let key = format!("{network_id}/{endpoint_id}");
+        let err = store_err(&self.path);
+        self.write("delete_lease", |tx| {
+            let mut t = tx.open_table(LEASES).map_err(|e| err(&e))?;
+            t.remove(key.as_str()).map_err(|e| err(&e))?;
+            Ok(())
+        })?;
+        self.cache
+            .write()
+            .unwrap()
+            .leases
+            .remove(&(network_id.to_string(), endpoint_id.to_string()));
+        Ok(())
+    }
+
+    pub fn lease(&self, network_id: &str, endpoint_id: &str) -> Option<Lease> {
+        self.cache
+            .read()
+            .unwrap()
+            .leases
+            .get(&(network_id.to_string(), endpoint_id.to_string()))
+            .cloned()
+    }
+
+    /// Every lease as `((network, endpoint), lease)`.
+    pub fn leases(&self) -> Vec<((String, String), Lease)> {
+        let c = self.cache.read().unwrap();
+        c.leases.iter().map(|(k, l)| (k.clone(), l.clone())).collect()
     }
 
     pub fn all_endpoints(&self) -> Vec<EndpointRecord> {

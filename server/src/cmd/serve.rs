@@ -3,7 +3,7 @@
 
 use super::socket;
 use crate::config::{Settings, describe_source};
-use crate::driver::Driver;
+use crate::driver::{DhcpSettings, Driver, spawn_renewer};
 use crate::metrics::Metrics;
 use crate::{logging, routes};
 use std::sync::Arc;
@@ -43,11 +43,13 @@ async fn serve(settings: Settings, path: Option<std::path::PathBuf>) -> Result<(
         links,
         settings.policy(),
         backends,
-    ));
+    )
+    .with_dhcp(DhcpSettings(settings.dhcp.clone())));
     // The backends' background work (control plane, kernel sync) starts
     // here and runs beside the socket; none of it delays serving (dockerd
     // must get answers at boot).
     let report = driver.startup().await;
+    spawn_renewer(driver.clone());
     let metrics = Arc::new(Metrics::new());
     metrics.startup(report.removed_links.len(), report.problems.len());
     info!(

@@ -1,12 +1,13 @@
 //! CreateEndpoint, DeleteEndpoint, EndpointOperInfo.
 
-use super::Driver;
+use super::{Driver, dhcp};
 use ipnet::IpNet;
 use serde_json::{Map, Value, json};
 use switchyard_backends::Backend;
 use switchyard_core::mac::MacAddr;
 use switchyard_core::mark::Mark;
 use switchyard_core::model::{EndpointRecord, NetworkRecord, endpoint_link_name, now};
+use switchyard_core::spec::dhcp_enabled;
 use switchyard_core::protocol::{
     CreateEndpointRequest, CreateEndpointResponse, EndpointRequest, InterfaceUpdate,
     OperInfoResponse, short_id,
@@ -64,14 +65,22 @@ fn check_mac(mac: MacAddr) -> Result<()> {
     Ok(())
 }
 
-fn response(ep: &EndpointRecord) -> CreateEndpointResponse {
-    match (ep.mac, ep.mac_from_user) {
-        (Some(mac), false) => CreateEndpointResponse {
-            interface: Some(InterfaceUpdate {
-                mac_address: mac.to_string(),
-            }),
-        },
-        _ => CreateEndpointResponse::default(),
+/// `dhcp_address`: the address of the endpoint's DHCP lease (dockerd sent
+/// none, so it takes the one returned).
+fn response(ep: &EndpointRecord, dhcp_address: Option<String>) -> CreateEndpointResponse {
+    let mac = match (ep.mac, ep.mac_from_user) {
+        (Some(mac), false) => mac.to_string(),
+        _ => String::new(),
+    };
+    let address = dhcp_address.unwrap_or_default();
+    if mac.is_empty() && address.is_empty() {
+        return CreateEndpointResponse::default();
+    }
+    CreateEndpointResponse {
+        interface: Some(InterfaceUpdate {
+            address,
+            mac_address: mac,
+        }),
     }
 }
 
@@ -88,7 +97,9 @@ impl Driver {
         let _guard = self.locks.lock(&req.network_id).await;
         let net = self.known_network(&req.network_id)?;
         if let Some(existing) = self.store.endpoint(&req.network_id, &req.endpoint_id) {
-            return Ok(response(&existing)); // a retry: answer the same way
+            // A retry: answer the same way.
+            let lease = self.store.lease(&req.network_id, &req.endpoint_id);
+            return Ok(response(&existing, lease.map(|l| l.address.to_string())));
         }
         let requested = match req.interface.mac_address.as_str() {
             "" => None,
@@ -113,8 +124,23 @@ impl Driver {
         check_in_subnets("AddressIPv6", ep.ipv6, &net, true)?;
         ep.mac = backend.endpoint_mac(&net, &ep, requested)?;
         backend.validate_endpoint(&net, &ep, &|| self.store.endpoints(&net.id))?;
+        if dhcp_enabled(&net.spec) && ep.ipv4.is_none() {
+            let lease = self.dhcp_acquire(&net, &ep).await?;
+            ep.ipv4 = Some(dhcp::lease_address(&lease));
+            let kept = self
+                .store
+                .put_lease(&net.id, &ep.id, &lease)
+                .and_then(|_| self.store.put_endpoint(&ep));
+            if let Err(e) = kept {
+                self.dhcp_release(&net, &ep).await;
+                let host = self.host();
+                let _ = backend.delete_endpoint_link(&host, &net, &ep).await;
+                return Err(e);
+            }
+            return Ok(response(&ep, Some(lease.address.to_string())));
+        }
         self.store.put_endpoint(&ep)?;
-        Ok(response(&ep))
+        Ok(response(&ep, None))
     }
 
     /// Succeeds for unknown endpoints and missing links: teardown is never retried.
@@ -126,6 +152,7 @@ impl Driver {
             self.store.endpoint(&req.network_id, &req.endpoint_id),
         ) {
             (Some(net), Some(ep)) => {
+                self.dhcp_release(&net, &ep).await;
                 // Forget first: if the process dies before the link is gone,
                 // startup reconciliation removes it as an orphan.
                 self.store.delete_endpoint(&ep.network_id, &ep.id)?;

@@ -34,7 +34,11 @@ impl Driver {
                 return Err(e);
             }
         }
-        Ok(JoinResponse::from(&backend.join_answer(&net, &ep)))
+        let mut answer = backend.join_answer(&net, &ep);
+        if let Some(gw) = self.dhcp_gateway(&net, &ep) {
+            answer.gateway = Some(gw);
+        }
+        Ok(JoinResponse::from(&answer))
     }
 
     /// Nothing to undo: the link is still inside the container here, and

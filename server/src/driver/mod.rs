@@ -8,6 +8,7 @@
 //! `join.rs` (Join/Leave), `startup.rs` (restore and clean up before
 //! serving), `ipam.rs` (the IPAM driver), `status.rs`.
 
+mod dhcp;
 mod endpoint;
 mod ipam;
 mod join;
@@ -16,6 +17,7 @@ mod network;
 mod startup;
 mod status;
 
+pub use dhcp::{DhcpSection, DhcpSettings, spawn_renewer};
 pub use status::{StatusReport, network_status};
 
 use locks::NetworkLocks;
@@ -39,6 +41,8 @@ pub struct Driver {
     /// Where IPAM claims addresses: the etcd control plane when `[cluster]
     /// etcd_endpoints` is set, else the store.
     claims: Arc<dyn Claims>,
+    /// `[dhcp]`: bounds and timers of `ipam=dhcp` networks.
+    dhcp: DhcpSettings,
 }
 
 impl Driver {
@@ -59,7 +63,13 @@ impl Driver {
             locks: NetworkLocks::default(),
             backends,
             claims,
+            dhcp: DhcpSettings::default(),
         }
+    }
+
+    pub fn with_dhcp(mut self, dhcp: DhcpSettings) -> Driver {
+        self.dhcp = dhcp;
+        self
     }
 
     fn host(&self) -> Host<'_> {
