@@ -16,6 +16,7 @@
 
 pub mod crash;
 pub mod docker_lab;
+pub mod dnsmasq;
 pub mod dockerd;
 pub mod lab;
 pub mod libnetwork;
@@ -24,6 +25,7 @@ pub mod netns;
 pub mod packaging;
 pub mod plugin;
 pub mod prereq;
+pub mod test_kernel;
 
 pub use docker_lab::DockerLab;
 pub use lab::{Lab, LabConfig};

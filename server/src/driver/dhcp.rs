@@ -69,24 +69,26 @@ fn open_at(place: &Place, lease: &Lease) -> std::io::Result<PacketSocket> {
 }
 
 /// Runs `f` with a packet socket on the endpoint's link, on a thread of its
-/// own (inside the container's namespace when the link is there).
+/// own (inside the container's namespace when the link is there). A link
+/// not found in the sandbox is looked for on the host: after Leave dockerd
+/// has moved it back while the sandbox may still exist.
 async fn with_socket<T: Send + 'static>(
     place: Place,
+    host_link: String,
     lease: Lease,
-    f: impl FnOnce(&PacketSocket, &Lease) -> std::io::Result<T> + Send + 'static,
+    f: impl Fn(&PacketSocket, &Lease) -> std::io::Result<T> + Send + Sync + 'static,
 ) -> std::io::Result<T> {
-    tokio::task::spawn_blocking(move || match &place {
-        Place::Sandbox(ns) => {
-            let ns = ns.clone();
-            socket::in_netns(&ns, move || {
-                let s = open_at(&place, &lease)?;
-                f(&s, &lease)
-            })
+    let f = Arc::new(f);
+    tokio::task::spawn_blocking(move || {
+        if let Place::Sandbox(ns) = &place {
+            let (l, g) = (lease.clone(), f.clone());
+            let p = Place::Sandbox(ns.clone());
+            match socket::in_netns(ns, move || g(&open_at(&p, &l)?, &l)) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                other => return other,
+            }
         }
-        Place::Host(_) => {
-            let s = open_at(&place, &lease)?;
-            f(&s, &lease)
-        }
+        f(&open_at(&Place::Host(host_link), &lease)?, &lease)
     })
     .await
     .map_err(|e| std::io::Error::other(format!("the DHCP task failed: {e}")))?
@@ -164,10 +166,10 @@ impl Driver {
         };
         let backend = self.backends.for_network(net);
         let place = place_of(ep, backend);
-        if let Place::Host(name) = &place {
-            let _ = self.links.set_up(name, true).await;
-        }
-        let sent = with_socket(place, lease, |s, l| exchange::release(s, l)).await;
+        let host_link = backend.endpoint_host_link(ep);
+        // Back on the host the link is down; a frame needs it up.
+        let _ = self.links.set_up(&host_link, true).await;
+        let sent = with_socket(place, host_link, lease, |s, l| exchange::release(s, l)).await;
         if let Err(e) = sent {
             warn!(endpoint = short_id(&ep.id), error = %e, "DHCP release not sent; the lease will expire at the server");
         }
@@ -201,9 +203,13 @@ impl Driver {
             };
             let phase = lease.phase(t);
             let rebind = matches!(phase, Phase::Rebinding | Phase::Expired);
-            let place = place_of(&ep, self.backends.for_network(&net));
+            let backend = self.backends.for_network(&net);
+            let place = place_of(&ep, backend);
             let timeout = Duration::from_secs(3);
-            let outcome = with_socket(place, lease.clone(), move |s, l| exchange::extend(s, l, rebind, timeout)).await;
+            let outcome = with_socket(place, backend.endpoint_host_link(&ep), lease.clone(), move |s, l| {
+                exchange::extend(s, l, rebind, timeout)
+            })
+            .await;
             match outcome {
                 Ok(Extended::Ack(new)) => {
                     let _guard = self.locks.lock(&nid).await;

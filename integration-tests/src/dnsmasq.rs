@@ -1,0 +1,110 @@
+//! A real DHCP server (Debian's `dnsmasq`) on a LAN the test made: runs in
+//! a namespace on one end of a veth, with its lease file in a TempDir, and
+//! is killed (by its PID) when dropped.
+
+use crate::prereq::require_command;
+use crate::{Netns, TempDir, wait_for};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+pub struct Dnsmasq {
+    child: Option<Child>,
+    dir: TempDir,
+    args: Vec<String>,
+}
+
+impl Dnsmasq {
+    /// Serves `192.0.2.50`–`.150`/24 with router 192.0.2.1 and 2-minute
+    /// leases (dnsmasq's minimum) on `iface` in `ns`, which must already
+    /// hold 192.0.2.1/24. `extra`: more dnsmasq options (`--dhcp-host=…`).
+    pub fn start(ns: &Netns, iface: &str, extra: &[&str]) -> Dnsmasq {
+        require_command("dnsmasq", "dnsmasq");
+        let dir = TempDir::new("dnsmasq");
+        let mut args: Vec<String> = vec![
+            "netns".into(),
+            "exec".into(),
+            ns.name().into(),
+            "dnsmasq".into(),
+            "--keep-in-foreground".into(),
+            "--conf-file=/dev/null".into(),
+            "--user=root".into(),
+            "--port=0".into(),
+            format!("--interface={iface}"),
+            "--bind-interfaces".into(),
+            "--dhcp-authoritative".into(),
+            "--dhcp-range=192.0.2.50,192.0.2.150,255.255.255.0,2m".into(),
+            "--dhcp-option=3,192.0.2.1".into(),
+            format!("--dhcp-leasefile={}", dir.path().join("leases").display()),
+            format!("--pid-file={}", dir.path().join("pid").display()),
+            "--log-dhcp".into(),
+            // No ping probe before an offer: 3 s per lease the tests do not need.
+            "--no-ping".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut d = Dnsmasq {
+            child: None,
+            dir,
+            args,
+        };
+        d.resume();
+        d
+    }
+
+    /// Starts the server again after `stop` (same leases file).
+    pub fn resume(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("log")).unwrap();
+        let child = Command::new("ip")
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting dnsmasq");
+        self.child = Some(child);
+        let pid = self.dir.path().join("pid");
+        assert!(
+            wait_for(5.0, || pid.exists().then_some(())).is_some(),
+            "dnsmasq did not start: {}",
+            self.log()
+        );
+    }
+
+    /// Stops the server (the server "goes away").
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_file(self.dir.path().join("pid"));
+    }
+
+    pub fn lease_file(&self) -> PathBuf {
+        self.dir.path().join("leases")
+    }
+
+    /// The leases dnsmasq has written: (expiry, MAC, address).
+    pub fn leases(&self) -> Vec<(u64, String, String)> {
+        std::fs::read_to_string(self.lease_file())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                Some((f.first()?.parse().ok()?, f.get(1)?.to_string(), f.get(2)?.to_string()))
+            })
+            .collect()
+    }
+
+    /// The expiry dnsmasq holds for `addr`, if it has a lease for it.
+    pub fn expiry(&self, addr: &str) -> Option<u64> {
+        self.leases().into_iter().find(|l| l.2 == addr).map(|l| l.0)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
