@@ -13,6 +13,16 @@ pub struct Dnsmasq {
     args: Vec<String>,
 }
 
+/// Makes tp1 (the far end of the lab's parent tp0) the LAN: moved into a
+/// namespace of its own with 192.0.2.1/24, where a server can run.
+pub fn lan(host: &Netns) -> Netns {
+    let lan = Netns::new("lan");
+    host.ip(&["link", "set", "tp1", "netns", lan.name()]);
+    lan.ip(&["addr", "add", "192.0.2.1/24", "dev", "tp1"]);
+    lan.ip(&["link", "set", "tp1", "up"]);
+    lan
+}
+
 impl Dnsmasq {
     /// Serves `192.0.2.50`–`.150`/24 with router 192.0.2.1 and 2-minute
     /// leases (dnsmasq's minimum) on `iface` in `ns`, which must already

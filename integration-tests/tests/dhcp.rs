@@ -9,14 +9,9 @@ use std::time::{Duration, Instant};
 use switchyard_integration_tests::dnsmasq::Dnsmasq;
 use switchyard_integration_tests::{Lab, Netns, random_id, wait_for};
 
-/// A lab whose tp1 end is the LAN: moved into namespace `lan` with
-/// 192.0.2.1/24, where dnsmasq serves it.
+/// The lab's LAN (tp1) in a namespace of its own, where dnsmasq serves it.
 fn lan(lab: &Lab) -> Netns {
-    let lan = Netns::new("lan");
-    lab.host.ip(&["link", "set", "tp1", "netns", lan.name()]);
-    lan.ip(&["addr", "add", "192.0.2.1/24", "dev", "tp1"]);
-    lan.ip(&["link", "set", "tp1", "up"]);
-    lan
+    switchyard_integration_tests::dnsmasq::lan(&lab.host)
 }
 
 /// CreateNetwork as dockerd sends it for `--ipam-driver null`.

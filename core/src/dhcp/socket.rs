@@ -171,19 +171,76 @@ pub fn ifindex_by_address(addr: Ipv4Addr) -> io::Result<u32> {
 
 /// Runs `f` on a new thread inside the network namespace at `netns` (the
 /// thread ends with `f`, so no thread of the process is left in it).
+///
+/// When this process runs in a mount namespace of its own (`ip netns
+/// exec`, a systemd unit with private mounts, a managed plugin) dockerd's
+/// bind mount of the sandbox may not be visible at `netns` — the file is
+/// there but is no namespace (EINVAL) — so the same path is then opened
+/// through the root of a process that has it mounted (dockerd).
 pub fn in_netns<T: Send + 'static>(
     netns: &Path,
     f: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> io::Result<T> {
-    let file = std::fs::File::open(netns)
-        .map_err(|e| io::Error::new(e.kind(), format!("opening {}: {e}", netns.display())))?;
+    let direct = netns.to_path_buf();
+    let holders = mount_holders(netns);
     std::thread::Builder::new()
         .name("sy-dhcp-netns".into())
         .spawn(move || {
-            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-                .map_err(|e| io::Error::other(format!("entering the namespace: {e}")))?;
-            f()
+            let mut last = io::Error::other("no namespace file");
+            for p in std::iter::once(&direct).chain(holders.iter()) {
+                let file = match std::fs::File::open(p) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        last = io::Error::new(e.kind(), format!("opening {}: {e}", p.display()));
+                        continue;
+                    }
+                };
+                match nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET) {
+                    Ok(()) => return f(),
+                    Err(e) => {
+                        last = io::Error::other(format!(
+                            "entering the namespace {}: {e}",
+                            p.display()
+                        ))
+                    }
+                }
+            }
+            Err(last)
         })?
         .join()
         .map_err(|_| io::Error::other("the DHCP thread panicked"))?
+}
+
+/// `path` as seen by the other processes that have a mount at exactly
+/// `path` (their `/proc/PID/root/…`), the ones this process may open first.
+fn mount_holders(path: &Path) -> Vec<std::path::PathBuf> {
+    let Some(target) = path.to_str() else {
+        return Vec::new();
+    };
+    let me = std::process::id().to_string();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in dir.flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
+            continue;
+        }
+        let Ok(info) = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")) else {
+            continue;
+        };
+        // Field 5 of a mountinfo line is the mount point.
+        if info.lines().any(|l| l.split(' ').nth(4) == Some(target)) {
+            let p = Path::new("/proc")
+                .join(&pid)
+                .join("root")
+                .join(target.trim_start_matches('/'));
+            if std::fs::File::open(&p).is_ok() {
+                out.push(p);
+                break;
+            }
+        }
+    }
+    out
 }

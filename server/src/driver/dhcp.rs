@@ -84,8 +84,14 @@ async fn with_socket<T: Send + 'static>(
             let (l, g) = (lease.clone(), f.clone());
             let p = Place::Sandbox(ns.clone());
             match socket::in_netns(ns, move || g(&open_at(&p, &l)?, &l)) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                other => return other,
+                Ok(v) => return Ok(v),
+                // Not found there (moved back after Leave), or the sandbox
+                // cannot be entered: try the host, else report the first.
+                Err(e) => {
+                    return open_at(&Place::Host(host_link), &lease)
+                        .and_then(|s| f(&s, &lease))
+                        .map_err(|_| e);
+                }
             }
         }
         f(&open_at(&Place::Host(host_link), &lease)?, &lease)
@@ -169,7 +175,14 @@ impl Driver {
         let host_link = backend.endpoint_host_link(ep);
         // Back on the host the link is down; a frame needs it up.
         let _ = self.links.set_up(&host_link, true).await;
-        let sent = with_socket(place, host_link, lease, |s, l| exchange::release(s, l)).await;
+        let mut sent = with_socket(place, host_link, lease.clone(), |s, l| exchange::release(s, l)).await;
+        if sent.is_err()
+            && let Some(parent) = net.spec.backend.parent().map(|p| p.link_name(&net.id))
+        {
+            // The link is gone (dockerd removed the container's namespace
+            // with it): the parent carries the frame with the lease's MAC.
+            sent = with_socket(Place::Host(parent.clone()), parent, lease, |s, l| exchange::release(s, l)).await;
+        }
         if let Err(e) = sent {
             warn!(endpoint = short_id(&ep.id), error = %e, "DHCP release not sent; the lease will expire at the server");
         }
