@@ -19,7 +19,7 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// `docker run --rm --network NET IMAGE true`: wall time, run directly
 /// (no `timeout` wrapper in the timed path; a watchdog thread instead).
-fn docker_run(d: &Dockerd, network: &str) -> Duration {
+pub fn docker_run(d: &Dockerd, network: &str) -> Duration {
     let mut cmd = Command::new(d.engine.cli_bin());
     cmd.arg("-H")
         .arg(format!("unix://{}", d.socket().display()))

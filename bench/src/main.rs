@@ -22,6 +22,7 @@
 //!     [--converge N] [--iperf-runs N] [--iperf-secs N] [--scale N] [--scale-wait S] [--skip-vxlan | --vxlan-only]
 //! ```
 
+mod dhcp;
 mod docker;
 mod interrupt;
 mod lifecycle;
@@ -55,6 +56,7 @@ const USAGE: &str = "usage: switchyard-bench [--lifecycles N] [--endpoints N] [-
   --skip-vxlan     leave out part 4 (multi-host VXLAN)
   --vxlan-only     run only part 4
   --out FILE       also append the tables to FILE
+  --dhcp-only      run only part 6: docker run on a DHCP network vs a static one (--pairs, --engine)
   --load N         run only part 5: N endpoints on one host (cost flat?, restart, memory)
 Runs as root; needs iproute2, for part 3 docker.io, containerd, runc, busybox-static,
 for part 4 etcd-server, etcd-client, iperf3, iptables, iputils-ping.";
@@ -76,6 +78,8 @@ pub struct Args {
     pub out: Option<PathBuf>,
     /// Part 5 only, with this many endpoints (0: parts 1–4).
     pub load: usize,
+    /// Part 6 only (DHCP vs static addressing).
+    pub dhcp_only: bool,
 }
 
 impl Args {
@@ -96,6 +100,7 @@ impl Args {
             vxlan_only: false,
             out: None,
             load: 0,
+            dhcp_only: false,
         };
         let mut it = std::env::args().skip(1);
         let fail = |m: String| -> ! {
@@ -134,6 +139,7 @@ impl Args {
                 "--vxlan-only" => a.vxlan_only = true,
                 "--out" => a.out = Some(PathBuf::from(value("--out"))),
                 "--load" => a.load = number("--load"),
+                "--dhcp-only" => a.dhcp_only = true,
                 "-h" | "--help" => {
                     println!("{USAGE}");
                     std::process::exit(0)
@@ -262,6 +268,10 @@ fn main() {
     ));
     if args.load > 0 {
         load::part5(&args, &mut report);
+        return;
+    }
+    if args.dhcp_only {
+        dhcp::part6(&args, &mut report);
         return;
     }
     if !args.vxlan_only {
