@@ -27,12 +27,32 @@ pub fn part6(args: &Args, report: &mut Report) {
     let version = d.docker_out(&["version", "--format", "{{.Server.Version}}"]);
     let (dh, st) = ("bench-dhcp", "bench-static");
     d.docker_out(&[
-        "network", "create", "-d", &plugin.name, "--ipam-driver", "null", "-o", "backend=macvlan",
-        "-o", "parent=tp0", "-o", "ipam=dhcp", dh,
+        "network",
+        "create",
+        "-d",
+        &plugin.name,
+        "--ipam-driver",
+        "null",
+        "-o",
+        "backend=macvlan",
+        "-o",
+        "parent=tp0",
+        "-o",
+        "ipam=dhcp",
+        dh,
     ]);
     d.docker_out(&[
-        "network", "create", "-d", &plugin.name, "--subnet", "198.18.0.0/24", "-o",
-        "backend=macvlan", "-o", "parent=tp0", st,
+        "network",
+        "create",
+        "-d",
+        &plugin.name,
+        "--subnet",
+        "198.18.0.0/24",
+        "-o",
+        "backend=macvlan",
+        "-o",
+        "parent=tp0",
+        st,
     ]);
     for _ in 0..3 {
         check_interrupt();
@@ -55,8 +75,16 @@ pub fn part6(args: &Args, report: &mut Report) {
         ratios.push(ta / tb);
     }
     let mut t = Table::new(&["variant", "runs", "median s"]);
-    t.row(vec!["`-o ipam=dhcp` (dnsmasq on the LAN)".into(), a.len().to_string(), f3(median(&a))]);
-    t.row(vec!["static (`--subnet`)".into(), b.len().to_string(), f3(median(&b))]);
+    t.row(vec![
+        "`-o ipam=dhcp` (dnsmasq on the LAN)".into(),
+        a.len().to_string(),
+        f3(median(&a)),
+    ]);
+    t.row(vec![
+        "static (`--subnet`)".into(),
+        b.len().to_string(),
+        f3(median(&b)),
+    ]);
     let mut r = Table::new(&["paired comparison", "value"]);
     r.row(vec!["pairs".into(), ratios.len().to_string()]);
     r.row(vec![

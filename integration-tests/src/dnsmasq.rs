@@ -98,7 +98,11 @@ impl Dnsmasq {
             .lines()
             .filter_map(|l| {
                 let f: Vec<&str> = l.split_whitespace().collect();
-                Some((f.first()?.parse().ok()?, f.get(1)?.to_string(), f.get(2)?.to_string()))
+                Some((
+                    f.first()?.parse().ok()?,
+                    f.get(1)?.to_string(),
+                    f.get(2)?.to_string(),
+                ))
             })
             .collect()
     }

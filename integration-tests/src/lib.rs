@@ -15,8 +15,8 @@
 //! what to install; they never turn into a silent skip.
 
 pub mod crash;
-pub mod docker_lab;
 pub mod dnsmasq;
+pub mod docker_lab;
 pub mod dockerd;
 pub mod lab;
 pub mod libnetwork;

@@ -17,8 +17,10 @@ fn lan(lab: &Lab) -> Netns {
 /// CreateNetwork as dockerd sends it for `--ipam-driver null`.
 fn dhcp_network(lab: &mut Lab, opts: &[(&str, &str)]) -> Result<String, String> {
     let id = random_id();
-    let generic: serde_json::Map<String, serde_json::Value> =
-        opts.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let generic: serde_json::Map<String, serde_json::Value> = opts
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
     lab.ln
         .call(
             "CreateNetwork",
@@ -45,10 +47,19 @@ fn lease_gateway_renewal_restart_and_release() {
     let net = dhcp_network(&mut lab, &macvlan_dhcp()).unwrap();
     let ep = random_id();
     let created = lab.ln.create_endpoint(&net, &ep, "", "", "").unwrap();
-    let cidr = created["Interface"]["Address"].as_str().unwrap().to_string();
-    let mac = created["Interface"]["MacAddress"].as_str().unwrap().to_string();
+    let cidr = created["Interface"]["Address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mac = created["Interface"]["MacAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let addr = cidr.split('/').next().unwrap().to_string();
-    assert!(cidr.starts_with("192.0.2.") && cidr.ends_with("/24"), "{created}");
+    assert!(
+        cidr.starts_with("192.0.2.") && cidr.ends_with("/24"),
+        "{created}"
+    );
     let leases = server.leases();
     assert!(
         leases.iter().any(|l| l.1 == mac && l.2 == addr),
@@ -56,21 +67,38 @@ fn lease_gateway_renewal_restart_and_release() {
     );
 
     let ctr = Netns::new("dc");
-    let join = lab.ln.join(&net, &ep, ctr.path().to_str().unwrap()).unwrap();
+    let join = lab
+        .ln
+        .join(&net, &ep, ctr.path().to_str().unwrap())
+        .unwrap();
     assert_eq!(join["Gateway"], json!("192.0.2.1"), "{join}");
-    let src = join["InterfaceName"]["SrcName"].as_str().unwrap().to_string();
+    let src = join["InterfaceName"]["SrcName"]
+        .as_str()
+        .unwrap()
+        .to_string();
     lab.host.hand_over(&src, &ctr, "eth0", &[&cidr]);
-    assert!(ctr.ping("192.0.2.1"), "the container reaches the LAN's router");
+    assert!(
+        ctr.ping("192.0.2.1"),
+        "the container reaches the LAN's router"
+    );
 
     // Renewals (every 3 s here) reach the server from the container.
     let first = server.expiry(&addr).unwrap();
     let renewed = wait_for(15.0, || server.expiry(&addr).filter(|e| *e > first));
-    assert!(renewed.is_some(), "no renewal reached dnsmasq: {}", server.log());
+    assert!(
+        renewed.is_some(),
+        "no renewal reached dnsmasq: {}",
+        server.log()
+    );
 
     // A restarted plugin keeps the address and renews it again.
     lab.restart_plugin();
     let again = lab.ln.create_endpoint(&net, &ep, "", "", "").unwrap();
-    assert_eq!(again["Interface"]["Address"], json!(cidr), "a retried CreateEndpoint answers the same");
+    assert_eq!(
+        again["Interface"]["Address"],
+        json!(cidr),
+        "a retried CreateEndpoint answers the same"
+    );
     let sock = lab.plugin.socket_path().to_str().unwrap().to_string();
     let status = switchyard_integration_tests::plugin::Plugin::run_once(
         &lab.host,
@@ -85,7 +113,11 @@ fn lease_gateway_renewal_restart_and_release() {
     );
     let before = server.expiry(&addr).unwrap();
     let renewed = wait_for(15.0, || server.expiry(&addr).filter(|e| *e > before));
-    assert!(renewed.is_some(), "no renewal after the restart: {}", server.log());
+    assert!(
+        renewed.is_some(),
+        "no renewal after the restart: {}",
+        server.log()
+    );
     assert!(lab.plugin.log_text().contains("DHCP lease extended"));
 
     // DeleteEndpoint releases the lease at the server.
@@ -111,10 +143,19 @@ fn server_away_and_back_rebinding_keeps_the_lease() {
     let ctr = Netns::new("dc");
     let ep = random_id();
     let created = lab.ln.create_endpoint(&net, &ep, "", "", "").unwrap();
-    let cidr = created["Interface"]["Address"].as_str().unwrap().to_string();
+    let cidr = created["Interface"]["Address"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let addr = cidr.split('/').next().unwrap().to_string();
-    let join = lab.ln.join(&net, &ep, ctr.path().to_str().unwrap()).unwrap();
-    let src = join["InterfaceName"]["SrcName"].as_str().unwrap().to_string();
+    let join = lab
+        .ln
+        .join(&net, &ep, ctr.path().to_str().unwrap())
+        .unwrap();
+    let src = join["InterfaceName"]["SrcName"]
+        .as_str()
+        .unwrap()
+        .to_string();
     lab.host.hand_over(&src, &ctr, "eth0", &[&cidr]);
     server.stop();
     let noticed = wait_for(15.0, || {
@@ -127,7 +168,11 @@ fn server_away_and_back_rebinding_keeps_the_lease() {
     let before = server.expiry(&addr).unwrap();
     server.resume();
     let renewed = wait_for(30.0, || server.expiry(&addr).filter(|e| *e > before));
-    assert!(renewed.is_some(), "no renewal once the server was back: {}", server.log());
+    assert!(
+        renewed.is_some(),
+        "no renewal once the server was back: {}",
+        server.log()
+    );
     lab.detach(&net, &ep, &ctr, &src);
     lab.ln.delete_network(&net).unwrap();
     lab.assert_no_marked_links();
@@ -144,7 +189,11 @@ fn a_reservation_by_mac_is_honoured() {
         .ln
         .create_endpoint(&net, &ep, "", "", "02:42:c0:00:02:63")
         .unwrap();
-    assert_eq!(created["Interface"]["Address"], json!("192.0.2.99/24"), "{created}");
+    assert_eq!(
+        created["Interface"]["Address"],
+        json!("192.0.2.99/24"),
+        "{created}"
+    );
     lab.ln.endpoint_call("DeleteEndpoint", &net, &ep).unwrap();
     lab.ln.delete_network(&net).unwrap();
     lab.assert_no_marked_links();
@@ -153,19 +202,28 @@ fn a_reservation_by_mac_is_honoured() {
 #[test]
 fn ipvlan_l2_gets_a_lease_of_its_own() {
     // IPVLAN needs the test kernel (the build machines' has none).
-    if !switchyard_integration_tests::test_kernel::in_test_kernel("ipvlan_l2_gets_a_lease_of_its_own") {
+    if !switchyard_integration_tests::test_kernel::in_test_kernel(
+        "ipvlan_l2_gets_a_lease_of_its_own",
+    ) {
         return;
     }
     let mut lab = Lab::config().tag("di").start();
     let lan = lan(&lab);
     let server = Dnsmasq::start(&lan, "tp1", &[]);
-    let net = dhcp_network(&mut lab, &[("backend", "ipvlan"), ("parent", "tp0"), ("ipam", "dhcp")]).unwrap();
+    let net = dhcp_network(
+        &mut lab,
+        &[("backend", "ipvlan"), ("parent", "tp0"), ("ipam", "dhcp")],
+    )
+    .unwrap();
     let (a, b) = (random_id(), random_id());
     let ca = lab.ln.create_endpoint(&net, &a, "", "", "").unwrap();
     let cb = lab.ln.create_endpoint(&net, &b, "", "", "").unwrap();
     let (aa, ab) = (&ca["Interface"]["Address"], &cb["Interface"]["Address"]);
     assert!(aa.as_str().unwrap().starts_with("192.0.2."), "{ca}");
-    assert_ne!(aa, ab, "two ipvlan endpoints (same MAC) have distinct client ids");
+    assert_ne!(
+        aa, ab,
+        "two ipvlan endpoints (same MAC) have distinct client ids"
+    );
     assert_eq!(server.leases().len(), 2, "{:?}", server.leases());
     for ep in [&a, &b] {
         lab.ln.endpoint_call("DeleteEndpoint", &net, ep).unwrap();
@@ -186,7 +244,11 @@ fn no_server_fails_within_the_bound_and_leaves_nothing() {
     let ep = random_id();
     let t = Instant::now();
     let err = lab.ln.create_endpoint(&net, &ep, "", "", "").unwrap_err();
-    assert!(t.elapsed() < Duration::from_secs(6), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(6),
+        "took {:?}",
+        t.elapsed()
+    );
     assert!(
         err.contains("no DHCP server answered on parent \"tp0\" within 3 s"),
         "{err}"
@@ -201,14 +263,38 @@ fn no_server_fails_within_the_bound_and_leaves_nothing() {
 fn dhcp_is_refused_where_it_cannot_work() {
     let mut lab = Lab::config().tag("dx").start();
     let e = lab
-        .network(&[("backend", "macvlan"), ("parent", "tp0"), ("ipam", "dhcp")], "10.9.0.0/24", false)
+        .network(
+            &[("backend", "macvlan"), ("parent", "tp0"), ("ipam", "dhcp")],
+            "10.9.0.0/24",
+            false,
+        )
         .unwrap_err();
     assert!(e.contains("--ipam-driver null"), "{e}");
-    let e = dhcp_network(&mut lab, &[("backend", "ipvlan"), ("parent", "tp0"), ("ipvlan_mode", "l3"), ("ipam", "dhcp")]).unwrap_err();
+    let e = dhcp_network(
+        &mut lab,
+        &[
+            ("backend", "ipvlan"),
+            ("parent", "tp0"),
+            ("ipvlan_mode", "l3"),
+            ("ipam", "dhcp"),
+        ],
+    )
+    .unwrap_err();
     assert!(e.contains("ipvlan_mode=l2"), "{e}");
-    let e = dhcp_network(&mut lab, &[("backend", "vxlan"), ("vni", "77"), ("ipam", "dhcp")]).unwrap_err();
+    let e = dhcp_network(
+        &mut lab,
+        &[("backend", "vxlan"), ("vni", "77"), ("ipam", "dhcp")],
+    )
+    .unwrap_err();
     assert!(e.contains("ipam"), "{e}");
-    let e = dhcp_network(&mut lab, &[("backend", "macvlan"), ("parent", "tp0"), ("ipam", "dhcpp")]).unwrap_err();
-    assert!(e.contains("ipam=\"dhcpp\"") && e.contains("ipam=dhcp"), "{e}");
+    let e = dhcp_network(
+        &mut lab,
+        &[("backend", "macvlan"), ("parent", "tp0"), ("ipam", "dhcpp")],
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("ipam=\"dhcpp\"") && e.contains("ipam=dhcp"),
+        "{e}"
+    );
     lab.assert_no_marked_links();
 }

@@ -19,26 +19,59 @@ fn dhcp_on_docker(engine: Engine) {
     let mut server = Dnsmasq::start(&lan, "tp1", &["--dhcp-host=02:42:c0:00:02:63,192.0.2.99"]);
     lab.create(
         "dh",
-        &["--ipam-driver", "null", "-o", "backend=macvlan", "-o", "parent=tp0", "-o", "ipam=dhcp"],
+        &[
+            "--ipam-driver",
+            "null",
+            "-o",
+            "backend=macvlan",
+            "-o",
+            "parent=tp0",
+            "-o",
+            "ipam=dhcp",
+        ],
     );
 
-    lab.d.run_d("c1", "dh", &["--mac-address", "02:42:c0:00:02:63"]);
+    lab.d
+        .run_d("c1", "dh", &["--mac-address", "02:42:c0:00:02:63"]);
     let addrs = lab.d.exec("c1", &["ip", "-4", "addr", "show", "eth0"]);
-    assert!(addrs.contains("192.0.2.99/24"), "{engine:?}: the reserved address: {addrs}");
+    assert!(
+        addrs.contains("192.0.2.99/24"),
+        "{engine:?}: the reserved address: {addrs}"
+    );
     let routes = lab.d.exec("c1", &["ip", "route"]);
-    assert!(routes.contains("default via 192.0.2.1 dev eth0"), "{engine:?}: {routes}");
-    assert!(lab.d.try_exec("c1", &["ping", "-c", "2", "-W", "1", "192.0.2.1"]).0);
+    assert!(
+        routes.contains("default via 192.0.2.1 dev eth0"),
+        "{engine:?}: {routes}"
+    );
+    assert!(
+        lab.d
+            .try_exec("c1", &["ping", "-c", "2", "-W", "1", "192.0.2.1"])
+            .0
+    );
 
-    let first = server.expiry("192.0.2.99").expect("dnsmasq holds the lease");
+    let first = server
+        .expiry("192.0.2.99")
+        .expect("dnsmasq holds the lease");
     let renewed = wait_for(20.0, || server.expiry("192.0.2.99").filter(|e| *e > first));
-    assert!(renewed.is_some(), "{engine:?}: no renewal: {}", server.log());
+    assert!(
+        renewed.is_some(),
+        "{engine:?}: no renewal: {}",
+        server.log()
+    );
 
     lab.restart_plugin();
     let before = server.expiry("192.0.2.99").unwrap();
     let renewed = wait_for(20.0, || server.expiry("192.0.2.99").filter(|e| *e > before));
-    assert!(renewed.is_some(), "{engine:?}: no renewal after a plugin restart: {}", server.log());
+    assert!(
+        renewed.is_some(),
+        "{engine:?}: no renewal after a plugin restart: {}",
+        server.log()
+    );
     let addrs = lab.d.exec("c1", &["ip", "-4", "addr", "show", "eth0"]);
-    assert!(addrs.contains("192.0.2.99/24"), "{engine:?}: address kept: {addrs}");
+    assert!(
+        addrs.contains("192.0.2.99/24"),
+        "{engine:?}: address kept: {addrs}"
+    );
 
     lab.docker(&["rm", "-f", "c1"]);
     assert!(
@@ -50,9 +83,18 @@ fn dhcp_on_docker(engine: Engine) {
     // No server: docker run fails within the bound, saying why.
     server.stop();
     let t = Instant::now();
-    let (ok, out) = lab.d.docker(&["run", "--rm", "--network", "dh", IMAGE, "true"]);
-    assert!(!ok, "{engine:?}: docker run without a DHCP server succeeded: {out}");
-    assert!(t.elapsed() < Duration::from_secs(30), "{engine:?}: took {:?}", t.elapsed());
+    let (ok, out) = lab
+        .d
+        .docker(&["run", "--rm", "--network", "dh", IMAGE, "true"]);
+    assert!(
+        !ok,
+        "{engine:?}: docker run without a DHCP server succeeded: {out}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(30),
+        "{engine:?}: took {:?}",
+        t.elapsed()
+    );
     assert!(
         out.contains("no DHCP server answered on parent \"tp0\""),
         "{engine:?}: {out}"

@@ -65,7 +65,8 @@ fn message(xid: u32, id: &Identity, ciaddr: Ipv4Addr, kind: MessageType) -> Mess
 
 fn encode(m: &Message) -> Vec<u8> {
     // Encoding a message built here from valid values cannot fail.
-    m.to_vec().expect("a DHCP message built by the client encodes")
+    m.to_vec()
+        .expect("a DHCP message built by the client encodes")
 }
 
 pub fn discover(xid: u32, id: &Identity, requested: Option<Ipv4Addr>) -> Vec<u8> {
@@ -131,8 +132,7 @@ pub enum Reply {
 /// (another client's reply, a request, garbage) is `None`.
 pub fn read_reply(bytes: &[u8], xid: u32, id: &Identity) -> Option<Reply> {
     let m = Message::from_bytes(bytes).ok()?;
-    if m.opcode() != Opcode::BootReply || m.xid() != xid || m.chaddr().get(..6)? != id.hardware.0
-    {
+    if m.opcode() != Opcode::BootReply || m.xid() != xid || m.chaddr().get(..6)? != id.hardware.0 {
         return None;
     }
     let opts = m.opts();
@@ -204,7 +204,10 @@ mod tests {
     use super::*;
 
     fn id() -> Identity {
-        Identity::new(MacAddr([2, 0x42, 0, 0, 0, 7]), MacAddr([2, 0x42, 0, 0, 0, 7]))
+        Identity::new(
+            MacAddr([2, 0x42, 0, 0, 0, 7]),
+            MacAddr([2, 0x42, 0, 0, 0, 7]),
+        )
     }
 
     /// What a server would answer to `req`.
@@ -269,7 +272,10 @@ mod tests {
         assert_eq!(lease.address, "192.0.2.50/24".parse::<Ipv4Net>().unwrap());
         assert_eq!(lease.gateway, Some(Ipv4Addr::new(192, 0, 2, 1)));
         assert_eq!(lease.dns, vec![Ipv4Addr::new(192, 0, 2, 53)]);
-        assert_eq!((lease.lease_secs, lease.t1_secs, lease.t2_secs), (120, 60, 105));
+        assert_eq!(
+            (lease.lease_secs, lease.t1_secs, lease.t2_secs),
+            (120, 60, 105)
+        );
     }
 
     #[test]

@@ -22,7 +22,12 @@ fn xid() -> u32 {
     t.subsec_nanos() ^ (t.as_secs() as u32).rotate_left(16) ^ std::process::id()
 }
 
-fn send(sock: &PacketSocket, src: (MacAddr, Ipv4Addr), dst: (MacAddr, Ipv4Addr), msg: &[u8]) -> io::Result<()> {
+fn send(
+    sock: &PacketSocket,
+    src: (MacAddr, Ipv4Addr),
+    dst: (MacAddr, Ipv4Addr),
+    msg: &[u8],
+) -> io::Result<()> {
     let f = frame::encode(
         &Addresses {
             src_mac: src.0,
@@ -36,7 +41,12 @@ fn send(sock: &PacketSocket, src: (MacAddr, Ipv4Addr), dst: (MacAddr, Ipv4Addr),
 }
 
 /// Waits until `deadline` for a reply to `xid`; with the server's MAC.
-fn wait(sock: &PacketSocket, xid: u32, id: &Identity, deadline: Instant) -> io::Result<Option<(MacAddr, Reply)>> {
+fn wait(
+    sock: &PacketSocket,
+    xid: u32,
+    id: &Identity,
+    deadline: Instant,
+) -> io::Result<Option<(MacAddr, Reply)>> {
     while let Some(f) = sock.recv(deadline)? {
         if let Some((src, payload)) = frame::decode(&f)
             && let Some(r) = client::read_reply(payload, xid, id)
@@ -89,7 +99,12 @@ pub enum Extended {
 
 /// One RENEWING (unicast to the lease's server) or REBINDING (broadcast)
 /// attempt, answered within `timeout`.
-pub fn extend(sock: &PacketSocket, lease: &Lease, rebind: bool, timeout: Duration) -> io::Result<Extended> {
+pub fn extend(
+    sock: &PacketSocket,
+    lease: &Lease,
+    rebind: bool,
+    timeout: Duration,
+) -> io::Result<Extended> {
     let x = xid();
     let id = Identity {
         hardware: lease.hardware,
@@ -100,7 +115,12 @@ pub fn extend(sock: &PacketSocket, lease: &Lease, rebind: bool, timeout: Duratio
     } else {
         (lease.server_mac, lease.server)
     };
-    send(sock, (lease.hardware, lease.address.addr()), dst, &client::request_extend(x, lease))?;
+    send(
+        sock,
+        (lease.hardware, lease.address.addr()),
+        dst,
+        &client::request_extend(x, lease),
+    )?;
     Ok(match wait(sock, x, &id, Instant::now() + timeout)? {
         Some((mac, Reply::Ack(new))) => Extended::Ack(bound(new, mac)),
         Some((_, Reply::Nak(why))) => Extended::Nak(why),

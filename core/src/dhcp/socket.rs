@@ -198,10 +198,8 @@ pub fn in_netns<T: Send + 'static>(
                 match nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET) {
                     Ok(()) => return f(),
                     Err(e) => {
-                        last = io::Error::other(format!(
-                            "entering the namespace {}: {e}",
-                            p.display()
-                        ))
+                        last =
+                            io::Error::other(format!("entering the namespace {}: {e}", p.display()))
                     }
                 }
             }

@@ -326,7 +326,12 @@ impl Store {
 
     /// Keeps an endpoint's current DHCP lease (after every ACK).
     pub fn put_lease(&self, network_id: &str, endpoint_id: &str, lease: &Lease) -> Result<()> {
-        self.put_record("put_lease", LEASES, &format!("{network_id}/{endpoint_id}"), lease)?;
+        self.put_record(
+            "put_lease",
+            LEASES,
+            &format!("{network_id}/{endpoint_id}"),
+            lease,
+        )?;
         self.cache.write().unwrap().leases.insert(
             (network_id.to_string(), endpoint_id.to_string()),
             lease.clone(),
@@ -362,7 +367,10 @@ impl Store {
     /// Every lease as `((network, endpoint), lease)`.
     pub fn leases(&self) -> Vec<((String, String), Lease)> {
         let c = self.cache.read().unwrap();
-        c.leases.iter().map(|(k, l)| (k.clone(), l.clone())).collect()
+        c.leases
+            .iter()
+            .map(|(k, l)| (k.clone(), l.clone()))
+            .collect()
     }
 
     pub fn all_endpoints(&self) -> Vec<EndpointRecord> {

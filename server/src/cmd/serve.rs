@@ -37,14 +37,10 @@ async fn serve(settings: Settings, path: Option<std::path::PathBuf>) -> Result<(
     let store = Store::open(&settings.plugin.state_dir).map_err(|e| e.to_string())?;
     let links = LinkManager::new().map_err(|e| format!("cannot open a netlink socket: {e}"))?;
     let backends = Backends::build(&settings.backends, &settings.plugin.state_dir, &links).await?;
-    let driver = Arc::new(Driver::new(
-        name.clone(),
-        store,
-        links,
-        settings.policy(),
-        backends,
-    )
-    .with_dhcp(DhcpSettings(settings.dhcp.clone())));
+    let driver = Arc::new(
+        Driver::new(name.clone(), store, links, settings.policy(), backends)
+            .with_dhcp(DhcpSettings(settings.dhcp.clone())),
+    );
     // The backends' background work (control plane, kernel sync) starts
     // here and runs beside the socket; none of it delays serving (dockerd
     // must get answers at boot).

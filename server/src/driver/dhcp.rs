@@ -111,7 +111,11 @@ impl Driver {
     /// Obtains the endpoint's lease on its own link, created here (early;
     /// Join finds it) and brought up just for the exchange. On failure the
     /// link is removed again: nothing is left behind.
-    pub(super) async fn dhcp_acquire(&self, net: &NetworkRecord, ep: &EndpointRecord) -> Result<Lease> {
+    pub(super) async fn dhcp_acquire(
+        &self,
+        net: &NetworkRecord,
+        ep: &EndpointRecord,
+    ) -> Result<Lease> {
         let backend = self.backends.for_network(net);
         let host = self.host();
         let link = backend.create_endpoint_link(&host, net, ep).await?;
@@ -175,13 +179,19 @@ impl Driver {
         let host_link = backend.endpoint_host_link(ep);
         // Back on the host the link is down; a frame needs it up.
         let _ = self.links.set_up(&host_link, true).await;
-        let mut sent = with_socket(place, host_link, lease.clone(), |s, l| exchange::release(s, l)).await;
+        let mut sent = with_socket(place, host_link, lease.clone(), |s, l| {
+            exchange::release(s, l)
+        })
+        .await;
         if sent.is_err()
             && let Some(parent) = net.spec.backend.parent().map(|p| p.link_name(&net.id))
         {
             // The link is gone (dockerd removed the container's namespace
             // with it): the parent carries the frame with the lease's MAC.
-            sent = with_socket(Place::Host(parent.clone()), parent, lease, |s, l| exchange::release(s, l)).await;
+            sent = with_socket(Place::Host(parent.clone()), parent, lease, |s, l| {
+                exchange::release(s, l)
+            })
+            .await;
         }
         if let Err(e) = sent {
             warn!(endpoint = short_id(&ep.id), error = %e, "DHCP release not sent; the lease will expire at the server");
@@ -192,7 +202,11 @@ impl Driver {
     }
 
     /// Join's gateway for a DHCP endpoint: the lease's router.
-    pub(super) fn dhcp_gateway(&self, net: &NetworkRecord, ep: &EndpointRecord) -> Option<std::net::IpAddr> {
+    pub(super) fn dhcp_gateway(
+        &self,
+        net: &NetworkRecord,
+        ep: &EndpointRecord,
+    ) -> Option<std::net::IpAddr> {
         self.store
             .lease(&net.id, &ep.id)
             .and_then(|l| l.gateway)
@@ -211,7 +225,8 @@ impl Driver {
             if t < due || retry_at.get(&key).is_some_and(|r| t < *r) {
                 continue;
             }
-            let (Some(net), Some(ep)) = (self.store.network(&nid), self.store.endpoint(&nid, &eid)) else {
+            let (Some(net), Some(ep)) = (self.store.network(&nid), self.store.endpoint(&nid, &eid))
+            else {
                 continue;
             };
             let phase = lease.phase(t);
@@ -219,9 +234,12 @@ impl Driver {
             let backend = self.backends.for_network(&net);
             let place = place_of(&ep, backend);
             let timeout = Duration::from_secs(3);
-            let outcome = with_socket(place, backend.endpoint_host_link(&ep), lease.clone(), move |s, l| {
-                exchange::extend(s, l, rebind, timeout)
-            })
+            let outcome = with_socket(
+                place,
+                backend.endpoint_host_link(&ep),
+                lease.clone(),
+                move |s, l| exchange::extend(s, l, rebind, timeout),
+            )
             .await;
             match outcome {
                 Ok(Extended::Ack(new)) => {
@@ -242,12 +260,20 @@ impl Driver {
                     // Try again in half the time left (RFC 2131 §4.4.5), at
                     // least every few seconds and at most every minute.
                     let left = lease.expires_at().saturating_sub(t);
-                    let pause = (left / 2).clamp(3, 60).min(self.dhcp.renew_every().unwrap_or(60).max(3));
+                    let pause = (left / 2)
+                        .clamp(3, 60)
+                        .min(self.dhcp.renew_every().unwrap_or(60).max(3));
                     retry_at.insert(key, t + pause);
                     match other {
-                        Ok(Extended::Nak(why)) => warn!(endpoint = short_id(&eid), address = %lease.address, reason = %why, "the DHCP server refused to extend the lease"),
-                        Ok(_) => warn!(endpoint = short_id(&eid), address = %lease.address, ?phase, rebind, "no DHCP server answered the renewal; retrying"),
-                        Err(e) => warn!(endpoint = short_id(&eid), error = %e, "DHCP renewal not sent; retrying"),
+                        Ok(Extended::Nak(why)) => {
+                            warn!(endpoint = short_id(&eid), address = %lease.address, reason = %why, "the DHCP server refused to extend the lease")
+                        }
+                        Ok(_) => {
+                            warn!(endpoint = short_id(&eid), address = %lease.address, ?phase, rebind, "no DHCP server answered the renewal; retrying")
+                        }
+                        Err(e) => {
+                            warn!(endpoint = short_id(&eid), error = %e, "DHCP renewal not sent; retrying")
+                        }
                     }
                 }
             }

@@ -7,11 +7,11 @@ use switchyard_backends::Backend;
 use switchyard_core::mac::MacAddr;
 use switchyard_core::mark::Mark;
 use switchyard_core::model::{EndpointRecord, NetworkRecord, endpoint_link_name, now};
-use switchyard_core::spec::dhcp_enabled;
 use switchyard_core::protocol::{
     CreateEndpointRequest, CreateEndpointResponse, EndpointRequest, InterfaceUpdate,
     OperInfoResponse, short_id,
 };
+use switchyard_core::spec::dhcp_enabled;
 use switchyard_core::{Error, Result};
 use tracing::info;
 

@@ -131,13 +131,20 @@ impl Driver {
                     }
                     s.details =
                         switchyard_backends::Backend::describe(self.backends.for_network(n), n);
-                    for ((_, ep), l) in self.store.leases().iter().filter(|((nid, _), _)| nid == &n.id) {
+                    for ((_, ep), l) in self
+                        .store
+                        .leases()
+                        .iter()
+                        .filter(|((nid, _), _)| nid == &n.id)
+                    {
                         s.details.insert(
                             format!("dhcp lease {}", short_id(ep)),
                             format!(
                                 "{} gateway {} server {} expires in {} s",
                                 l.address,
-                                l.gateway.map(|g| g.to_string()).unwrap_or_else(|| "none".into()),
+                                l.gateway
+                                    .map(|g| g.to_string())
+                                    .unwrap_or_else(|| "none".into()),
                                 l.server,
                                 l.expires_at().saturating_sub(switchyard_core::model::now())
                             ),
