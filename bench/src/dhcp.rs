@@ -5,6 +5,7 @@
 
 use crate::docker::docker_run;
 use crate::interrupt::check as check_interrupt;
+use crate::pluginlog::{PluginLog, RUST_LOG};
 use crate::stats::{Table, f3, median, median_ci95};
 use crate::{Args, Report};
 use switchyard_integration_tests::dnsmasq::{Dnsmasq, lan};
@@ -22,7 +23,11 @@ pub fn part6(args: &Args, report: &mut Report) {
     ns.veth("tp0", "tp1");
     let lan = lan(&ns);
     let server = Dnsmasq::start(&lan, "tp1", &[]);
-    let plugin = Plugin::start_with(&ns, &[("SWITCHYARD__LOG__LEVEL", "info")]);
+    let plugin = Plugin::start_with(
+        &ns,
+        &[("SWITCHYARD__LOG__LEVEL", "info"), ("RUST_LOG", RUST_LOG)],
+    );
+    let mut log = PluginLog::new(plugin.log.clone());
     let d = Dockerd::start(engine, &ns);
     let version = d.docker_out(&["version", "--format", "{{.Server.Version}}"]);
     let (dh, st) = ("bench-dhcp", "bench-static");
@@ -59,16 +64,29 @@ pub fn part6(args: &Args, report: &mut Report) {
         docker_run(&d, dh);
         docker_run(&d, st);
     }
+    log.take();
     let (mut a, mut b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    // Plugin handler time per run (sum over the calls it served), ms.
+    let (mut ha, mut hb) = (Vec::new(), Vec::new());
     for i in 0..args.pairs {
         check_interrupt();
+        let mut one = |net: &str| {
+            let t = docker_run(&d, net).as_secs_f64();
+            let ms = log.take().iter().map(|c| c.us).sum::<u64>() as f64 / 1000.0;
+            if net == dh {
+                ha.push(ms)
+            } else {
+                hb.push(ms)
+            }
+            t
+        };
         // ABBA ordering: neither variant always goes first.
         let (ta, tb) = if i % 2 == 0 {
-            let ta = docker_run(&d, dh).as_secs_f64();
-            (ta, docker_run(&d, st).as_secs_f64())
+            let ta = one(dh);
+            (ta, one(st))
         } else {
-            let tb = docker_run(&d, st).as_secs_f64();
-            (docker_run(&d, dh).as_secs_f64(), tb)
+            let tb = one(st);
+            (one(dh), tb)
         };
         a.push(ta);
         b.push(tb);

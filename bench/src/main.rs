@@ -257,6 +257,9 @@ fn main() {
     if args.vxlan_only {
         flags += " --vxlan-only";
     }
+    if args.dhcp_only {
+        flags += " --dhcp-only";
+    }
     let flags = if flags.is_empty() {
         flags
     } else {

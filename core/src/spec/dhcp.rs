@@ -53,3 +53,78 @@ pub fn check(spec: &NetworkSpec, null_ipam: bool) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Policy, parse_network};
+    use super::*;
+    use crate::protocol::CreateNetworkRequest;
+    use serde_json::{Value, json};
+
+    fn parse(generic: Value, pool: &str, internal: bool) -> Result<NetworkSpec> {
+        let req: CreateNetworkRequest = serde_json::from_value(json!({
+            "NetworkID": "n1",
+            "Options": {"com.docker.network.generic": generic, "com.docker.network.internal": internal},
+            "IPv4Data": [{"AddressSpace": if pool == "0.0.0.0/0" { "null" } else { "LocalDefault" }, "Pool": pool}],
+            "IPv6Data": []
+        }))
+        .unwrap();
+        parse_network(&req, &Policy::default())
+    }
+
+    #[test]
+    fn dhcp_needs_the_null_ipam_and_an_l2_network() {
+        let ok = parse(
+            json!({"backend": "macvlan", "parent": "tp0", "ipam": "dhcp"}),
+            "0.0.0.0/0",
+            false,
+        );
+        assert!(dhcp_enabled(&ok.unwrap()));
+        let ok = parse(
+            json!({"backend": "ipvlan", "parent": "tp0", "ipam": "dhcp"}),
+            "0.0.0.0/0",
+            false,
+        );
+        assert!(dhcp_enabled(&ok.unwrap()));
+        let plain = parse(
+            json!({"backend": "macvlan", "parent": "tp0"}),
+            "10.1.0.0/24",
+            false,
+        );
+        assert!(!dhcp_enabled(&plain.unwrap()));
+
+        let e = |g: Value, pool: &str, internal: bool| {
+            parse(g, pool, internal).unwrap_err().to_string()
+        };
+        let m = e(
+            json!({"backend": "macvlan", "parent": "tp0", "ipam": "dhcp"}),
+            "10.1.0.0/24",
+            false,
+        );
+        assert!(m.contains("--ipam-driver null"), "{m}");
+        let m = e(
+            json!({"backend": "ipvlan", "parent": "tp0", "ipvlan_mode": "l3s", "ipam": "dhcp"}),
+            "0.0.0.0/0",
+            false,
+        );
+        assert!(m.contains("ipvlan_mode=l2") && m.contains("l3s"), "{m}");
+        let m = e(
+            json!({"backend": "vxlan", "vni": "7", "ipam": "dhcp"}),
+            "0.0.0.0/0",
+            false,
+        );
+        assert!(m.contains("\"ipam\" belongs to backend"), "{m}");
+        let m = e(
+            json!({"backend": "macvlan", "parent": "tp0", "ipam": "static"}),
+            "0.0.0.0/0",
+            false,
+        );
+        assert!(m.contains("ipam=\"static\" is not known"), "{m}");
+        let m = e(
+            json!({"backend": "macvlan", "parent": "tp0", "ipam": "dhcp"}),
+            "0.0.0.0/0",
+            true,
+        );
+        assert!(m.contains("--internal"), "{m}");
+    }
+}
