@@ -213,6 +213,33 @@ impl Driver {
             .map(std::net::IpAddr::V4)
     }
 
+    /// A lease whose endpoint is not stored (the process died between
+    /// keeping the lease and keeping the endpoint, whose link startup then
+    /// removed): released through the parent and forgotten.
+    async fn drop_stray_lease(&self, nid: &str, eid: &str, lease: Lease) {
+        let _guard = self.locks.lock(nid).await;
+        if self.store.endpoint(nid, eid).is_some() {
+            return; // CreateEndpoint finished meanwhile
+        }
+        if let Some(parent) = self
+            .store
+            .network(nid)
+            .and_then(|n| n.spec.backend.parent().map(|p| p.link_name(&n.id)))
+        {
+            let _ = with_socket(Place::Host(parent.clone()), parent, lease, |s, l| {
+                exchange::release(s, l)
+            })
+            .await;
+        }
+        match self.store.delete_lease(nid, eid) {
+            Ok(()) => info!(
+                endpoint = short_id(eid),
+                "released the DHCP lease of an endpoint that was never stored"
+            ),
+            Err(e) => warn!(endpoint = short_id(eid), error = %e, "forgetting a stray DHCP lease"),
+        }
+    }
+
     /// One pass over the stored leases: extends those that are due.
     /// `retry_at` holds, per endpoint, when a failed attempt may be repeated.
     async fn renew_due(&self, retry_at: &mut HashMap<(String, String), u64>) {
@@ -227,6 +254,7 @@ impl Driver {
             }
             let (Some(net), Some(ep)) = (self.store.network(&nid), self.store.endpoint(&nid, &eid))
             else {
+                self.drop_stray_lease(&nid, &eid, lease).await;
                 continue;
             };
             let phase = lease.phase(t);
