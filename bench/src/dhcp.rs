@@ -92,16 +92,18 @@ pub fn part6(args: &Args, report: &mut Report) {
         b.push(tb);
         ratios.push(ta / tb);
     }
-    let mut t = Table::new(&["variant", "runs", "median s"]);
+    let mut t = Table::new(&["variant", "runs", "median s", "plugin handler ms, median"]);
     t.row(vec![
         "`-o ipam=dhcp` (dnsmasq on the LAN)".into(),
         a.len().to_string(),
         f3(median(&a)),
+        f3(median(&ha)),
     ]);
     t.row(vec![
         "static (`--subnet`)".into(),
         b.len().to_string(),
         f3(median(&b)),
+        f3(median(&hb)),
     ]);
     let mut r = Table::new(&["paired comparison", "value"]);
     r.row(vec!["pairs".into(), ratios.len().to_string()]);
