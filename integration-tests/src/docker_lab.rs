@@ -28,10 +28,13 @@ impl DerefMut for DockerLab {
 }
 
 impl DockerLab {
-    /// Starts the lab `config` describes, then `engine`'s dockerd in it.
+    /// Starts the lab `config` describes, then `engine`'s dockerd in it,
+    /// whose API the plugin may ask which engine it is.
     pub fn new(engine: Engine, config: LabConfig) -> DockerLab {
         let lab = config.start();
         let d = Dockerd::start(engine, &lab.host);
+        std::os::unix::fs::symlink(d.socket(), &lab.plugin.docker_socket)
+            .expect("link dockerd's socket where the plugin asks for it");
         DockerLab { d, lab }
     }
 

@@ -193,41 +193,80 @@ fn first_container(lab: &DockerLab, net: &str, subnet: &str) -> (String, bool) {
 
 /// How the engine is recognised (spec::Engine), seen from the containers:
 /// 20.10 and 28 reserve the gateway (.1; the container gets .2 and a
-/// default route). On 29 with `[parents] engine = "auto"` the first
-/// network's GwAllocCheck is answered as 28 (nothing told 29 apart yet), its
-/// CreateNetwork shows 29's mark, and from the second network on nothing is
-/// reserved (the container gets .1 and no default route), as 29's built-in.
-/// `[parents] engine = "29"` answers as 29 from the first network.
+/// default route); 29 reserves nothing without --gateway (the container
+/// gets .1 and no default route), as their built-ins do.
+///
+/// * Asked through dockerd's API (`[plugin] docker_socket`, the default):
+///   right from the first network on every engine.
+/// * Not asked (no API at that path): on 29 the first network's
+///   GwAllocCheck is answered as 28 (nothing told 29 apart yet), its
+///   CreateNetwork shows 29's mark, and from the second network on the
+///   answer is 29's.
+/// * `[parents] engine = "29"`: 29's answer from the first network.
 fn engine_recognition(engine: Engine) {
-    let lab = new_lab(engine);
     let reserved = ("10.66.1.2/24".to_string(), true);
+    let as_29 = ("10.66.1.1/24".to_string(), false);
+    let native = if engine == Engine::V29 {
+        as_29.clone()
+    } else {
+        reserved.clone()
+    };
+    {
+        let mut lab = new_lab(engine);
+        let label = engine.label();
+        let told = wait_for(20.0, || {
+            let s = status(&mut lab);
+            (s["engine"] == label).then_some(())
+        });
+        assert!(
+            told.is_some(),
+            "{engine:?}: the plugin did not learn the engine from dockerd's API: {}",
+            status(&mut lab)
+        );
+        assert_eq!(
+            first_container(&lab, "g1", "10.66.1.0/24"),
+            native,
+            "{engine:?} first network, engine asked"
+        );
+        assert_eq!(
+            first_container(&lab, "g2", "10.66.1.0/24"),
+            native,
+            "{engine:?} second network, engine asked"
+        );
+    }
+    if engine != Engine::V29 {
+        return;
+    }
+    let unasked = Lab::config().tag("dd").env(
+        "SWITCHYARD__PLUGIN__DOCKER_SOCKET",
+        "/nonexistent/docker.sock",
+    );
+    let mut lab = DockerLab::new(engine, unasked);
     assert_eq!(
         first_container(&lab, "g1", "10.66.1.0/24"),
         reserved,
-        "{engine:?} first network"
+        "29, engine not asked: the first network is answered as 28"
     );
-    let second = first_container(&lab, "g2", "10.66.1.0/24");
-    if engine == Engine::V29 {
-        assert_eq!(
-            second,
-            ("10.66.1.1/24".to_string(), false),
-            "{engine:?}: 29 was not recognised"
-        );
-    } else {
-        assert_eq!(second, reserved, "{engine:?} second network");
-    }
+    assert_eq!(
+        first_container(&lab, "g2", "10.66.1.0/24"),
+        as_29,
+        "29, engine not asked: the first CreateNetwork showed 29's mark"
+    );
+    assert_eq!(status(&mut lab)["engine"], Value::Null);
     drop(lab);
-    if engine == Engine::V29 {
-        let config = Lab::config()
-            .tag("dd")
-            .env("SWITCHYARD__PARENTS__ENGINE", "29");
-        let lab = DockerLab::new(engine, config);
-        assert_eq!(
-            first_container(&lab, "g3", "10.66.1.0/24"),
-            ("10.66.1.1/24".to_string(), false),
-            "[parents] engine = \"29\": the first network answered as 29"
-        );
-    }
+    let config = Lab::config()
+        .tag("dd")
+        .env(
+            "SWITCHYARD__PLUGIN__DOCKER_SOCKET",
+            "/nonexistent/docker.sock",
+        )
+        .env("SWITCHYARD__PARENTS__ENGINE", "29");
+    let lab = DockerLab::new(engine, config);
+    assert_eq!(
+        first_container(&lab, "g3", "10.66.1.0/24"),
+        as_29,
+        "[parents] engine = \"29\": the first network answered as 29"
+    );
 }
 
 engine_matrix!(parentless);

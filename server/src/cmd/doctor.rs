@@ -4,7 +4,6 @@
 
 use crate::config::Settings;
 use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 use switchyard_client::PluginClient;
@@ -163,26 +162,9 @@ fn plugin(settings: &Settings) -> Finding {
     }
 }
 
-/// GET `path` on dockerd's API socket.
-fn docker_get(socket: &Path, path: &str) -> Result<(u16, String), String> {
-    let mut s = UnixStream::connect(socket).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    Ok((status, body.to_string()))
-}
-
 fn dockerd(settings: &Settings, socket: &Path) -> Finding {
     let name = settings.driver_name();
-    match docker_get(socket, "/info") {
+    match crate::docker_api::get(socket, "/info") {
         Err(e) => warn(
             format!("dockerd does not answer on {}: {e}", socket.display()),
             "start dockerd, or pass --docker-socket PATH",

@@ -41,6 +41,7 @@ fn offline_status(settings: &Settings) -> Result<StatusReport, String> {
     Ok(StatusReport {
         instance: settings.driver_name(),
         state_file: store.path().display().to_string(),
+        engine: None,
         cluster: settings
             .backends
             .cluster

@@ -12,6 +12,9 @@ use switchyard_core::protocol::short_id;
 pub struct StatusReport {
     pub instance: String,
     pub state_file: String,
+    /// The engine dockerd's API says it is ("29"), when it was asked.
+    #[serde(default)]
+    pub engine: Option<String>,
     /// This host in the VXLAN cluster (host id, VTEP, problem), with etcd.
     #[serde(default)]
     pub cluster: Option<switchyard_backends::ClusterStatus>,
@@ -116,6 +119,9 @@ impl Driver {
         StatusReport {
             instance: self.instance.clone(),
             state_file: self.store.path().display().to_string(),
+            engine: Some(self.policy.engine_memory.told())
+                .filter(|e| *e != switchyard_core::spec::Engine::Unknown)
+                .map(|e| e.to_string()),
             cluster: self.backends.cluster_status(),
             networks: self
                 .store
@@ -149,6 +155,9 @@ impl StatusReport {
             self.state_file,
             self.networks.len()
         );
+        if let Some(e) = &self.engine {
+            let _ = writeln!(s, "dockerd: Engine {e} (answered as its built-in drivers)");
+        }
         if let Some(c) = &self.cluster {
             let _ = writeln!(
                 s,
