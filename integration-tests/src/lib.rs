@@ -14,6 +14,7 @@
 //! that are missing (root, a command) fail the test with a message saying
 //! what to install; they never turn into a silent skip.
 
+pub mod background;
 pub mod crash;
 pub mod docker_lab;
 pub mod dockerd;
@@ -25,6 +26,7 @@ pub mod packaging;
 pub mod plugin;
 pub mod prereq;
 
+pub use background::Background;
 pub use docker_lab::DockerLab;
 pub use lab::{Lab, LabConfig};
 pub use netns::Netns;

@@ -11,6 +11,9 @@
 //!   on 28 and 29 (their built-ins reserve no gateway for l3).
 //! * ipvlan l3 routes: a connected default route on 28 and 29, the cover
 //!   routes on 20.10 (`dockerd_backends.rs` checks them in detail).
+//! * DNS through a resolver on the host's loopback (as systemd-resolved's
+//!   127.0.0.53): containers resolve external names as on the built-in's
+//!   networks, and on ipvlan l3 networks on 28 and 29.
 //!
 //! The host kernel has no IPVLAN: the plugin runs with
 //! `SWITCHYARD_TEST_IPVLAN_AS_MACVLAN=1` (its ipvlan endpoints become
@@ -19,7 +22,7 @@
 
 use serde_json::Value;
 use switchyard_integration_tests::dockerd::Engine;
-use switchyard_integration_tests::{DockerLab, Lab, engine_matrix, wait_for};
+use switchyard_integration_tests::{Background, DockerLab, Lab, TempDir, engine_matrix, wait_for};
 
 fn new_lab(engine: Engine) -> DockerLab {
     let config = Lab::config()
@@ -269,7 +272,136 @@ fn engine_recognition(engine: Engine) {
     );
 }
 
+/// An external name resolved in a container on `net` (busybox nslookup
+/// through Docker's embedded resolver): the address, or None.
+fn resolves(lab: &DockerLab, net: &str) -> Option<String> {
+    let (_, out) = lab.d.run_rm(
+        net,
+        &["sh", "-c", "cat /etc/resolv.conf; nslookup ext.example"],
+    );
+    eprintln!("DBG {net}: {out}");
+    answer(&out)
+}
+
+/// The IPv4 address in busybox nslookup's answer section ("Address: A" or
+/// "Address 1: A", after "Name: ext.example"). Its exit status is ignored:
+/// the AAAA query gets no answer.
+fn answer(out: &str) -> Option<String> {
+    out.lines()
+        .skip_while(|l| !l.contains("ext.example"))
+        .filter(|l| l.starts_with("Address"))
+        .filter_map(|l| l.split_whitespace().last())
+        .find(|a| a.parse::<std::net::Ipv4Addr>().is_ok())
+        .map(str::to_string)
+}
+
+/// The host's resolv.conf names only a resolver on the host's loopback
+/// (127.0.0.53, as systemd-resolved's; `--dns` would not do: Docker
+/// reaches an override from the container's namespace): Docker's embedded resolver forwards from the
+/// host's namespace, on 28 and 29 only for endpoints that have a gateway or
+/// a default route. A Switchyard macvlan network resolves
+/// exactly when the built-in macvlan does, with and without --gateway,
+/// except on 29 without --gateway (README: "Compared with Docker's built-in
+/// drivers"); an ipvlan l3 network (a connected default route on 28 and 29)
+/// resolves.
+fn host_loopback_dns(engine: Engine) {
+    let config = Lab::config()
+        .tag("dd")
+        .env("SWITCHYARD_TEST_IPVLAN_AS_MACVLAN", "1");
+    let etc = TempDir::new("resolv");
+    let resolv = etc.path().join("resolv.conf");
+    std::fs::write(&resolv, "nameserver 127.0.0.53\n").unwrap();
+    let lab = DockerLab::with_resolv_conf(engine, config, Some(&resolv));
+    let mut dns = Background::start(
+        &lab.host,
+        "dnsmasq",
+        &[
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            "--listen-address=127.0.0.53",
+            "--address=/ext.example/192.0.2.10",
+            "--log-queries",
+            "--log-facility=-",
+        ],
+    );
+    let host = lab.host.name().to_string();
+    dns.wait_ready(10.0, || {
+        let (_, out) = switchyard_integration_tests::prereq::try_run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &host,
+                "busybox",
+                "nslookup",
+                "ext.example",
+                "127.0.0.53",
+            ],
+        );
+        answer(&out).as_deref() == Some("192.0.2.10")
+    });
+    let want = Some("192.0.2.10".to_string());
+    for (case, args) in [
+        (
+            "with --gateway",
+            "--subnet 10.67.0.0/24 --gateway 10.67.0.1",
+        ),
+        ("without --gateway", "--subnet 10.67.0.0/24"),
+    ] {
+        lab.create(
+            "dns-sy",
+            &words(&format!("-o backend=macvlan -o parent=tp0 {args}")),
+        );
+        let ours = resolves(&lab, "dns-sy");
+        lab.docker(&["network", "rm", "dns-sy"]);
+        let mut a = vec!["network", "create", "-d", "macvlan", "-o", "parent=tp0"];
+        a.extend(words(args));
+        a.push("dns-b");
+        lab.docker(&a);
+        let builtin = resolves(&lab, "dns-b");
+        lab.docker(&["network", "rm", "dns-b"]);
+        if engine == Engine::V29 && case == "without --gateway" {
+            // The documented difference: 29's built-in marks the endpoint
+            // as if it had a gateway (ForceGw4, for built-in drivers only),
+            // which lets Docker's resolver reach the host's loopback; a
+            // remote driver could do so only with a connected default
+            // route, which would change the container's routes.
+            assert_eq!(builtin, want, "{engine:?} {case}, built-in:\n{}", dns.log());
+            assert_eq!(ours, None, "{engine:?} {case}, Switchyard");
+        } else {
+            assert_eq!(
+                ours,
+                builtin,
+                "{engine:?} {case}: Switchyard (left) and the built-in macvlan (right) resolve differently\n{}",
+                dns.log()
+            );
+        }
+        if case == "with --gateway" && engine != Engine::V20 {
+            assert_eq!(ours, want, "{engine:?} {case}:\n{}", dns.log());
+        }
+    }
+    if engine != Engine::V20 {
+        lab.create(
+            "dns-l3",
+            &words("-o backend=ipvlan -o parent=tp0 -o ipvlan_mode=l3 --subnet 10.68.0.0/24"),
+        );
+        assert_eq!(
+            resolves(&lab, "dns-l3"),
+            want,
+            "{engine:?} ipvlan l3:\n{}",
+            dns.log()
+        );
+        lab.docker(&["network", "rm", "dns-l3"]);
+    }
+    lab.assert_no_links("the DNS networks were removed");
+}
+
 engine_matrix!(parentless);
 engine_matrix!(down_parent);
 engine_matrix!(l3_slash31: 28, 29);
 engine_matrix!(engine_recognition);
+engine_matrix!(host_loopback_dns);
