@@ -176,7 +176,7 @@ impl Child for Ipvlan {
         }
         answer.gateway = None;
         answer.gateway_ipv6 = None;
-        if !spec.internal {
+        if !spec.answers_internal() {
             let (v4, v6): (&[&str], &[&str]) = if spec.engine.takes_connected_default() {
                 (&V4_DEFAULT, &V6_DEFAULT)
             } else {

@@ -20,13 +20,24 @@ impl Background {
     /// is what to install when the command is missing. Its output goes to
     /// a log shown when the test fails.
     pub fn start(ns: &Netns, package: &str, cmd: &[&str]) -> Background {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns.name()]).args(cmd);
+        Self::launch(c, package, cmd)
+    }
+
+    /// As `start`, in the test's own namespaces.
+    pub fn start_here(package: &str, cmd: &[&str]) -> Background {
+        let mut c = Command::new(cmd[0]);
+        c.args(&cmd[1..]);
+        Self::launch(c, package, cmd)
+    }
+
+    fn launch(mut command: Command, package: &str, cmd: &[&str]) -> Background {
         require_command(cmd[0], package);
         let dir = TempDir::new(cmd[0]);
         let log = dir.path().join("log");
         let out = std::fs::File::create(&log).expect("create the server's log");
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns.name()])
-            .args(cmd)
+        let child = command
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("clone the log handle"))
             .stderr(out)

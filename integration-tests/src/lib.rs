@@ -15,9 +15,11 @@
 //! what to install; they never turn into a silent skip.
 
 pub mod background;
+pub mod container_view;
 pub mod crash;
 pub mod docker_lab;
 pub mod dockerd;
+pub mod guest;
 pub mod lab;
 pub mod libnetwork;
 pub mod multihost;

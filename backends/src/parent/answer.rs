@@ -7,10 +7,11 @@ use switchyard_core::model::{EndpointRecord, JoinAnswer, NetworkRecord};
 use switchyard_core::spec::Subnet;
 
 /// Gateways for Join: the first subnet's of each family that the endpoint
-/// has an address in, none on internal networks (dockerd does not filter a
-/// gateway an internal network returns).
+/// has an address in, none on networks that answer as internal
+/// (`NetworkSpec::answers_internal`; dockerd does not filter a gateway an
+/// internal network returns).
 pub fn gateways(net: &NetworkRecord, ep: &EndpointRecord) -> (Option<IpAddr>, Option<IpAddr>) {
-    if net.spec.internal {
+    if net.spec.answers_internal() {
         return (None, None);
     }
     let pick = |subnets: &[Subnet], addr: Option<ipnet::IpNet>| {

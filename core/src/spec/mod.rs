@@ -126,5 +126,18 @@ pub struct NetworkSpec {
     pub engine: Engine,
 }
 
+impl NetworkSpec {
+    /// Whether Join answers as for an internal network (no gateway, no
+    /// default route): `--internal`, or a network without a parent on
+    /// Engine 28 or 29, whose built-in macvlan/ipvlan treat it as internal
+    /// ("With no parent interface, the network is internal": moby's
+    /// `parseNetworkOptions`, also read by their GwAllocCheck). 20.10's
+    /// built-ins keep a parentless network's gateways.
+    pub fn answers_internal(&self) -> bool {
+        let parentless = matches!(self.backend.parent(), Some(Parent::Isolated { .. }));
+        self.internal || (parentless && matches!(self.engine, Engine::V28 | Engine::V29))
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -479,3 +479,37 @@ fn docker_versions_name_engines() {
         assert_eq!(Engine::from_version(v), want, "{v:?}");
     }
 }
+
+#[test]
+fn parentless_networks_answer_as_internal_on_28_and_29_only() {
+    let policy = Policy::default();
+    let req = |parent: Option<&str>, internal: bool| {
+        let mut opts = vec![("backend", "macvlan")];
+        if let Some(p) = parent {
+            opts.push(("parent", p));
+        }
+        let mut r = engine_req(true, None);
+        r.options = serde_json::from_value(json!({
+            "com.docker.network.generic": opts.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+            "com.docker.network.internal": internal,
+        }))
+        .unwrap();
+        parse_network(&r, &policy).unwrap()
+    };
+    for (engine, parentless_internal) in [
+        (Engine::V20, false),
+        (Engine::Unknown, false),
+        (Engine::V28, true),
+        (Engine::V29, true),
+    ] {
+        let mut spec = req(None, false);
+        spec.engine = engine;
+        assert_eq!(spec.answers_internal(), parentless_internal, "{engine:?}");
+        let mut spec = req(Some("eth0"), false);
+        spec.engine = engine;
+        assert!(!spec.answers_internal(), "{engine:?} with a parent");
+        let mut spec = req(Some("eth0"), true);
+        spec.engine = engine;
+        assert!(spec.answers_internal(), "{engine:?} --internal");
+    }
+}
