@@ -249,6 +249,8 @@ impl Cluster {
 
     /// One session: registers, lists, then watches until something fails.
     async fn session(&self) -> std::result::Result<(), String> {
+        self.sessions.fetch_add(1, Ordering::Relaxed);
+        self.watch_lag.lock().unwrap().restart();
         let mut c = self.client().await.map_err(|e| describe(&e))?;
         let lease = self.lease(&mut c).await?;
         let (mut keeper, mut ka) = c
@@ -286,6 +288,7 @@ impl Cluster {
                     if m.canceled() || m.compact_revision() > 0 {
                         return Err(format!("watch cancelled (compacted at {}); listing again", m.compact_revision()));
                     }
+                    self.note_progress(&m);
                     if self.apply_watch(&m) {
                         self.kick.notify_one();
                     }
@@ -293,8 +296,18 @@ impl Cluster {
                 _ = keepalive.tick() => {
                     keeper.keep_alive().await.map_err(|e| describe(&e))?;
                     match tokio::time::timeout(ttl, ka.message()).await {
-                        Ok(Ok(Some(r))) if r.ttl() > 0 => {}
+                        Ok(Ok(Some(r))) if r.ttl() > 0 => {
+                            if let Some(h) = r.header() {
+                                self.watch_lag.lock().unwrap().seen(h.revision());
+                            }
+                        }
                         other => return Err(format!("lease keep-alive failed: {other:?}")),
+                    }
+                    // etcd answers once the watch has sent everything up
+                    // to now: the time that takes is the watch's lag.
+                    match stream.request_progress().await {
+                        Ok(()) => self.watch_lag.lock().unwrap().asked(std::time::Instant::now()),
+                        Err(e) => debug!(error = %describe(&e), "watch progress request not sent"),
                     }
                 }
                 _ = self.kick.notified() => self.assert_own(&mut c).await?,
@@ -304,6 +317,23 @@ impl Cluster {
                 }
             }
         }
+    }
+
+    /// What a watch response says about the cache's lag: events carry
+    /// their revisions; a response without events, not the watch's
+    /// creation, is the progress notification asked for at keep-alive.
+    fn note_progress(&self, m: &WatchResponse) {
+        let header = m.header().map(|h| h.revision()).unwrap_or(0);
+        let progress = m.events().is_empty() && !m.created() && !m.canceled();
+        let newest = m
+            .events()
+            .iter()
+            .filter_map(|e| e.kv().map(|kv| kv.mod_revision()))
+            .max()
+            .unwrap_or(if progress { header } else { 0 });
+        let mut w = self.watch_lag.lock().unwrap();
+        w.seen(header);
+        w.delivered(std::time::Instant::now(), newest, progress);
     }
 
     /// Applies a watch response to the cache and wakes the kernel
@@ -355,6 +385,10 @@ impl Cluster {
             ))
         });
         self.cache.write().unwrap().replace(kvs);
+        self.watch_lag
+            .lock()
+            .unwrap()
+            .delivered(std::time::Instant::now(), rev, false);
         self.synced.store(true, Ordering::Release);
         debug!(revision = rev, "listed the cluster state");
         self.changed.notify_one();

@@ -34,6 +34,7 @@ mod records;
 mod settings;
 mod txn;
 mod underlay;
+mod watch_lag;
 
 #[cfg(test)]
 mod cluster_tests;
@@ -94,6 +95,18 @@ struct VxlanState {
     kernel: tokio::sync::Mutex<()>,
     /// The VXLAN allow-list in the kernel (`firewall.rs`).
     firewall: std::sync::Mutex<firewall::FirewallState>,
+    /// What the reconcile loop has done, for `/metrics`.
+    reconciled: Reconciled,
+}
+
+/// Passes of the kernel reconcile loop and the drift they repaired.
+#[derive(Default)]
+struct Reconciled {
+    runs: std::sync::atomic::AtomicU64,
+    /// Neighbour and forwarding entries added, replaced or deleted.
+    entries: std::sync::atomic::AtomicU64,
+    /// Networks whose bridge or VXLAN device was missing and re-created.
+    devices: std::sync::atomic::AtomicU64,
 }
 
 impl Vxlan {
@@ -107,6 +120,7 @@ impl Vxlan {
                 programmed: RwLock::new(BTreeMap::new()),
                 kernel: tokio::sync::Mutex::new(()),
                 firewall: Default::default(),
+                reconciled: Default::default(),
             }),
         }
     }

@@ -138,6 +138,29 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// The background work's samples for `/metrics`: the backends' own
+    /// loops, and the link deletions still queued.
+    pub fn background_metrics(&self) -> Vec<switchyard_backends::metrics::Sample> {
+        use switchyard_backends::metrics::Sample;
+        let d = self.links.deferred_deletions();
+        let mut out = vec![
+            Sample::gauge(
+                "deferred_deletions_pending",
+                "Endpoint links handed to the background deleter and not deleted yet",
+                d.pending as f64,
+            ),
+            Sample::counter(
+                "deferred_deletions",
+                "Endpoint links the background deleter has dealt with",
+                d.done as f64,
+            ),
+        ];
+        out.extend(self.backends.metrics());
+        out
+    }
+}
+
 impl StatusReport {
     /// A terminal-friendly rendering.
     pub fn render(&self) -> String {
