@@ -78,3 +78,81 @@ fn doctor_reports_each_finding_with_what_to_do() {
         "{text}"
     );
 }
+
+/// libfaketime (Debian's `faketime`): the doctor's own clock moved, the
+/// machine's untouched.
+const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// With a real etcd: the identity is this host's own, another host's agent
+/// already holding it is a failure with what to do, and a clock off by 30 s
+/// is found (only the doctor's clock is moved, with libfaketime).
+#[test]
+fn doctor_checks_clock_skew_and_identity_against_etcd() {
+    use switchyard_integration_tests::multihost::{Cluster, cluster_env};
+    assert!(
+        std::path::Path::new(FAKETIME_LIB).exists(),
+        "{FAKETIME_LIB} is missing: apt-get install faketime (scripts/test.sh does)"
+    );
+    let c = Cluster::new(2);
+    for h in &c.hosts {
+        h.wait_registered(10.0)
+            .unwrap_or_else(|e| panic!("{e}\n{}", c.logs()));
+    }
+    let env_of = |host: usize, host_id: &str| -> Vec<(String, String)> {
+        let p = c.hosts[host].plugin();
+        let mut env = cluster_env(host_id, &c.prefix);
+        env.push((
+            "SWITCHYARD__PLUGIN__STATE_DIR".into(),
+            p.state_dir.to_str().unwrap().into(),
+        ));
+        env.push((
+            "SWITCHYARD__PLUGIN__SOCKET".into(),
+            p.socket.to_str().unwrap().into(),
+        ));
+        env
+    };
+    let run = |host: usize, env: &[(String, String)]| {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        doctor(&c.hosts[host].ns, &env)
+    };
+
+    // Host 1 as it is: reachable, credentials accepted, its own identity,
+    // clocks in step (one machine).
+    let (ok, text) = run(0, &env_of(0, "h1"));
+    assert!(ok, "{text}");
+    for want in [
+        "[ok  ] etcd http://192.168.88.254:2379 answers",
+        "accepts this host's connection and credentials",
+        "[ok  ] host identity \"h1\": unique, held by this host's agent",
+        "[ok  ] clock skew: this host's clock is",
+    ] {
+        assert!(text.contains(want), "no `{want}` in:\n{text}");
+    }
+
+    // Host 2 configured with host 1's identity: another live agent (host 1's,
+    // another lease and VTEP) holds it.
+    let (ok, text) = run(1, &env_of(1, "h1"));
+    assert!(!ok, "a shared identity must fail the doctor:\n{text}");
+    assert!(
+        text.contains("[FAIL] host identity \"h1\" is not unique")
+            && text.contains("VTEP 192.168.88.1")
+            && text.contains("give each host its own [cluster] host_id"),
+        "{text}"
+    );
+
+    // Host 1's doctor with its clock 30 s ahead.
+    let mut env = env_of(0, "h1");
+    env.extend([
+        ("LD_PRELOAD".to_string(), FAKETIME_LIB.to_string()),
+        ("FAKETIME".to_string(), "+30s".to_string()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC".to_string(), "1".to_string()),
+    ]);
+    let (ok, text) = run(0, &env);
+    assert!(ok, "a skew is a warning, not a failure:\n{text}");
+    assert!(
+        text.contains("[warn] clock skew: this host's clock is 3")
+            && text.contains("s ahead of etcd's")
+            && text.contains("synchronise the clocks"),
+        "{text}"
+    );
+}

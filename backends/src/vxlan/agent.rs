@@ -150,7 +150,7 @@ impl Cluster {
 
     /// The lease the last run of the plugin kept in the state dir, if it
     /// was this identity's.
-    fn saved_lease(&self) -> Option<i64> {
+    pub(super) fn saved_lease(&self) -> Option<i64> {
         let text = std::fs::read_to_string(self.lease_file()?).ok()?;
         let (host, id) = text.trim().split_once(' ')?;
         (host == self.cfg.host_id).then(|| id.parse().ok())?
@@ -230,21 +230,28 @@ impl Cluster {
         let other_vtep = serde_json::from_slice::<AliveEntry>(&value)
             .map(|a| a.vtep.to_string())
             .unwrap_or_else(|_| "unknown (an older version)".into());
-        let why = format!(
-            "[cluster] host_id \"{host}\" is in use by another live agent (VTEP {other_vtep}, etcd lease {other_lease:x}); this agent (VTEP {}) refuses to join the cluster while it lives, and its local networks keep serving. Two hosts share one identity (a cloned machine or a copied state dir?): give each host its own [cluster] host_id, or on the clone delete {} and restart",
-            self.node.vtep,
-            self.cfg
-                .state_dir
-                .as_ref()
-                .map(|d| d.join(super::identity::HOST_ID_FILE).display().to_string())
-                .unwrap_or_else(|| super::identity::HOST_ID_FILE.into()),
-        );
+        let why = self.identity_taken(&other_vtep, other_lease);
         let mut fenced = self.fenced.lock().unwrap();
         if fenced.as_deref() != Some(why.as_str()) {
             error!("{why}");
         }
         *fenced = Some(why.clone());
         Err(why)
+    }
+
+    /// What is wrong when another live agent (at `other_vtep`, on
+    /// `other_lease`) holds this host's identity, and what to do.
+    pub(super) fn identity_taken(&self, other_vtep: &str, other_lease: i64) -> String {
+        format!(
+            "[cluster] host_id \"{}\" is in use by another live agent (VTEP {other_vtep}, etcd lease {other_lease:x}); this agent (VTEP {}) refuses to join the cluster while it lives, and its local networks keep serving. Two hosts share one identity (a cloned machine or a copied state dir?): give each host its own [cluster] host_id, or on the clone delete {} and restart",
+            self.cfg.host_id,
+            self.node.vtep,
+            self.cfg
+                .state_dir
+                .as_ref()
+                .map(|d| d.join(super::identity::HOST_ID_FILE).display().to_string())
+                .unwrap_or_else(|| super::identity::HOST_ID_FILE.into()),
+        )
     }
 
     /// One session: registers, lists, then watches until something fails.

@@ -1,6 +1,7 @@
 //! The command-line commands, one file each.
 
 pub mod check;
+pub mod clock_skew;
 pub mod doctor;
 pub mod notify;
 pub mod serve;
