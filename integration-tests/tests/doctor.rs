@@ -156,3 +156,49 @@ fn doctor_checks_clock_skew_and_identity_against_etcd() {
         "{text}"
     );
 }
+
+/// etcd with TLS and client certificates: the doctor connects as the plugin
+/// does (the same CA, certificate and key), and a wrong CA is a failure
+/// that names the setting to look at.
+#[test]
+fn doctor_checks_etcd_over_tls() {
+    use switchyard_integration_tests::multihost::{Cluster, Pki};
+    let pki = Pki::generate();
+    let good = pki.env(&pki.ca);
+    let wrong = pki.env(&pki.other_ca);
+    let mut c = Cluster::without_plugins_with(1, Some(pki));
+    for (k, v) in &good {
+        c.hosts[0].set_env(k, Some(v));
+    }
+    c.hosts[0].start_plugin();
+    c.hosts[0]
+        .wait_registered(20.0)
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.logs()));
+    let p = c.hosts[0].plugin();
+    let run = |tls: &[(String, String)]| {
+        let mut env: Vec<(&str, &str)> = vec![
+            ("SWITCHYARD__CLUSTER__HOST_ID", "h1"),
+            ("SWITCHYARD__CLUSTER__PREFIX", c.prefix.as_str()),
+            ("SWITCHYARD__VXLAN__UNDERLAY", "uplink"),
+            ("SWITCHYARD__PLUGIN__STATE_DIR", p.state_dir.to_str().unwrap()),
+            ("SWITCHYARD__PLUGIN__SOCKET", p.socket.to_str().unwrap()),
+        ];
+        env.extend(tls.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        doctor(&c.hosts[0].ns, &env)
+    };
+    let (ok, text) = run(&good);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("accepts this host's connection and credentials")
+            && text.contains("[ok  ] host identity \"h1\": unique")
+            && text.contains("[warn] clock skew against etcd https://")
+            && text.contains("not measured over https"),
+        "{text}"
+    );
+    let (ok, text) = run(&wrong);
+    assert!(!ok, "a CA that did not sign etcd's certificate must fail:\n{text}");
+    assert!(
+        text.contains("[FAIL] etcd at https://") && text.contains("ca_file"),
+        "{text}"
+    );
+}
