@@ -149,17 +149,21 @@ fn doctor_checks_clock_skew_and_identity_against_etcd() {
     ]);
     let (ok, text) = run(0, &env);
     assert!(ok, "a skew is a warning, not a failure:\n{text}");
+    let skew: f64 = text
+        .split("[warn] clock skew: this host's clock is ")
+        .nth(1)
+        .and_then(|rest| rest.split(" s ahead of etcd's").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no skew warning:\n{text}"));
     assert!(
-        text.contains("[warn] clock skew: this host's clock is 3")
-            && text.contains("s ahead of etcd's")
-            && text.contains("synchronise the clocks"),
-        "{text}"
+        (28.5..=31.5).contains(&skew) && text.contains("synchronise the clocks"),
+        "a clock 30 s ahead measured as {skew} s:\n{text}"
     );
 }
 
 /// etcd with TLS and client certificates: the doctor connects as the plugin
-/// does (the same CA, certificate and key), and a wrong CA is a failure
-/// that names the setting to look at.
+/// does (the same CA, certificate and key) and measures the clock skew over
+/// TLS too; a wrong CA is a failure that names the setting to look at.
 #[test]
 fn doctor_checks_etcd_over_tls() {
     use switchyard_integration_tests::multihost::{Cluster, Pki};
@@ -180,7 +184,10 @@ fn doctor_checks_etcd_over_tls() {
             ("SWITCHYARD__CLUSTER__HOST_ID", "h1"),
             ("SWITCHYARD__CLUSTER__PREFIX", c.prefix.as_str()),
             ("SWITCHYARD__VXLAN__UNDERLAY", "uplink"),
-            ("SWITCHYARD__PLUGIN__STATE_DIR", p.state_dir.to_str().unwrap()),
+            (
+                "SWITCHYARD__PLUGIN__STATE_DIR",
+                p.state_dir.to_str().unwrap(),
+            ),
             ("SWITCHYARD__PLUGIN__SOCKET", p.socket.to_str().unwrap()),
         ];
         env.extend(tls.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -191,14 +198,21 @@ fn doctor_checks_etcd_over_tls() {
     assert!(
         text.contains("accepts this host's connection and credentials")
             && text.contains("[ok  ] host identity \"h1\": unique")
-            && text.contains("[warn] clock skew against etcd https://")
-            && text.contains("not measured over https"),
+            && text.contains("[ok  ] etcd https://192.168.88.254:2379 answers")
+            && text.contains("[ok  ] clock skew: this host's clock is"),
         "{text}"
     );
     let (ok, text) = run(&wrong);
-    assert!(!ok, "a CA that did not sign etcd's certificate must fail:\n{text}");
     assert!(
-        text.contains("[FAIL] etcd at https://") && text.contains("ca_file"),
+        !ok,
+        "a CA that did not sign etcd's certificate must fail:\n{text}"
+    );
+    assert!(
+        text.contains("[FAIL] etcd at https://")
+            && text.contains(
+                "[FAIL] etcd https://192.168.88.254:2379 does not answer: TLS with etcd failed"
+            )
+            && text.contains("ca_file"),
         "{text}"
     );
 }

@@ -44,7 +44,7 @@ mod fake_etcd;
 
 pub use cluster::{Cluster, ClusterConfig, NodeRecord};
 pub use names::{bridge_name, host_peer_name, vxlan_name};
-pub use settings::{ClusterSettings, VxlanSettings, build, discover_underlay};
+pub use settings::{ClusterSettings, TlsFiles, VxlanSettings, build, discover_underlay};
 pub use underlay::Underlay;
 
 use std::collections::BTreeMap;

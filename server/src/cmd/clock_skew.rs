@@ -1,5 +1,5 @@
-//! How far this host's clock is from etcd's. etcd serves plain HTTP
-//! (`/version`) on its client URL, and Go's HTTP server stamps every answer
+//! How far this host's clock is from etcd's. etcd serves HTTP (`/version`)
+//! on its client URL (over TLS for https://), and Go's HTTP server stamps every answer
 //! with a `Date` header (whole seconds): the server's clock between our
 //! sending and receiving. Leases are timed by etcd alone, so a skew does not
 //! break the control plane, but certificates (TLS to etcd) are checked

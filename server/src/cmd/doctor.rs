@@ -8,10 +8,12 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
+use switchyard_backends::vxlan::TlsFiles;
 use switchyard_backends::vxlan::inspect::{IdentityHolder, inspect};
 use switchyard_client::PluginClient;
 use switchyard_core::link::LinkManager;
 use switchyard_core::spec::Parent;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Level {
@@ -219,15 +221,9 @@ async fn cluster(settings: &Settings) -> Vec<Finding> {
         )];
     }
     let mut out = Vec::new();
+    let tls = c.tls_files();
     for url in &c.etcd_endpoints {
-        if !url.starts_with("http://") {
-            out.push(warn(
-                format!("clock skew against etcd {url}: not measured over https"),
-                "compare `date -u` here and on the etcd host; keep both synchronised (chrony or systemd-timesyncd)",
-            ));
-            continue;
-        }
-        match etcd_version(url) {
+        match etcd_version(url, &tls).await {
             Ok((v, skew)) => {
                 out.push(ok(format!("etcd {url} answers ({v})")));
                 out.push(skew);
@@ -279,26 +275,52 @@ async fn cluster(settings: &Settings) -> Vec<Finding> {
     out
 }
 
-/// etcd's `/version` over plain HTTP, and the clock skew its `Date` header
-/// shows.
-fn etcd_version(url: &str) -> Result<(String, Finding), String> {
-    let Some(hostport) = url.strip_prefix("http://") else {
-        return Err("only http:// endpoints can be checked here".into());
+/// etcd's `/version` (plain HTTP on its client URL, over TLS for
+/// https://), and the clock skew its `Date` header shows.
+async fn etcd_version(
+    url: &str,
+    tls: &Result<Option<TlsFiles>, String>,
+) -> Result<(String, Finding), String> {
+    let (https, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+        (Some(r), _) => (false, r),
+        (_, Some(r)) => (true, r),
+        _ => return Err("write http://HOST:PORT or https://HOST:PORT".into()),
     };
-    let hostport = hostport.trim_end_matches('/');
+    let hostport = rest.trim_end_matches('/');
+    let addr: std::net::SocketAddr = hostport
+        .parse()
+        .map_err(|_| format!("{hostport} is not HOST:PORT with an IP address"))?;
+    let request = format!("GET /version HTTP/1.0\r\nHost: {hostport}\r\n\r\n");
+    let limit = Duration::from_secs(3);
     let sent = SystemTime::now();
-    let mut s = std::net::TcpStream::connect_timeout(
-        &hostport
-            .parse()
-            .map_err(|_| format!("{hostport} is not HOST:PORT with an IP address"))?,
-        Duration::from_secs(3),
-    )
-    .map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(3)))
-        .map_err(|e| e.to_string())?;
-    write!(s, "GET /version HTTP/1.0\r\nHost: {hostport}\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    let exchange = async {
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        if https {
+            let files = match tls {
+                Ok(Some(f)) => f,
+                Ok(None) => return Err("https:// needs [cluster] ca_file".to_string()),
+                Err(e) => return Err(e.clone()),
+            };
+            let mut s = super::etcd_https::connect(tcp, addr.ip(), files).await?;
+            s.write_all(request.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            s.read_to_end(&mut out).await.map_err(|e| e.to_string())?;
+        } else {
+            let mut s = tcp;
+            s.write_all(request.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            s.read_to_end(&mut out).await.map_err(|e| e.to_string())?;
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    };
+    let out = tokio::time::timeout(limit, exchange)
+        .await
+        .map_err(|_| format!("no answer within {} s", limit.as_secs()))??;
     let received = SystemTime::now();
     let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
     let v: serde_json::Value =
