@@ -31,6 +31,7 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v objdump >/dev/null || need+=(binutils)
 command -v nft >/dev/null || need+=(nftables)
 command -v openssl >/dev/null || need+=(openssl)
+command -v faketime >/dev/null || need+=(faketime)
 command -v python3 >/dev/null || need+=(python3)
 [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || need+=(busybox-static)
 if ((${#need[@]})); then

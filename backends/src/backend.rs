@@ -164,4 +164,9 @@ pub trait Backend {
     fn describe(&self, _net: &NetworkRecord) -> BTreeMap<String, String> {
         BTreeMap::new()
     }
+
+    /// The backend's own samples for `/metrics` (its background work).
+    fn metrics(&self) -> Vec<crate::metrics::Sample> {
+        Vec::new()
+    }
 }

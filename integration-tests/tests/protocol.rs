@@ -716,6 +716,23 @@ fn status_and_check_commands() {
         offline.contains(&ep[..12]),
         "status from the state file: {offline}"
     );
+    // Offline, in the plugin's namespace: a parent that is down is said.
+    lab.host.ip(&["link", "set", "tp0", "down"]);
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", lab.host.name()])
+        .arg(&bin)
+        .arg("status")
+        .env("SWITCHYARD__PLUGIN__SOCKET", lab.plugin.socket_path())
+        .env("SWITCHYARD__PLUGIN__STATE_DIR", &lab.plugin.state_dir)
+        .output()
+        .unwrap();
+    lab.host.ip(&["link", "set", "tp0", "up"]);
+    let offline = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        offline.contains("PROBLEM: parent \"tp0\" is down")
+            && offline.contains("ip link set tp0 up"),
+        "offline status must report the down parent: {offline}"
+    );
 
     let cfg = switchyard_integration_tests::workspace_root().join("configs/switchyard.toml");
     let out = std::process::Command::new(&bin)

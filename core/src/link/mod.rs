@@ -24,6 +24,7 @@ pub use message::is_temporary;
 pub use neigh::{FdbEntry, Neighbour};
 pub use plan::{LinkKind, LinkPlan, PeerPlan, VxlanLink};
 pub use query::Link;
+pub use reaper::DeferredDeletions;
 
 use crate::mark::Mark;
 use rtnetlink::Handle;
@@ -135,6 +136,11 @@ impl LinkManager {
         if let Some(r) = &self.reaper {
             r.delete(name, mark);
         }
+    }
+
+    /// How many `delete_later` deletions wait, and how many were done.
+    pub fn deferred_deletions(&self) -> DeferredDeletions {
+        self.reaper.as_ref().map(|r| r.counts()).unwrap_or_default()
     }
 
     /// Waits until every `delete_later` issued so far has been carried out.

@@ -59,10 +59,12 @@ async fn serve(settings: Settings, path: Option<std::path::PathBuf>) -> Result<(
         "startup reconciliation done"
     );
 
-    let listener = socket::bind(sock, &settings.plugin.socket_group)?;
+    // Metrics first: once the plugin's socket exists (what dockerd, systemd
+    // and the tests wait for), /metrics answers too.
     if !settings.metrics.listen.is_empty() {
         crate::metrics::serve(&settings.metrics.listen, metrics.clone(), driver.clone()).await?;
     }
+    let listener = socket::bind(sock, &settings.plugin.socket_group)?;
     super::notify::notify_listening(sock);
     info!(
         driver = %name,

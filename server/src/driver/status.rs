@@ -48,10 +48,13 @@ pub struct EndpointStatus {
     pub where_: String,
 }
 
+/// `present`: whether a link exists (None: unknown); `down`: whether it
+/// exists and is administratively down.
 pub fn network_status(
     net: &NetworkRecord,
     eps: &[EndpointRecord],
     present: &dyn Fn(&str) -> Option<bool>,
+    down: &dyn Fn(&str) -> bool,
 ) -> NetworkStatus {
     let parent_link = net.spec.backend.parent().map(|p| p.link_name(&net.id));
     let parent = net.spec.backend.parent().map(|p| match p {
@@ -61,11 +64,9 @@ pub fn network_status(
         p => p.describe(),
     });
     let mode = Some(net.spec.backend.mode());
-    let problem = match parent_link.as_deref().map(present) {
-        Some(Some(false)) => Some(format!(
-            "parent {} does not exist on this host",
-            parent_link.as_deref().unwrap_or("")
-        )),
+    let problem = match parent_link.as_deref().map(|p| (p, present(p))) {
+        Some((p, Some(false))) => Some(format!("parent {p} does not exist on this host")),
+        Some((p, _)) if down(p) => Some(switchyard_backends::parent::down_warning(p)),
         _ => None,
     };
     NetworkStatus {
@@ -128,19 +129,36 @@ impl Driver {
                 .networks()
                 .iter()
                 .map(|n| {
-                    let mut s = network_status(n, &self.store.endpoints(&n.id), &present);
-                    if let Some(p) = n.spec.backend.parent().map(|p| p.link_name(&n.id))
-                        && s.problem.is_none()
-                        && down(&p)
-                    {
-                        s.problem = Some(switchyard_backends::parent::down_warning(&p));
-                    }
+                    let mut s = network_status(n, &self.store.endpoints(&n.id), &present, &down);
                     s.details =
                         switchyard_backends::Backend::describe(self.backends.for_network(n), n);
                     s
                 })
                 .collect(),
         }
+    }
+}
+
+impl Driver {
+    /// The background work's samples for `/metrics`: the backends' own
+    /// loops, and the link deletions still queued.
+    pub fn background_metrics(&self) -> Vec<switchyard_backends::metrics::Sample> {
+        use switchyard_backends::metrics::Sample;
+        let d = self.links.deferred_deletions();
+        let mut out = vec![
+            Sample::gauge(
+                "deferred_deletions_pending",
+                "Endpoint links handed to the background deleter and not deleted yet",
+                d.pending as f64,
+            ),
+            Sample::counter(
+                "deferred_deletions",
+                "Endpoint links the background deleter has dealt with",
+                d.done as f64,
+            ),
+        ];
+        out.extend(self.backends.metrics());
+        out
     }
 }
 
