@@ -129,6 +129,15 @@ impl Driver {
                     {
                         s.problem = Some(switchyard_backends::parent::down_warning(&p));
                     }
+                    let access = switchyard_backends::parent::host_access::link_name(&n.id);
+                    if n.spec.host_access.is_some()
+                        && s.problem.is_none()
+                        && present(&access) == Some(false)
+                    {
+                        s.problem = Some(format!(
+                            "the host access link {access} is missing: the host cannot reach the network's containers until a container joins or switchyard restarts (both make it again)"
+                        ));
+                    }
                     s.details =
                         switchyard_backends::Backend::describe(self.backends.for_network(n), n);
                     s
