@@ -6,11 +6,15 @@
 //!   its container, and the container fetches a page from a server on the
 //!   host; again after plugin restarts (one of them after the host link
 //!   was lost); nothing is left after `docker network rm`.
+//! * SLAAC (`-o ipv6_slaac=true`): Debian's radvd on the LAN, containers
+//!   take an address and their one default route from it (28, 29); 20.10
+//!   refuses with the engine named.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use switchyard_integration_tests::dockerd::Engine;
-use switchyard_integration_tests::{DockerLab, Lab, engine_matrix, unique, wait_for};
+use switchyard_integration_tests::dockerd::{Engine, IMAGE};
+use switchyard_integration_tests::prereq::require_command;
+use switchyard_integration_tests::{DockerLab, Lab, Netns, engine_matrix, unique, wait_for};
 
 /// `docker` arguments written as one line.
 fn words(line: &str) -> Vec<&str> {
@@ -159,3 +163,171 @@ fn host_access(engine: Engine) {
 }
 
 engine_matrix!(host_access);
+
+/// A router on the LAN: tp1 (the far end of the parent) moved into a
+/// namespace of its own, addressed, with Debian's radvd advertising
+/// `prefix` every few seconds. Stopped by its pid on drop.
+struct Router {
+    radvd: Child,
+    dir: PathBuf,
+    ns: Netns,
+}
+
+impl Router {
+    fn start(lab: &Lab, prefix: &str, addr: &str) -> Router {
+        require_command("radvd", "radvd");
+        let ns = Netns::new("rt");
+        lab.host.ip(&["link", "set", "tp1", "netns", ns.name()]);
+        // radvd advertises only from a link-local address that has passed
+        // duplicate address detection, which the test kernel never
+        // finishes: the router (the tests' own namespace) skips it.
+        for s in [
+            "net.ipv6.conf.all.forwarding=1",
+            "net.ipv6.conf.tp1.accept_dad=0",
+        ] {
+            let (ok, out) = ns.exec(&["sysctl", "-w", s]);
+            assert!(ok, "sysctl {s} in the router namespace: {out}");
+        }
+        ns.ip(&["link", "set", "tp1", "up"]);
+        ns.ip(&["addr", "add", addr, "dev", "tp1", "nodad"]);
+        ns.ip(&["addr", "add", "fe80::1/64", "dev", "tp1", "nodad"]);
+        let dir = std::env::temp_dir().join(unique("syradvd"));
+        std::fs::create_dir_all(&dir).expect("radvd directory");
+        let conf = dir.join("radvd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "interface tp1 {{\n AdvSendAdvert on;\n MinRtrAdvInterval 3;\n MaxRtrAdvInterval 4;\n prefix {prefix} {{\n  AdvOnLink on;\n  AdvAutonomous on;\n }};\n}};\n"
+            ),
+        )
+        .expect("radvd.conf");
+        let radvd = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns.name(),
+                "radvd",
+                "-n",
+                "-m",
+                "stderr",
+                "-C",
+            ])
+            .arg(&conf)
+            .arg("-p")
+            .arg(dir.join("radvd.pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start radvd");
+        Router { radvd, dir, ns }
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        let _ = self.radvd.kill();
+        let _ = self.radvd.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = &self.ns;
+    }
+}
+
+const ACCEPT_RA: &str =
+    "driver-opt=com.docker.network.endpoint.sysctls=net.ipv6.conf.IFNAME.accept_ra=2";
+
+/// SLAAC: on 28 and 29 the container takes an address from the router's
+/// prefix and its default route from the advertisements, and Switchyard
+/// answers no static IPv6 gateway beside it; without the endpoint sysctl
+/// `docker run` fails saying what to add. 20.10 cannot apply endpoint
+/// sysctls: the network is refused, naming the engine.
+fn slaac(engine: Engine) {
+    let lab = DockerLab::new(engine, Lab::config().tag("ds"));
+    let opts = "-o backend=macvlan -o parent=tp0 -o ipv6_slaac=true --subnet 10.80.0.0/24 --ipv6 --subnet fd00:80::/64";
+    if engine == Engine::V20 {
+        let mut a = vec!["network", "create", "-d", &lab.plugin.name];
+        a.extend(words(opts));
+        a.push("lan6");
+        let (ok, out) = lab.d.docker(&a);
+        assert!(!ok, "20.10 must refuse ipv6_slaac: {out}");
+        assert!(
+            out.contains("Docker Engine 20.10") && out.contains("Upgrade Docker"),
+            "{out}"
+        );
+        lab.assert_no_links("a refused ipv6_slaac network");
+        return;
+    }
+    let router = Router::start(&lab, "fd00:80::/64", "fd00:80::1/64");
+    lab.create("lan6", &words(opts));
+
+    // Without the endpoint sysctl: refused, with the flag to add.
+    let (ok, out) = lab.d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "bare",
+        "--network",
+        "lan6",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    assert!(
+        !ok,
+        "{engine:?}: a container without accept_ra must be refused: {out}"
+    );
+    assert!(out.contains(ACCEPT_RA), "{engine:?}: {out}");
+    lab.docker(&["rm", "-f", "bare"]);
+
+    let network = format!("name=lan6,{ACCEPT_RA}");
+    lab.d.docker_out(&[
+        "run",
+        "-d",
+        "--name",
+        "s1",
+        "--network",
+        &network,
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    let learnt = wait_for(20.0, || {
+        let addrs = lab
+            .d
+            .exec("s1", &["ip", "-6", "addr", "show", "dev", "eth0"]);
+        let routes = lab.d.exec("s1", &["ip", "-6", "route"]);
+        (addrs.contains("dynamic") && routes.contains("default via fe80:"))
+            .then_some((addrs, routes))
+    });
+    let (addrs, routes) = learnt.unwrap_or_else(|| {
+        panic!(
+            "{engine:?}: no address or default route from router advertisements within 20 s:\n{}\n{}\n{}\nrouter: {}",
+            lab.d.exec("s1", &["ip", "-6", "addr"]),
+            lab.d.exec("s1", &["ip", "-6", "route"]),
+            lab.d.try_exec("s1", &["sh", "-c", "ip link; cd /proc/sys/net/ipv6/conf/eth0 && grep . accept_ra autoconf disable_ipv6 forwarding accept_dad"]).1,
+            router.ns.ip(&["-6", "addr"])
+        )
+    });
+    assert!(addrs.contains("inet6 fd00:80::"), "{engine:?}: {addrs}");
+    let defaults: Vec<&str> = routes
+        .lines()
+        .filter(|l| l.starts_with("default"))
+        .collect();
+    assert_eq!(
+        defaults.len(),
+        1,
+        "{engine:?}: one default route, the router's (no static one to race it): {routes}"
+    );
+    let via = lab
+        .d
+        .exec("s1", &["ip", "-6", "route", "get", "2001:db8::1"]);
+    assert!(
+        via.contains("via fe80::1 dev eth0"),
+        "{engine:?}: the way out is the advertising router: {via}"
+    );
+    // No ping to the router: this test kernel never runs IPv6 duplicate
+    // address detection to its end, so the router never joins its
+    // solicited-node groups and answers no neighbour solicitation.
+    lab.teardown(&["s1"], &["lan6"]);
+}
+
+engine_matrix!(slaac);

@@ -80,8 +80,10 @@ pub fn check_endpoint(options: &serde_json::Map<String, Value>, network: &str) -
         .and_then(Value::as_str)
         .unwrap_or("");
     let accepts = sysctls.split(',').any(|s| {
-        s.split_once('=')
-            .is_some_and(|(k, v)| k.trim() == ACCEPT_RA && matches!(v.trim(), "1" | "2"))
+        // The docker CLI lowercases `--network …,driver-opt=` values.
+        s.split_once('=').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case(ACCEPT_RA) && matches!(v.trim(), "1" | "2")
+        })
     });
     if accepts {
         return Ok(());
