@@ -195,3 +195,122 @@ fn aux_hosts(data: &[&IpamData]) -> Result<Vec<IpAddr>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{IpvlanOptions, MacvlanOptions, Parent};
+
+    fn generic(v: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([(OPT_HOST_ACCESS.to_string(), v.to_string())])
+    }
+
+    fn subnet(pool: &str, gw: Option<&str>) -> Subnet {
+        Subnet {
+            pool: pool.parse().unwrap(),
+            gateway: gw.map(|g| g.parse().unwrap()),
+        }
+    }
+
+    fn macvlan(mode: MacvlanMode) -> BackendOptions {
+        BackendOptions::Macvlan(MacvlanOptions {
+            parent: Parent::Interface {
+                name: "eth0".into(),
+            },
+            mode,
+        })
+    }
+
+    fn ipvlan(mode: IpvlanMode, flag: IpvlanFlag) -> BackendOptions {
+        BackendOptions::Ipvlan(IpvlanOptions {
+            parent: Parent::Interface {
+                name: "eth0".into(),
+            },
+            mode,
+            flag,
+        })
+    }
+
+    #[test]
+    fn only_modes_whose_links_talk_to_each_other_are_accepted() {
+        let g = generic("192.168.1.250");
+        assert!(check_mode(&g, &macvlan(MacvlanMode::Bridge)).is_ok());
+        assert!(check_mode(&g, &ipvlan(IpvlanMode::L2, IpvlanFlag::Bridge)).is_ok());
+        for (b, want) in [
+            (macvlan(MacvlanMode::Passthru), "macvlan_mode=passthru"),
+            (macvlan(MacvlanMode::Private), "macvlan_mode=private"),
+            (macvlan(MacvlanMode::Vepa), "hairpin"),
+            (ipvlan(IpvlanMode::L3, IpvlanFlag::Bridge), "ipvlan_mode=l3"),
+            (
+                ipvlan(IpvlanMode::L3s, IpvlanFlag::Bridge),
+                "ipvlan_mode=l3s",
+            ),
+            (
+                ipvlan(IpvlanMode::L2, IpvlanFlag::Private),
+                "ipvlan_flag=private",
+            ),
+            (ipvlan(IpvlanMode::L2, IpvlanFlag::Vepa), "ipvlan_flag=vepa"),
+        ] {
+            let e = check_mode(&g, &b).unwrap_err().to_string();
+            assert!(e.contains(want), "{b:?}: {e}");
+        }
+        // Off, or not given: any mode.
+        assert!(check_mode(&generic("false"), &macvlan(MacvlanMode::Passthru)).is_ok());
+        assert!(check_mode(&BTreeMap::new(), &macvlan(MacvlanMode::Private)).is_ok());
+    }
+
+    #[test]
+    fn addresses_from_the_option_or_the_aux_address() {
+        let v4 = [subnet("192.168.1.0/24", Some("192.168.1.1"))];
+        let v6 = [subnet("fd00:1::/64", None)];
+        let a = parse(&generic("192.168.1.250, fd00:1::250"), &v4, &v6, &[])
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.ipv4(), Some("192.168.1.250".parse().unwrap()));
+        assert_eq!(a.ipv6(), Some("fd00:1::250".parse().unwrap()));
+        assert_eq!(
+            a.source_for("fd00:1::5".parse().unwrap()),
+            Some("fd00:1::250".parse().unwrap())
+        );
+        let data = IpamData {
+            address_space: "LocalDefault".into(),
+            pool: "192.168.1.0/24".into(),
+            gateway: None,
+            aux_addresses: Some(BTreeMap::from([(
+                AUX_HOST.to_string(),
+                "192.168.1.240/24".to_string(),
+            )])),
+        };
+        let a = parse(&generic("true"), &v4, &[], &[&data])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            a.addresses,
+            vec!["192.168.1.240".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(parse(&generic("false"), &v4, &[], &[]).unwrap(), None);
+        assert_eq!(parse(&BTreeMap::new(), &v4, &[], &[]).unwrap(), None);
+    }
+
+    #[test]
+    fn bad_addresses_are_refused_with_what_would_be_right() {
+        let v4 = [subnet("192.168.1.0/24", Some("192.168.1.1"))];
+        for (value, want) in [
+            ("nothost", "is not an IP address"),
+            (
+                "10.0.0.5",
+                "outside the network's IPv4 subnets (192.168.1.0/24)",
+            ),
+            ("fd00::5", "outside the network's IPv6 subnets (none)"),
+            ("192.168.1.1", "is the network's gateway"),
+            ("192.168.1.255", "network or broadcast address"),
+            ("192.168.1.5,192.168.1.6", "more than one IPv4 address"),
+            ("true", "--aux-address host="),
+        ] {
+            let e = parse(&generic(value), &v4, &[], &[])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{value}: {e}");
+        }
+    }
+}

@@ -92,3 +92,82 @@ pub fn check_endpoint(options: &serde_json::Map<String, Value>, network: &str) -
         "network {network} takes IPv6 from router advertisements ({OPT_IPV6_SLAAC}=true), and Docker turns them off in containers unless the endpoint asks; run the container with --network name=<network>,driver-opt={OPT_ENDPOINT_SYSCTLS}={ACCEPT_RA}=2 (docker network connect: --driver-opt {OPT_ENDPOINT_SYSCTLS}={ACCEPT_RA}=2)"
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{IpvlanFlag, IpvlanOptions, MacvlanMode, MacvlanOptions, Parent};
+    use serde_json::json;
+
+    #[test]
+    fn the_option_is_a_boolean() {
+        let g = |v: &str| BTreeMap::from([(OPT_IPV6_SLAAC.to_string(), v.to_string())]);
+        assert!(parse(&g("true")).unwrap());
+        assert!(!parse(&g("FALSE")).unwrap());
+        assert!(!parse(&BTreeMap::new()).unwrap());
+        let e = parse(&g("yes")).unwrap_err().to_string();
+        assert!(e.contains("\"yes\" is not true or false"), "{e}");
+    }
+
+    #[test]
+    fn lan_modes_new_engines_and_ipv6_networks_only() {
+        let parent = Parent::Interface {
+            name: "eth0".into(),
+        };
+        let mv = BackendOptions::Macvlan(MacvlanOptions {
+            parent: parent.clone(),
+            mode: MacvlanMode::Bridge,
+        });
+        assert!(check_mode(&mv).is_ok());
+        let l3 = BackendOptions::Ipvlan(IpvlanOptions {
+            parent,
+            mode: IpvlanMode::L3,
+            flag: IpvlanFlag::Bridge,
+        });
+        assert!(
+            check_mode(&l3)
+                .unwrap_err()
+                .to_string()
+                .contains("ipvlan_mode=l2")
+        );
+        let e = check_network(Engine::V20, true).unwrap_err().to_string();
+        assert!(
+            e.contains("Docker Engine 20.10") && e.contains("Upgrade Docker"),
+            "{e}"
+        );
+        let e = check_network(Engine::V29, false).unwrap_err().to_string();
+        assert!(e.contains("--ipv6"), "{e}");
+        assert!(check_network(Engine::Unknown, true).is_ok());
+    }
+
+    #[test]
+    fn the_endpoint_must_ask_for_router_advertisements() {
+        let opts = |v: &str| {
+            json!({ OPT_ENDPOINT_SYSCTLS: v })
+                .as_object()
+                .unwrap()
+                .clone()
+        };
+        assert!(check_endpoint(&opts("net.ipv6.conf.IFNAME.accept_ra=2"), "n").is_ok());
+        // As the docker CLI sends it from --network name=…,driver-opt=…
+        assert!(
+            check_endpoint(
+                &opts("net.ipv4.conf.ifname.x=1,net.ipv6.conf.ifname.accept_ra=1"),
+                "n"
+            )
+            .is_ok()
+        );
+        for bad in [
+            "",
+            "net.ipv6.conf.IFNAME.accept_ra=0",
+            "net.ipv6.conf.all.accept_ra=2",
+        ] {
+            let e = check_endpoint(&opts(bad), "n").unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("driver-opt={OPT_ENDPOINT_SYSCTLS}={ACCEPT_RA}=2")),
+                "{bad}: {e}"
+            );
+        }
+        assert!(check_endpoint(&serde_json::Map::new(), "n").is_err());
+    }
+}
