@@ -406,3 +406,62 @@ fn parentless_networks_side_by_side_survive_restarts() {
         assert!(lab.gone(parent), "{parent} left behind");
     }
 }
+
+/// `-o host_access` on ipvlan L2: the host's link is an ipvlan port sharing
+/// the parent's MAC; the host (with its own address on tp0 in the subnet)
+/// and the container reach each other, also after the plugin restarted
+/// without the link; the link goes with the network.
+#[test]
+fn ipvlan_l2_host_access() {
+    if !in_test_kernel("ipvlan_l2_host_access") {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.host.ip(&["addr", "add", "10.31.0.10/24", "dev", "tp0"]);
+    let net = lab
+        .network(
+            &[
+                ("backend", "ipvlan"),
+                ("parent", "tp0"),
+                ("host_access", "10.31.0.250"),
+            ],
+            "10.31.0.0/24",
+            false,
+        )
+        .unwrap();
+    let link = lab
+        .host
+        .links()
+        .into_iter()
+        .find(|l| l.starts_with("syh"))
+        .expect("the host access link");
+    let d = lab.host.ip(&["-d", "addr", "show", &link]);
+    assert!(d.contains("ipvlan  mode l2 bridge"), "{d}");
+    assert!(d.contains("10.31.0.250/32"), "{d}");
+    let ctr = Netns::new("ih");
+    let (ep, join) = lab.attach(&net, &ctr, "10.31.0.2/24");
+    let both_ways = |lab: &Lab, when: &str| {
+        assert!(
+            lab.host.ping("10.31.0.2"),
+            "{when}: host → container over ipvlan l2:\n{}",
+            lab.host.ip(&["route"])
+        );
+        assert!(
+            ctr.ping("10.31.0.250"),
+            "{when}: container → host over ipvlan l2"
+        );
+    };
+    both_ways(&lab, "after Join");
+    lab.plugin.kill();
+    lab.host.ip(&["link", "del", &link]);
+    lab.restart_plugin();
+    both_ways(&lab, "after the plugin restarted without the host link");
+    let src = join["InterfaceName"]["SrcName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    lab.detach(&net, &ep, &ctr, &src);
+    lab.ln.delete_network(&net).unwrap();
+    lab.assert_no_marked_links();
+    assert!(lab.gone(&link), "the host link outlived its network");
+}
