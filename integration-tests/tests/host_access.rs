@@ -124,6 +124,31 @@ fn host_and_macvlan_container_reach_each_other_across_restarts() {
             .is_some_and(|a| a.ends_with(&format!(":{net}"))),
         "the host link carries the network's mark: {d}"
     );
+    // The control: a network on the same parent without host access.
+    let plain = random_id();
+    lab.ln
+        .create_network(
+            &plain,
+            &[("backend", "macvlan"), ("parent", "tp0")],
+            &[("10.79.0.0/24", None)],
+            &[],
+            false,
+        )
+        .unwrap();
+    lab.host.ip(&["addr", "add", "10.79.0.10/24", "dev", "tp0"]);
+    let other = Netns::new("hc");
+    let (oep, ojoin) = lab.attach(&plain, &other, "10.79.0.2/24");
+    assert!(
+        !lab.host.ping("10.79.0.2"),
+        "without host_access the kernel keeps the host from its macvlan container"
+    );
+    let osrc = ojoin["InterfaceName"]["SrcName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    lab.detach(&plain, &oep, &other, &osrc);
+    lab.ln.delete_network(&plain).unwrap();
+
     let ctr = Netns::new("ha");
     let (ep, src) = attach_dual(&mut lab, &net, &ctr, "10.78.0.2/24", "fd00:78::2/64");
     let routes = lab.host.ip(&["route", "show", "dev", &link]);
@@ -308,6 +333,30 @@ fn host_access_is_refused_where_it_cannot_work() {
             .expect_err(&format!("{opts:?} must be refused"));
         assert!(err.contains(want), "{opts:?}: {err}");
     }
+    // A container may not take the host's address.
+    let net = random_id();
+    lab.ln
+        .create_network(
+            &net,
+            &[
+                ("backend", "macvlan"),
+                ("parent", "tp0"),
+                ("host_access", HOST),
+            ],
+            &[(SUBNET, None)],
+            &[],
+            false,
+        )
+        .unwrap();
+    let err = lab
+        .ln
+        .create_endpoint(&net, &random_id(), &format!("{HOST}/24"), "", "")
+        .expect_err("an endpoint on the host's address must be refused");
+    assert!(
+        err.contains("is the host's") && err.contains("--aux-address host="),
+        "{err}"
+    );
+    lab.ln.delete_network(&net).unwrap();
     lab.assert_no_marked_links();
     let stray: Vec<String> = lab
         .host

@@ -19,12 +19,12 @@
 use crate::Host;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use switchyard_core::Result;
 use switchyard_core::link::{LinkKind, LinkPlan};
 use switchyard_core::mark::Mark;
 use switchyard_core::model::{EndpointRecord, NetworkRecord};
 use switchyard_core::protocol::short_id;
 use switchyard_core::spec::isolated_parent_name;
+use switchyard_core::{Error, Result};
 use tracing::info;
 
 /// `syh` + 12 hex digits of a hash of the whole network ID (15 bytes).
@@ -62,6 +62,21 @@ pub async fn ensure(host: &Host<'_>, net: &NetworkRecord, plan: &LinkPlan) -> Re
         info!(link = %plan.name, network = short_id(&net.id), addresses = ?access.addresses, "created the host access link");
     }
     Ok(())
+}
+
+/// An endpoint may not take the host's address (IPAM hands it out when
+/// it is not reserved with `--aux-address`).
+pub fn check_endpoint(net: &NetworkRecord, ep: &EndpointRecord) -> Result<()> {
+    let Some(access) = &net.spec.host_access else {
+        return Ok(());
+    };
+    match destinations(ep).find(|a| access.addresses.contains(a)) {
+        None => Ok(()),
+        Some(a) => Err(Error::conflict(format!(
+            "address {a} is the host's on network {} (host_access); give the container another address, and keep IPAM off the host's with --aux-address host={a} (docker network create … -o host_access=true)",
+            short_id(&net.id)
+        ))),
+    }
 }
 
 /// The endpoint's addresses the host routes through its link.

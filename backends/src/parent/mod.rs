@@ -125,13 +125,15 @@ impl<C: Child> Backend for OnParent<C> {
         self.0.mac(&net.spec, &ep.id, requested)
     }
 
-    /// Lists the network's endpoints only for a single-endpoint parent.
+    /// Refuses the host's own address; lists the network's endpoints only
+    /// for a single-endpoint parent.
     fn validate_endpoint(
         &self,
         net: &NetworkRecord,
         ep: &EndpointRecord,
         others: &dyn Fn() -> Vec<EndpointRecord>,
     ) -> Result<()> {
+        host_access::check_endpoint(net, ep)?;
         if !self.0.single_endpoint(&net.spec) {
             return Ok(());
         }
