@@ -229,10 +229,14 @@ fn host_access_on_a_private_parent_and_from_the_aux_address() {
     assert!(lab.gone(&link));
 }
 
+/// `-o` options, and an IPv4 pool with its gateway.
+type Opts<'a> = &'a [(&'a str, &'a str)];
+type Pool<'a> = (&'a str, Option<&'a str>);
+
 #[test]
 fn host_access_is_refused_where_it_cannot_work() {
     let mut lab = Lab::new();
-    let cases: &[(&[(&str, &str)], Option<(&str, Option<&str>)>, &str)] = &[
+    let cases: &[(Opts, Option<Pool>, &str)] = &[
         (
             &[
                 ("backend", "macvlan"),

@@ -99,7 +99,7 @@ impl Driver {
             check_mac(mac)?;
         }
         if net.spec.ipv6_slaac {
-            slaac::check_endpoint(&req.options, &short_id(&net.id))?;
+            slaac::check_endpoint(&req.options, short_id(&net.id))?;
         }
         let backend = self.backends.for_network(&net);
         let mut ep = EndpointRecord {
