@@ -465,3 +465,143 @@ fn ipvlan_l2_host_access() {
     lab.assert_no_marked_links();
     assert!(lab.gone(&link), "the host link outlived its network");
 }
+
+/// `-o ipv6_slaac=true` on ipvlan L2, playing dockerd's part (the
+/// endpoint sysctl asked for in CreateEndpoint, `accept_ra=2` set before
+/// the link comes up): Debian's radvd on the LAN, and two containers
+/// sharing the parent's MAC each take a distinct address from the prefix,
+/// the router's default route, and reach the router.
+#[test]
+fn ipvlan_l2_slaac() {
+    if !in_test_kernel("ipvlan_l2_slaac") {
+        return;
+    }
+    switchyard_integration_tests::prereq::require_command("radvd", "radvd");
+    let mut lab = Lab::new();
+    let router = Netns::new("rr");
+    lab.host.ip(&["link", "set", "tp1", "netns", router.name()]);
+    let (ok, out) = router.exec(&["sysctl", "-w", "net.ipv6.conf.all.forwarding=1"]);
+    assert!(ok, "{out}");
+    router.ip(&["link", "set", "tp1", "up"]);
+    router.ip(&["addr", "add", "fd00:31::1/64", "dev", "tp1", "nodad"]);
+    let dir = std::env::temp_dir().join(switchyard_integration_tests::unique("syrk"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("radvd.conf");
+    std::fs::write(
+        &conf,
+        "interface tp1 {\n AdvSendAdvert on;\n MinRtrAdvInterval 3;\n MaxRtrAdvInterval 4;\n prefix fd00:31::/64 {\n  AdvOnLink on;\n  AdvAutonomous on;\n };\n};\n",
+    )
+    .unwrap();
+    struct Radvd(std::process::Child, std::path::PathBuf);
+    impl Drop for Radvd {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+            let _ = std::fs::remove_dir_all(&self.1);
+        }
+    }
+    let _radvd = Radvd(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                router.name(),
+                "radvd",
+                "-n",
+                "-m",
+                "stderr",
+                "-C",
+            ])
+            .arg(&conf)
+            .arg("-p")
+            .arg(dir.join("pid"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start radvd"),
+        dir.clone(),
+    );
+    let net = random_id();
+    lab.ln
+        .create_network(
+            &net,
+            &[
+                ("backend", "ipvlan"),
+                ("parent", "tp0"),
+                ("ipv6_slaac", "true"),
+            ],
+            &[("10.32.0.0/24", None)],
+            &[("fd00:31::/64", Some("fd00:31::1"))],
+            false,
+        )
+        .unwrap_or_else(|e| panic!("CreateNetwork: {e}"));
+    let mut addrs = Vec::new();
+    for (i, tag) in ["sa", "sb"].into_iter().enumerate() {
+        let ctr = Netns::new(tag);
+        let ep = random_id();
+        lab.ln
+            .call(
+                "CreateEndpoint",
+                serde_json::json!({"NetworkID": net, "EndpointID": ep,
+                    "Interface": {"Address": format!("10.32.0.{}/24", i + 2),
+                                  "AddressIPv6": format!("fd00:31::{}/64", i + 2), "MacAddress": ""},
+                    "Options": {"com.docker.network.endpoint.sysctls": "net.ipv6.conf.IFNAME.accept_ra=2"}}),
+            )
+            .unwrap_or_else(|e| panic!("CreateEndpoint: {e}"));
+        let join = lab
+            .ln
+            .join(&net, &ep, ctr.path().to_str().unwrap())
+            .unwrap_or_else(|e| panic!("Join: {e}"));
+        assert!(
+            join.get("GatewayIPv6").is_none(),
+            "no static IPv6 gateway beside the router's: {join}"
+        );
+        let src = join["InterfaceName"]["SrcName"].as_str().unwrap();
+        // What dockerd does with the endpoint sysctl, before the link is up.
+        lab.host.ip(&["link", "set", src, "netns", ctr.name()]);
+        ctr.ip(&["link", "set", src, "name", "eth0"]);
+        let (ok, out) = ctr.exec(&["sysctl", "-w", "net.ipv6.conf.eth0.accept_ra=2"]);
+        assert!(ok, "{out}");
+        ctr.ip(&[
+            "addr",
+            "add",
+            &format!("fd00:31::{}/64", i + 2),
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
+        ctr.ip(&["link", "set", "eth0", "up"]);
+        let learnt = wait_for(30.0, || {
+            let a = ctr.ip(&["-6", "addr", "show", "dev", "eth0", "dynamic"]);
+            let r = ctr.ip(&["-6", "route", "show", "default"]);
+            let addr = a
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("inet6 fd00:31::"))
+                .map(|s| s.split('/').next().unwrap().to_string());
+            (addr.is_some() && r.contains("via fe80::")).then(|| (addr.unwrap(), r))
+        });
+        let (addr, routes) = learnt.unwrap_or_else(|| {
+            panic!(
+                "{tag}: no SLAAC address or default route within 30 s:\n{}\n{}",
+                ctr.ip(&["-6", "addr"]),
+                ctr.ip(&["-6", "route"])
+            )
+        });
+        assert_eq!(
+            routes.lines().count(),
+            1,
+            "{tag}: one default route: {routes}"
+        );
+        let reached = wait_for(10.0, || {
+            ctr.exec(&["ping", "-6", "-c", "1", "-W", "2", "fd00:31::1"])
+                .0
+                .then_some(())
+        });
+        assert!(reached.is_some(), "{tag}: the router is not reachable");
+        addrs.push((addr, ctr));
+    }
+    assert_ne!(
+        addrs[0].0, addrs[1].0,
+        "ipvlan links share the parent's MAC, but their SLAAC addresses differ"
+    );
+}
