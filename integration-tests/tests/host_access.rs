@@ -162,10 +162,16 @@ fn host_and_macvlan_container_reach_each_other_across_restarts() {
     lab.restart_plugin();
     assert_both_ways(&lab, &ctr, "after a plugin restart");
 
-    // The host link lost while the plugin was down is made again at start,
-    // with the joined container's routes.
-    lab.plugin.kill();
+    // A host link lost under a running plugin is a PROBLEM in status.
     lab.host.ip(&["link", "del", &link]);
+    let s = status(&mut lab).to_string();
+    assert!(
+        s.contains(&format!("the host access link {link} is missing")),
+        "{s}"
+    );
+    // Lost while the plugin was down: made again at start, with the
+    // joined container's routes.
+    lab.plugin.kill();
     lab.restart_plugin();
     assert_eq!(host_link(&mut lab, &net), link);
     assert_both_ways(
