@@ -231,6 +231,8 @@ mod tests {
                 mtu: None,
                 options: Default::default(),
                 engine: Default::default(),
+                host_access: None,
+                ipv6_slaac: false,
             },
             created_at: 0,
         }

@@ -27,6 +27,7 @@ pub mod netns;
 pub mod packaging;
 pub mod plugin;
 pub mod prereq;
+pub mod router;
 
 pub use background::Background;
 pub use docker_lab::DockerLab;

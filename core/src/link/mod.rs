@@ -8,6 +8,7 @@
 //! - `plan`: links as values (`LinkPlan`, a veth pair's `PeerPlan`); no socket.
 //! - `apply`: creating links from plans, deleting, changing one attribute.
 //! - `query`: lookups (`get`, `list`, `route_to`, `addresses`, `supports`).
+//! - `route`: host addresses and host routes on Switchyard's own links.
 
 mod apply;
 pub mod error;
@@ -17,6 +18,7 @@ mod netns;
 mod plan;
 mod query;
 mod reaper;
+mod route;
 
 pub use apply::Deleted;
 pub use error::LinkError;

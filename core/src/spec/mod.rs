@@ -5,10 +5,12 @@
 //! `engine.rs` tells the Docker Engines apart by what they send.
 
 mod engine;
+pub mod host_access;
 mod kinds;
 mod parent;
 mod parse;
 mod policy;
+pub mod slaac;
 mod vxlan_options;
 
 pub use engine::{Engine, EngineMemory, EngineSetting};
@@ -31,6 +33,8 @@ pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
 pub const OPT_VNI: &str = "vni";
 pub const OPT_VXLANID_LIST: &str = "com.docker.network.driver.overlay.vxlanid_list";
 pub const OPT_PEERS: &str = "peers";
+pub const OPT_HOST_ACCESS: &str = "host_access";
+pub const OPT_IPV6_SLAAC: &str = "ipv6_slaac";
 pub const VNI_MAX: u32 = 16_777_215;
 
 /// One subnet of a network as IPAM gave it.
@@ -124,6 +128,12 @@ pub struct NetworkSpec {
     /// that differ between engines follow it.
     #[serde(default)]
     pub engine: Engine,
+    /// `-o host_access`: the host's own link on the parent (`host_access.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_access: Option<host_access::HostAccess>,
+    /// `-o ipv6_slaac=true`: IPv6 from router advertisements (`slaac.rs`).
+    #[serde(default)]
+    pub ipv6_slaac: bool,
 }
 
 impl NetworkSpec {

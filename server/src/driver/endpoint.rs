@@ -11,6 +11,7 @@ use switchyard_core::protocol::{
     CreateEndpointRequest, CreateEndpointResponse, EndpointRequest, InterfaceUpdate,
     OperInfoResponse, short_id,
 };
+use switchyard_core::spec::slaac;
 use switchyard_core::{Error, Result};
 use tracing::info;
 
@@ -96,6 +97,9 @@ impl Driver {
         };
         if let Some(mac) = requested {
             check_mac(mac)?;
+        }
+        if net.spec.ipv6_slaac {
+            slaac::check_endpoint(&req.options, short_id(&net.id))?;
         }
         let backend = self.backends.for_network(&net);
         let mut ep = EndpointRecord {

@@ -64,9 +64,13 @@ pub fn network_status(
         p => p.describe(),
     });
     let mode = Some(net.spec.backend.mode());
+    let access = switchyard_backends::parent::host_access::link_name(&net.id);
     let problem = match parent_link.as_deref().map(|p| (p, present(p))) {
         Some((p, Some(false))) => Some(format!("parent {p} does not exist on this host")),
         Some((p, _)) if down(p) => Some(switchyard_backends::parent::down_warning(p)),
+        _ if net.spec.host_access.is_some() && present(&access) == Some(false) => Some(format!(
+            "the host access link {access} is missing: the host cannot reach the network's containers until a container joins or switchyard restarts (both make it again)"
+        )),
         _ => None,
     };
     NetworkStatus {
