@@ -2,9 +2,9 @@
 //! namespace of its own, addressed, with Debian's radvd advertising a
 //! prefix every few seconds (SLAAC tests). Everything goes on drop.
 
+use crate::TempDir;
 use crate::background::Background;
 use crate::netns::Netns;
-use crate::TempDir;
 
 pub struct Router {
     // Field order is drop order: radvd, then its files, then the namespace.
