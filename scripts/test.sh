@@ -32,7 +32,9 @@ command -v objdump >/dev/null || need+=(binutils)
 command -v nft >/dev/null || need+=(nftables)
 command -v openssl >/dev/null || need+=(openssl)
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
+command -v faketime >/dev/null || need+=(faketime)
 command -v python3 >/dev/null || need+=(python3)
+command -v radvd >/dev/null || need+=(radvd)
 [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || need+=(busybox-static)
 if ((${#need[@]})); then
     echo "scripts/test.sh: installing ${need[*]}" >&2

@@ -105,6 +105,17 @@ pub trait Backend {
     /// Join's answer: interface, gateways, routes.
     fn join_answer(&self, net: &NetworkRecord, ep: &EndpointRecord) -> JoinAnswer;
 
+    /// After Leave: undoes what Join set up on the host beyond the link
+    /// (e.g. host access routes). Must accept an endpoint never joined.
+    async fn endpoint_left(
+        &self,
+        _host: &Host<'_>,
+        _net: &NetworkRecord,
+        _ep: &EndpointRecord,
+    ) -> Result<()> {
+        Ok(())
+    }
+
     /// The name of the endpoint link that stays on the host and carries the
     /// endpoint's mark (deleting it removes the endpoint from the kernel).
     fn endpoint_host_link(&self, ep: &EndpointRecord) -> String {
@@ -163,5 +174,10 @@ pub trait Backend {
     /// Extra lines for `switchyard status`.
     fn describe(&self, _net: &NetworkRecord) -> BTreeMap<String, String> {
         BTreeMap::new()
+    }
+
+    /// The backend's own samples for `/metrics` (its background work).
+    fn metrics(&self) -> Vec<crate::metrics::Sample> {
+        Vec::new()
     }
 }

@@ -176,7 +176,7 @@ impl Child for Ipvlan {
         }
         answer.gateway = None;
         answer.gateway_ipv6 = None;
-        if !spec.internal {
+        if !spec.answers_internal() {
             let (v4, v6): (&[&str], &[&str]) = if spec.engine.takes_connected_default() {
                 (&V4_DEFAULT, &V6_DEFAULT)
             } else {
@@ -231,6 +231,8 @@ mod tests {
                 mtu: None,
                 options: Default::default(),
                 engine: Default::default(),
+                host_access: None,
+                ipv6_slaac: false,
             },
             created_at: 0,
         }

@@ -11,6 +11,7 @@
 mod backend;
 mod ipvlan;
 mod macvlan;
+pub mod metrics;
 pub mod parent;
 mod registry;
 pub mod vxlan;

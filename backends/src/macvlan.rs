@@ -123,6 +123,8 @@ mod tests {
                 mtu: Some(1400),
                 options: Default::default(),
                 engine: Default::default(),
+                host_access: None,
+                ipv6_slaac: false,
             },
             created_at: 0,
         }

@@ -130,6 +130,14 @@ impl Backends {
         }
     }
 
+    /// Every backend's samples for `/metrics`.
+    pub fn metrics(&self) -> Vec<crate::metrics::Sample> {
+        self.all()
+            .into_iter()
+            .flat_map(crate::Backend::metrics)
+            .collect()
+    }
+
     pub fn all(&self) -> [&AnyBackend; 3] {
         [&self.macvlan, &self.ipvlan, &self.vxlan]
     }

@@ -28,10 +28,23 @@ impl DerefMut for DockerLab {
 }
 
 impl DockerLab {
-    /// Starts the lab `config` describes, then `engine`'s dockerd in it.
+    /// Starts the lab `config` describes, then `engine`'s dockerd in it,
+    /// whose API the plugin may ask which engine it is.
     pub fn new(engine: Engine, config: LabConfig) -> DockerLab {
+        Self::with_resolv_conf(engine, config, None)
+    }
+
+    /// As `new`; with `resolv_conf`, dockerd reads that file as the host's
+    /// /etc/resolv.conf.
+    pub fn with_resolv_conf(
+        engine: Engine,
+        config: LabConfig,
+        resolv_conf: Option<&std::path::Path>,
+    ) -> DockerLab {
         let lab = config.start();
-        let d = Dockerd::start(engine, &lab.host);
+        let d = Dockerd::start_with(engine, &lab.host, resolv_conf);
+        std::os::unix::fs::symlink(d.socket(), &lab.plugin.docker_socket)
+            .expect("link dockerd's socket where the plugin asks for it");
         DockerLab { d, lab }
     }
 

@@ -210,11 +210,18 @@ pub struct Dockerd {
     netns_path: PathBuf,
     child: Option<Child>,
     dir: TempDir,
+    resolv_conf: Option<PathBuf>,
 }
 
 impl Dockerd {
     /// Starts `engine`'s dockerd inside `ns` and imports `IMAGE`.
     pub fn start(engine: Engine, ns: &Netns) -> Dockerd {
+        Self::start_with(engine, ns, None)
+    }
+
+    /// As `start`; with `resolv_conf`, dockerd reads that file as the
+    /// host's /etc/resolv.conf (see `spawn`).
+    pub fn start_with(engine: Engine, ns: &Netns, resolv_conf: Option<&Path>) -> Dockerd {
         engine.ensure_installed();
         require_static_busybox();
         let mut d = Dockerd {
@@ -222,6 +229,7 @@ impl Dockerd {
             netns_path: ns.path(),
             child: None,
             dir: TempDir::new(&format!("dockerd{}", engine.label())),
+            resolv_conf: resolv_conf.map(Path::to_path_buf),
         };
         // From here on a panic drops `d`, which cleans up.
         std::fs::write(d.base().join("daemon.json"), "{}\n").expect("write daemon.json");
@@ -298,6 +306,28 @@ impl Dockerd {
         };
         let _ = std::fs::remove_file(base.join("docker.pid"));
         let mut cmd = Command::new("setsid");
+        if let Some(resolv) = &self.resolv_conf {
+            // dockerd reads the host's resolver config from /etc/resolv.conf
+            // only. It gets its own mount namespace in which that file is
+            // `resolv`; the machine's file is never touched: the namespace's
+            // root is made private before the bind. Its exec-root (the
+            // containers' netns files the plugin opens) is a shared mount
+            // first, so what dockerd mounts there is seen outside.
+            let exec = self.exec_root();
+            std::fs::create_dir_all(&exec).expect("create the exec-root");
+            if !is_mount_point(&exec) {
+                let e = exec.to_str().expect("a UTF-8 exec-root");
+                crate::prereq::run("mount", &["--bind", e, e]);
+                crate::prereq::run("mount", &["--make-shared", e]);
+            }
+            cmd.args(["unshare", "--mount", "--propagation", "unchanged"])
+                .args([
+                    "sh",
+                    "-c",
+                    "mount --make-private / && mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"",
+                ])
+                .arg(resolv);
+        }
         cmd.arg("nsenter")
             .arg(format!("--net={}", self.netns_path.display()))
             .arg(self.engine.dockerd_bin())
@@ -334,8 +364,8 @@ impl Dockerd {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup dockerd.log"))
             .stderr(log);
-        // setsid (not a group leader here) and nsenter (net only) both exec,
-        // so the child's PID is dockerd's.
+        // setsid (not a group leader here), unshare (mount only), sh and
+        // nsenter (net only) all exec, so the child's PID is dockerd's.
         let child = cmd.spawn().expect("spawn setsid nsenter dockerd");
         self.child = Some(child);
         let sock = self.socket();
@@ -593,6 +623,8 @@ impl Dockerd {
 
     /// Lazily unmounts anything still mounted below this daemon's directory.
     fn unmount_leftovers(&self) {
+        // (The exec-root's own bind mount, when there is one, is under the
+        // base too, and the longest paths go first.)
         let base = self.base().to_string_lossy().into_owned();
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let mut points: Vec<&str> = mounts
@@ -682,4 +714,11 @@ fn processes() -> Vec<Proc> {
 fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Whether `dir` is itself a mount point (in this mount namespace).
+fn is_mount_point(dir: &Path) -> bool {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let d = dir.to_string_lossy();
+    mounts.lines().any(|l| l.split(' ').nth(4) == Some(&*d))
 }

@@ -14,10 +14,13 @@
 //! that are missing (root, a command) fail the test with a message saying
 //! what to install; they never turn into a silent skip.
 
+pub mod background;
+pub mod container_view;
 pub mod crash;
 pub mod dnsmasq;
 pub mod docker_lab;
 pub mod dockerd;
+pub mod guest;
 pub mod lab;
 pub mod libnetwork;
 pub mod multihost;
@@ -26,7 +29,9 @@ pub mod packaging;
 pub mod plugin;
 pub mod prereq;
 pub mod test_kernel;
+pub mod router;
 
+pub use background::Background;
 pub use docker_lab::DockerLab;
 pub use lab::{Lab, LabConfig};
 pub use netns::Netns;

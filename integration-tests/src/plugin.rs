@@ -37,6 +37,10 @@ pub struct Plugin {
     pub socket: PathBuf,
     pub state_dir: PathBuf,
     pub log: PathBuf,
+    /// Where the plugin looks for dockerd's API (`[plugin] docker_socket`):
+    /// nothing there unless a `DockerLab` links its dockerd's socket, so a
+    /// dockerd of the machine is never asked.
+    pub docker_socket: PathBuf,
     netns: String,
     env: Vec<(String, String)>,
     _dir: Option<TempDir>,
@@ -60,6 +64,7 @@ impl Plugin {
             socket,
             state_dir: dir.path().join("state"),
             log: dir.path().join("switchyard.log"),
+            docker_socket: dir.path().join("docker.sock"),
             netns: ns.name().to_string(),
             env: env
                 .iter()
@@ -84,6 +89,7 @@ impl Plugin {
             .env("SWITCHYARD__PLUGIN__SOCKET", &self.socket)
             .env("SWITCHYARD__PLUGIN__STATE_DIR", &self.state_dir)
             .env("SWITCHYARD__LOG__LEVEL", "debug")
+            .env("SWITCHYARD__PLUGIN__DOCKER_SOCKET", &self.docker_socket)
             .env_remove("SWITCHYARD_CONFIG")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

@@ -11,6 +11,9 @@
 //!   on 28 and 29 (their built-ins reserve no gateway for l3).
 //! * ipvlan l3 routes: a connected default route on 28 and 29, the cover
 //!   routes on 20.10 (`dockerd_backends.rs` checks them in detail).
+//! * DNS through a resolver on the host's loopback (as systemd-resolved's
+//!   127.0.0.53): containers resolve external names as on the built-in's
+//!   networks, and on ipvlan l3 networks on 28 and 29.
 //!
 //! The host kernel has no IPVLAN: the plugin runs with
 //! `SWITCHYARD_TEST_IPVLAN_AS_MACVLAN=1` (its ipvlan endpoints become
@@ -19,7 +22,7 @@
 
 use serde_json::Value;
 use switchyard_integration_tests::dockerd::Engine;
-use switchyard_integration_tests::{DockerLab, Lab, engine_matrix, wait_for};
+use switchyard_integration_tests::{Background, DockerLab, Lab, TempDir, engine_matrix, wait_for};
 
 fn new_lab(engine: Engine) -> DockerLab {
     let config = Lab::config()
@@ -47,25 +50,26 @@ fn private_parent(id: &str) -> String {
 
 fn parentless(engine: Engine) {
     let lab = new_lab(engine);
+    // 20.10's built-ins keep a parentless network's gateways; 28's and
+    // 29's treat it as internal: no default route, even with --gateway
+    // (NetworkSpec::answers_internal; dockerd_kernel.rs compares with the
+    // built-ins themselves).
+    let v20 = engine == Engine::V20;
     let nets = [
         (
             "pm",
             "-o backend=macvlan --subnet 10.61.1.0/24 --gateway 10.61.1.1",
-            "default via 10.61.1.1 dev eth0",
+            v20.then_some("default via 10.61.1.1 dev eth0"),
         ),
         (
             "pl2",
             "-o backend=ipvlan --subnet 10.61.2.0/24 --gateway 10.61.2.1",
-            "default via 10.61.2.1 dev eth0",
+            v20.then_some("default via 10.61.2.1 dev eth0"),
         ),
         (
             "pl3",
             "-o backend=ipvlan -o ipvlan_mode=l3 --subnet 10.61.3.0/24",
-            if engine == Engine::V20 {
-                "128.0.0.0/1 dev eth0"
-            } else {
-                "default dev eth0"
-            },
+            v20.then_some("128.0.0.0/1 dev eth0"),
         ),
     ];
     let mut parents = Vec::new();
@@ -90,10 +94,16 @@ fn parentless(engine: Engine) {
         lab.d.run_d(&a, name, &[]);
         lab.d.run_d(&b, name, &[]);
         let routes = lab.d.exec(&a, &["ip", "route"]);
-        assert!(
-            routes.contains(route),
-            "{engine:?} {name}: {route:?} missing in\n{routes}"
-        );
+        match route {
+            Some(route) => assert!(
+                routes.contains(route),
+                "{engine:?} {name}: {route:?} missing in\n{routes}"
+            ),
+            None => assert!(
+                !routes.contains("default") && !routes.contains("0.0.0/"),
+                "{engine:?} {name}: a parentless network answers as internal:\n{routes}"
+            ),
+        }
         assert_eq!(
             lab.d.container_links(&a),
             ["lo", "eth0"],
@@ -102,6 +112,9 @@ fn parentless(engine: Engine) {
         let peer = lab.d.ip4(&b, name);
         lab.d
             .assert_ping(&a, &peer, &format!("{engine:?} {name}: a to b"));
+        // By name, through Docker's DNS.
+        lab.d
+            .assert_ping(&a, &b, &format!("{engine:?} {name}: a to b by name"));
     }
     // Removing one network removes its parent and no other.
     lab.docker(&["rm", "-f", "pm-a", "pm-b"]);
@@ -193,44 +206,212 @@ fn first_container(lab: &DockerLab, net: &str, subnet: &str) -> (String, bool) {
 
 /// How the engine is recognised (spec::Engine), seen from the containers:
 /// 20.10 and 28 reserve the gateway (.1; the container gets .2 and a
-/// default route). On 29 with `[parents] engine = "auto"` the first
-/// network's GwAllocCheck is answered as 28 (nothing told 29 apart yet), its
-/// CreateNetwork shows 29's mark, and from the second network on nothing is
-/// reserved (the container gets .1 and no default route), as 29's built-in.
-/// `[parents] engine = "29"` answers as 29 from the first network.
+/// default route); 29 reserves nothing without --gateway (the container
+/// gets .1 and no default route), as their built-ins do.
+///
+/// * Asked through dockerd's API (`[plugin] docker_socket`, the default):
+///   right from the first network on every engine.
+/// * Not asked (no API at that path): on 29 the first network's
+///   GwAllocCheck is answered as 28 (nothing told 29 apart yet), its
+///   CreateNetwork shows 29's mark, and from the second network on the
+///   answer is 29's.
+/// * `[parents] engine = "29"`: 29's answer from the first network.
 fn engine_recognition(engine: Engine) {
-    let lab = new_lab(engine);
     let reserved = ("10.66.1.2/24".to_string(), true);
+    let as_29 = ("10.66.1.1/24".to_string(), false);
+    let native = if engine == Engine::V29 {
+        as_29.clone()
+    } else {
+        reserved.clone()
+    };
+    {
+        let mut lab = new_lab(engine);
+        let label = engine.label();
+        let told = wait_for(20.0, || {
+            let s = status(&mut lab);
+            (s["engine"] == label).then_some(())
+        });
+        assert!(
+            told.is_some(),
+            "{engine:?}: the plugin did not learn the engine from dockerd's API: {}",
+            status(&mut lab)
+        );
+        assert_eq!(
+            first_container(&lab, "g1", "10.66.1.0/24"),
+            native,
+            "{engine:?} first network, engine asked"
+        );
+        assert_eq!(
+            first_container(&lab, "g2", "10.66.1.0/24"),
+            native,
+            "{engine:?} second network, engine asked"
+        );
+    }
+    if engine != Engine::V29 {
+        return;
+    }
+    let unasked = Lab::config().tag("dd").env(
+        "SWITCHYARD__PLUGIN__DOCKER_SOCKET",
+        "/nonexistent/docker.sock",
+    );
+    let mut lab = DockerLab::new(engine, unasked);
     assert_eq!(
         first_container(&lab, "g1", "10.66.1.0/24"),
         reserved,
-        "{engine:?} first network"
+        "29, engine not asked: the first network is answered as 28"
     );
-    let second = first_container(&lab, "g2", "10.66.1.0/24");
-    if engine == Engine::V29 {
-        assert_eq!(
-            second,
-            ("10.66.1.1/24".to_string(), false),
-            "{engine:?}: 29 was not recognised"
-        );
-    } else {
-        assert_eq!(second, reserved, "{engine:?} second network");
-    }
+    assert_eq!(
+        first_container(&lab, "g2", "10.66.1.0/24"),
+        as_29,
+        "29, engine not asked: the first CreateNetwork showed 29's mark"
+    );
+    assert_eq!(status(&mut lab)["engine"], Value::Null);
     drop(lab);
-    if engine == Engine::V29 {
-        let config = Lab::config()
-            .tag("dd")
-            .env("SWITCHYARD__PARENTS__ENGINE", "29");
-        let lab = DockerLab::new(engine, config);
-        assert_eq!(
-            first_container(&lab, "g3", "10.66.1.0/24"),
-            ("10.66.1.1/24".to_string(), false),
-            "[parents] engine = \"29\": the first network answered as 29"
+    let config = Lab::config()
+        .tag("dd")
+        .env(
+            "SWITCHYARD__PLUGIN__DOCKER_SOCKET",
+            "/nonexistent/docker.sock",
+        )
+        .env("SWITCHYARD__PARENTS__ENGINE", "29");
+    let lab = DockerLab::new(engine, config);
+    assert_eq!(
+        first_container(&lab, "g3", "10.66.1.0/24"),
+        as_29,
+        "[parents] engine = \"29\": the first network answered as 29"
+    );
+}
+
+/// An external name resolved in a container on `net` (busybox nslookup
+/// through Docker's embedded resolver): the address, or None.
+fn resolves(lab: &DockerLab, net: &str) -> Option<String> {
+    let (_, out) = lab.d.run_rm(
+        net,
+        &["sh", "-c", "cat /etc/resolv.conf; nslookup ext.example"],
+    );
+    eprintln!("DBG {net}: {out}");
+    answer(&out)
+}
+
+/// The IPv4 address in busybox nslookup's answer section ("Address: A" or
+/// "Address 1: A", after "Name: ext.example"). Its exit status is ignored:
+/// the AAAA query gets no answer.
+fn answer(out: &str) -> Option<String> {
+    out.lines()
+        .skip_while(|l| !l.contains("ext.example"))
+        .filter(|l| l.starts_with("Address"))
+        .filter_map(|l| l.split_whitespace().last())
+        .find(|a| a.parse::<std::net::Ipv4Addr>().is_ok())
+        .map(str::to_string)
+}
+
+/// The host's resolv.conf names only a resolver on the host's loopback
+/// (127.0.0.53, as systemd-resolved's; `--dns` would not do: Docker
+/// reaches an override from the container's namespace): Docker's embedded resolver forwards from the
+/// host's namespace, on 28 and 29 only for endpoints that have a gateway or
+/// a default route. A Switchyard macvlan network resolves
+/// exactly when the built-in macvlan does, with and without --gateway,
+/// except on 29 without --gateway (README: "Compared with Docker's built-in
+/// drivers"); an ipvlan l3 network (a connected default route on 28 and 29)
+/// resolves.
+fn host_loopback_dns(engine: Engine) {
+    let config = Lab::config()
+        .tag("dd")
+        .env("SWITCHYARD_TEST_IPVLAN_AS_MACVLAN", "1");
+    let etc = TempDir::new("resolv");
+    let resolv = etc.path().join("resolv.conf");
+    std::fs::write(&resolv, "nameserver 127.0.0.53\n").unwrap();
+    let lab = DockerLab::with_resolv_conf(engine, config, Some(&resolv));
+    let mut dns = Background::start(
+        &lab.host,
+        "dnsmasq",
+        &[
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            "--listen-address=127.0.0.53",
+            "--address=/ext.example/192.0.2.10",
+            "--log-queries",
+            "--log-facility=-",
+        ],
+    );
+    let host = lab.host.name().to_string();
+    dns.wait_ready(10.0, || {
+        let (_, out) = switchyard_integration_tests::prereq::try_run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &host,
+                "busybox",
+                "nslookup",
+                "ext.example",
+                "127.0.0.53",
+            ],
         );
+        answer(&out).as_deref() == Some("192.0.2.10")
+    });
+    let want = Some("192.0.2.10".to_string());
+    for (case, args) in [
+        (
+            "with --gateway",
+            "--subnet 10.67.0.0/24 --gateway 10.67.0.1",
+        ),
+        ("without --gateway", "--subnet 10.67.0.0/24"),
+    ] {
+        lab.create(
+            "dns-sy",
+            &words(&format!("-o backend=macvlan -o parent=tp0 {args}")),
+        );
+        let ours = resolves(&lab, "dns-sy");
+        lab.docker(&["network", "rm", "dns-sy"]);
+        let mut a = vec!["network", "create", "-d", "macvlan", "-o", "parent=tp0"];
+        a.extend(words(args));
+        a.push("dns-b");
+        lab.docker(&a);
+        let builtin = resolves(&lab, "dns-b");
+        lab.docker(&["network", "rm", "dns-b"]);
+        if engine == Engine::V29 && case == "without --gateway" {
+            // The documented difference: 29's built-in marks the endpoint
+            // as if it had a gateway (ForceGw4, for built-in drivers only),
+            // which lets Docker's resolver reach the host's loopback; a
+            // remote driver could do so only with a connected default
+            // route, which would change the container's routes.
+            assert_eq!(builtin, want, "{engine:?} {case}, built-in:\n{}", dns.log());
+            assert_eq!(ours, None, "{engine:?} {case}, Switchyard");
+        } else {
+            assert_eq!(
+                ours,
+                builtin,
+                "{engine:?} {case}: Switchyard (left) and the built-in macvlan (right) resolve differently\n{}",
+                dns.log()
+            );
+        }
+        if case == "with --gateway" && engine != Engine::V20 {
+            assert_eq!(ours, want, "{engine:?} {case}:\n{}", dns.log());
+        }
     }
+    if engine != Engine::V20 {
+        lab.create(
+            "dns-l3",
+            &words("-o backend=ipvlan -o parent=tp0 -o ipvlan_mode=l3 --subnet 10.68.0.0/24"),
+        );
+        assert_eq!(
+            resolves(&lab, "dns-l3"),
+            want,
+            "{engine:?} ipvlan l3:\n{}",
+            dns.log()
+        );
+        lab.docker(&["network", "rm", "dns-l3"]);
+    }
+    lab.assert_no_links("the DNS networks were removed");
 }
 
 engine_matrix!(parentless);
 engine_matrix!(down_parent);
 engine_matrix!(l3_slash31: 28, 29);
 engine_matrix!(engine_recognition);
+engine_matrix!(host_loopback_dns);

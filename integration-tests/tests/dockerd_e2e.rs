@@ -16,6 +16,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
+use switchyard_integration_tests::container_view::{default_route, mtu, route_lines};
 use switchyard_integration_tests::dockerd::Engine;
 use switchyard_integration_tests::{DockerLab, Lab, engine_matrix, wait_for};
 
@@ -32,29 +33,6 @@ fn create(lab: &DockerLab, name: &str, args: &[&str]) -> String {
     let mut a = vec!["-o", "backend=macvlan", "-o", "parent=tp0"];
     a.extend(args);
     lab.create(name, &a)
-}
-
-/// `mtu N` from `ip link show` output.
-fn mtu(ip_link: &str) -> Option<u32> {
-    let mut words = ip_link.split_whitespace();
-    while let Some(w) = words.next() {
-        if w == "mtu" {
-            return words.next()?.parse().ok();
-        }
-    }
-    None
-}
-
-/// Route lines with their whitespace normalised (busybox pads with spaces).
-fn route_lines(out: &str) -> Vec<String> {
-    out.lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|l| !l.is_empty())
-        .collect()
-}
-
-fn default_route(routes: &[String]) -> Option<&String> {
-    routes.iter().find(|r| r.starts_with("default"))
 }
 
 /// Runs named scenarios against one lab; collects failures.
@@ -229,44 +207,6 @@ fn user_story(lab: &mut DockerLab) {
     lab.assert_no_links("docker stop, docker rm and docker network rm");
 }
 
-/// What a container sees on one network: eth0's IPv4 and global IPv6
-/// addresses, its IPv4 and IPv6 routes, eth0's MTU.
-#[derive(Debug, PartialEq)]
-struct View {
-    addr: Vec<String>,
-    routes: Vec<String>,
-    routes6: Vec<String>,
-    mtu: Option<u32>,
-}
-
-fn view(lab: &DockerLab, net: &str) -> View {
-    let (ok, out) = lab.d.run_rm(
-        net,
-        &[
-            "sh",
-            "-c",
-            "ip -o -4 addr show eth0; ip -o -6 addr show eth0 scope global; echo @@; ip route; echo @@; ip -6 route; echo @@; ip -o link show eth0",
-        ],
-    );
-    assert!(ok, "docker run on {net} failed:\n{out}");
-    let parts: Vec<&str> = out.split("@@").collect();
-    assert_eq!(parts.len(), 4, "unexpected output on {net}:\n{out}");
-    View {
-        addr: parts[0]
-            .lines()
-            .filter_map(|l| {
-                l.split_whitespace()
-                    .skip_while(|w| *w != "inet" && *w != "inet6")
-                    .nth(1)
-                    .map(str::to_string)
-            })
-            .collect(),
-        routes: route_lines(parts[1]),
-        routes6: route_lines(parts[2]),
-        mtu: mtu(parts[3]),
-    }
-}
-
 /// Scenario 1b: the same options on the same parent with Docker's built-in macvlan
 /// driver give the container the same addresses (IPv4 and IPv6), routes and
 /// MTU, on every engine. This covers the GwAllocCheck answer: on 28 a
@@ -301,13 +241,13 @@ fn builtin_parity(lab: &mut DockerLab) {
     ];
     for (case, args) in cases {
         create(lab, "pnet", args);
-        let plugin = view(lab, "pnet");
+        let plugin = lab.view("pnet");
         lab.docker(&["network", "rm", "pnet"]);
         let mut a = vec!["network", "create", "-d", "macvlan", "-o", "parent=tp0"];
         a.extend(args);
         a.push("bnet");
         lab.docker(&a);
-        let builtin = view(lab, "bnet");
+        let builtin = lab.view("bnet");
         lab.docker(&["network", "rm", "bnet"]);
 
         assert_eq!(

@@ -4,48 +4,16 @@
 //! `../shared/tools/run-in-kernel.sh` (about 3 s to boot). If that tool or
 //! kernel is missing, the test fails; it never passes by skipping.
 
-use std::process::Command;
-use switchyard_integration_tests::{Lab, Netns, plugin, random_id, shared_dir, wait_for};
-
-const IN_KERNEL: &str = "SWITCHYARD_IN_TEST_KERNEL";
-
-/// True when the test body should run here; otherwise runs `test` inside
-/// the UML kernel, asserts it passed there, and returns false.
-fn in_test_kernel(test: &str) -> bool {
-    if std::env::var_os(IN_KERNEL).is_some() {
-        return true;
-    }
-    let tool = shared_dir().join("tools/run-in-kernel.sh");
-    let bin = plugin::binary();
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(&tool)
-        .arg(&exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(IN_KERNEL, "1")
-        .env("SWITCHYARD_BIN", &bin)
-        .env("RIK_TIMEOUT", "600")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", tool.display()));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "{test} failed inside the test kernel ({}):\n{text}",
-        out.status
-    );
-    assert!(
-        text.contains("1 passed"),
-        "{test} did not run inside the test kernel:\n{text}"
-    );
-    false
-}
+use switchyard_integration_tests::guest::{Guest, in_test_kernel};
+use switchyard_integration_tests::router::Router;
+use switchyard_integration_tests::{Lab, Netns, random_id, wait_for};
 
 #[test]
 fn ipvlan_modes_carry_traffic_between_two_containers() {
-    if !in_test_kernel("ipvlan_modes_carry_traffic_between_two_containers") {
+    if !in_test_kernel(
+        "ipvlan_modes_carry_traffic_between_two_containers",
+        Guest::Links,
+    ) {
         return;
     }
     for mode in ["l2", "l3", "l3s"] {
@@ -96,7 +64,10 @@ fn ipvlan_modes_carry_traffic_between_two_containers() {
 
 #[test]
 fn ipvlan_flags_behave_as_the_kernel_defines_them() {
-    if !in_test_kernel("ipvlan_flags_behave_as_the_kernel_defines_them") {
+    if !in_test_kernel(
+        "ipvlan_flags_behave_as_the_kernel_defines_them",
+        Guest::Links,
+    ) {
         return;
     }
     for (flag, talk) in [("bridge", true), ("private", false), ("vepa", false)] {
@@ -126,7 +97,10 @@ fn ipvlan_flags_behave_as_the_kernel_defines_them() {
 
 #[test]
 fn vlan_parents_are_created_shared_and_deleted_with_the_last_network() {
-    if !in_test_kernel("vlan_parents_are_created_shared_and_deleted_with_the_last_network") {
+    if !in_test_kernel(
+        "vlan_parents_are_created_shared_and_deleted_with_the_last_network",
+        Guest::Links,
+    ) {
         return;
     }
     let mut lab = Lab::new();
@@ -246,7 +220,7 @@ fn vlan_parents_are_created_shared_and_deleted_with_the_last_network() {
 
 #[test]
 fn isolated_networks_for_both_backends() {
-    if !in_test_kernel("isolated_networks_for_both_backends") {
+    if !in_test_kernel("isolated_networks_for_both_backends", Guest::Links) {
         return;
     }
     for backend in ["macvlan", "ipvlan"] {
@@ -280,7 +254,10 @@ fn isolated_networks_for_both_backends() {
 
 #[test]
 fn plugin_sigkill_between_create_and_delete_keeps_parents_right() {
-    if !in_test_kernel("plugin_sigkill_between_create_and_delete_keeps_parents_right") {
+    if !in_test_kernel(
+        "plugin_sigkill_between_create_and_delete_keeps_parents_right",
+        Guest::Links,
+    ) {
         return;
     }
     let mut lab = Lab::new();
@@ -359,7 +336,10 @@ fn plugin_sigkill_between_create_and_delete_keeps_parents_right() {
 /// networks.
 #[test]
 fn parentless_networks_side_by_side_survive_restarts() {
-    if !in_test_kernel("parentless_networks_side_by_side_survive_restarts") {
+    if !in_test_kernel(
+        "parentless_networks_side_by_side_survive_restarts",
+        Guest::Links,
+    ) {
         return;
     }
     let mut lab = Lab::new();
@@ -386,17 +366,19 @@ fn parentless_networks_side_by_side_survive_restarts() {
     lab.plugin.kill();
     lab.host.ip(&["link", "del", &nets[1].1]);
     lab.restart_plugin();
-    for (i, (net, parent, subnet, gw)) in nets.iter().enumerate() {
+    for (net, parent, subnet, _) in &nets {
         assert!(lab.host.links().contains(parent), "{parent} after restart");
         let (a, b) = (Netns::new("a"), Netns::new("b"));
         let ip = |n: u8| subnet.replace(".0/24", &format!(".{n}/24"));
         let (_, j) = lab.attach(net, &a, &ip(2));
         lab.attach(net, &b, &ip(3));
-        if i < 2 {
-            assert_eq!(j["Gateway"].as_str(), Some(gw.as_str()), "{j}");
-        } else {
-            assert!(j.get("Gateway").is_none(), "l3: {j}");
-        }
+        // The client speaks as Engine 28, whose built-ins treat a network
+        // without a parent as internal: no gateway, no default route
+        // (20.10 keeps them: dockerd_dropin.rs).
+        assert!(
+            j.get("Gateway").is_none() && j.get("StaticRoutes").is_none(),
+            "{j}"
+        );
         let peer = subnet.replace(".0/24", ".3");
         assert!(a.ping(&peer), "{parent}: containers cannot talk");
         drop((a, b));
@@ -405,4 +387,160 @@ fn parentless_networks_side_by_side_survive_restarts() {
         lab.ln.delete_network(net).unwrap();
         assert!(lab.gone(parent), "{parent} left behind");
     }
+}
+
+/// `-o host_access` on ipvlan L2: the host's link is an ipvlan port sharing
+/// the parent's MAC; the host (with its own address on tp0 in the subnet)
+/// and the container reach each other, also after the plugin restarted
+/// without the link; the link goes with the network.
+#[test]
+fn ipvlan_l2_host_access() {
+    if !in_test_kernel("ipvlan_l2_host_access", Guest::Links) {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.host.ip(&["addr", "add", "10.31.0.10/24", "dev", "tp0"]);
+    let net = lab
+        .network(
+            &[
+                ("backend", "ipvlan"),
+                ("parent", "tp0"),
+                ("host_access", "10.31.0.250"),
+            ],
+            "10.31.0.0/24",
+            false,
+        )
+        .unwrap();
+    let link = lab
+        .host
+        .links()
+        .into_iter()
+        .find(|l| l.starts_with("syh"))
+        .expect("the host access link");
+    let d = lab.host.ip(&["-d", "addr", "show", &link]);
+    assert!(d.contains("ipvlan  mode l2 bridge"), "{d}");
+    assert!(d.contains("10.31.0.250/32"), "{d}");
+    let ctr = Netns::new("ih");
+    let (ep, join) = lab.attach(&net, &ctr, "10.31.0.2/24");
+    let both_ways = |lab: &Lab, when: &str| {
+        assert!(
+            lab.host.ping("10.31.0.2"),
+            "{when}: host → container over ipvlan l2:\n{}",
+            lab.host.ip(&["route"])
+        );
+        assert!(
+            ctr.ping("10.31.0.250"),
+            "{when}: container → host over ipvlan l2"
+        );
+    };
+    both_ways(&lab, "after Join");
+    lab.plugin.kill();
+    lab.host.ip(&["link", "del", &link]);
+    lab.restart_plugin();
+    both_ways(&lab, "after the plugin restarted without the host link");
+    let src = join["InterfaceName"]["SrcName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    lab.detach(&net, &ep, &ctr, &src);
+    lab.ln.delete_network(&net).unwrap();
+    lab.assert_no_marked_links();
+    assert!(lab.gone(&link), "the host link outlived its network");
+}
+
+/// `-o ipv6_slaac=true` on ipvlan L2, playing dockerd's part (the
+/// endpoint sysctl asked for in CreateEndpoint, `accept_ra=2` set before
+/// the link comes up): Debian's radvd on the LAN, and two containers
+/// sharing the parent's MAC each take a distinct address from the prefix,
+/// the router's default route, and reach the router.
+#[test]
+fn ipvlan_l2_slaac() {
+    if !in_test_kernel("ipvlan_l2_slaac", Guest::Links) {
+        return;
+    }
+    let mut lab = Lab::new();
+    let _router = Router::start(&lab.host, "tp1", "fd00:31::/64", "fd00:31::1/64");
+    let net = random_id();
+    lab.ln
+        .create_network(
+            &net,
+            &[
+                ("backend", "ipvlan"),
+                ("parent", "tp0"),
+                ("ipv6_slaac", "true"),
+            ],
+            &[("10.32.0.0/24", None)],
+            &[("fd00:31::/64", Some("fd00:31::1"))],
+            false,
+        )
+        .unwrap_or_else(|e| panic!("CreateNetwork: {e}"));
+    let mut addrs = Vec::new();
+    for (i, tag) in ["sa", "sb"].into_iter().enumerate() {
+        let ctr = Netns::new(tag);
+        let ep = random_id();
+        lab.ln
+            .call(
+                "CreateEndpoint",
+                serde_json::json!({"NetworkID": net, "EndpointID": ep,
+                    "Interface": {"Address": format!("10.32.0.{}/24", i + 2),
+                                  "AddressIPv6": format!("fd00:31::{}/64", i + 2), "MacAddress": ""},
+                    "Options": {"com.docker.network.endpoint.sysctls": "net.ipv6.conf.IFNAME.accept_ra=2"}}),
+            )
+            .unwrap_or_else(|e| panic!("CreateEndpoint: {e}"));
+        let join = lab
+            .ln
+            .join(&net, &ep, ctr.path().to_str().unwrap())
+            .unwrap_or_else(|e| panic!("Join: {e}"));
+        assert!(
+            join.get("GatewayIPv6").is_none(),
+            "no static IPv6 gateway beside the router's: {join}"
+        );
+        let src = join["InterfaceName"]["SrcName"].as_str().unwrap();
+        // What dockerd does with the endpoint sysctl, before the link is up.
+        lab.host.ip(&["link", "set", src, "netns", ctr.name()]);
+        ctr.ip(&["link", "set", src, "name", "eth0"]);
+        let (ok, out) = ctr.exec(&["sysctl", "-w", "net.ipv6.conf.eth0.accept_ra=2"]);
+        assert!(ok, "{out}");
+        ctr.ip(&[
+            "addr",
+            "add",
+            &format!("fd00:31::{}/64", i + 2),
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
+        ctr.ip(&["link", "set", "eth0", "up"]);
+        let learnt = wait_for(30.0, || {
+            let a = ctr.ip(&["-6", "addr", "show", "dev", "eth0", "dynamic"]);
+            let r = ctr.ip(&["-6", "route", "show", "default"]);
+            let addr = a
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("inet6 fd00:31::"))
+                .map(|s| s.split('/').next().unwrap().to_string());
+            (addr.is_some() && r.contains("via fe80::")).then(|| (addr.unwrap(), r))
+        });
+        let (addr, routes) = learnt.unwrap_or_else(|| {
+            panic!(
+                "{tag}: no SLAAC address or default route within 30 s:\n{}\n{}",
+                ctr.ip(&["-6", "addr"]),
+                ctr.ip(&["-6", "route"])
+            )
+        });
+        assert_eq!(
+            routes.lines().count(),
+            1,
+            "{tag}: one default route: {routes}"
+        );
+        let reached = wait_for(10.0, || {
+            ctr.exec(&["ping", "-6", "-c", "1", "-W", "2", "fd00:31::1"])
+                .0
+                .then_some(())
+        });
+        assert!(reached.is_some(), "{tag}: the router is not reachable");
+        addrs.push((addr, ctr));
+    }
+    assert_ne!(
+        addrs[0].0, addrs[1].0,
+        "ipvlan links share the parent's MAC, but their SLAAC addresses differ"
+    );
 }

@@ -40,6 +40,9 @@ pub struct PluginSection {
     pub socket_group: String,
     pub state_dir: PathBuf,
     pub default_backend: String,
+    /// dockerd's API socket, asked (in the background) which engine it is.
+    /// Empty: never asked; the engine is read from its requests.
+    pub docker_socket: PathBuf,
 }
 
 impl Default for PluginSection {
@@ -49,6 +52,7 @@ impl Default for PluginSection {
             socket_group: String::new(),
             state_dir: "/var/lib/switchyard".into(),
             default_backend: String::new(),
+            docker_socket: "/run/docker.sock".into(),
         }
     }
 }
@@ -163,6 +167,13 @@ impl Settings {
             return Err(format!(
                 "[plugin] state_dir {} must be an absolute path",
                 self.plugin.state_dir.display()
+            ));
+        }
+        let api = &self.plugin.docker_socket;
+        if !api.as_os_str().is_empty() && !api.is_absolute() {
+            return Err(format!(
+                "[plugin] docker_socket {} must be an absolute path (dockerd's API socket, e.g. /run/docker.sock), or empty to never ask dockerd",
+                api.display()
             ));
         }
         if !self.plugin.default_backend.is_empty() {

@@ -2,7 +2,9 @@
 
 mod cmd;
 mod config;
+mod docker_api;
 mod driver;
+mod engine_probe;
 mod logging;
 mod metrics;
 mod routes;
@@ -41,9 +43,9 @@ enum Command {
     Doctor {
         #[arg(long, env = "SWITCHYARD_CONFIG")]
         config: Option<PathBuf>,
-        /// dockerd's API socket.
-        #[arg(long, default_value = "/var/run/docker.sock")]
-        docker_socket: PathBuf,
+        /// dockerd's API socket (default: [plugin] docker_socket).
+        #[arg(long)]
+        docker_socket: Option<PathBuf>,
     },
     /// List networks and endpoints: from the running plugin, else from the state file.
     Status {
@@ -70,7 +72,10 @@ fn main() -> ExitCode {
         Command::Doctor {
             config,
             docker_socket,
-        } => load(config).and_then(|(s, _)| cmd::doctor::doctor(&s, &docker_socket)),
+        } => load(config).and_then(|(s, _)| {
+            let api = docker_socket.unwrap_or_else(|| s.plugin.docker_socket.clone());
+            cmd::doctor::doctor(&s, &api)
+        }),
         Command::Status { config, json } => {
             load(config).and_then(|(s, _)| cmd::status::status(&s, json))
         }

@@ -1,17 +1,20 @@
 //! `/metrics` (Prometheus text format) and `/healthz` on an opt-in
 //! listener (`[metrics] listen`: `HOST:PORT` or `unix:/PATH`), never on the
 //! plugin's own socket. Requests are counted as they are answered; the
-//! state (networks, endpoints, VXLAN peers) is read at each scrape.
+//! state (networks, endpoints) and the backends' own samples (their
+//! background loops: `Backend::metrics`) are read at each scrape.
 
 use crate::driver::Driver;
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, text};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
+use switchyard_backends::metrics::{Sample, SampleKind};
 use tracing::{info, warn};
 use warp::Filter;
 
@@ -31,22 +34,17 @@ struct BackendLabels {
     backend: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct NetworkLabels {
-    network: String,
-    vni: String,
-}
-
 pub struct Metrics {
     registry: Registry,
     calls: Family<CallLabels, Counter>,
     latency: Family<MethodLabels, Histogram>,
     networks: Family<BackendLabels, Gauge>,
     endpoints: Family<BackendLabels, Gauge>,
-    remote_endpoints: Family<NetworkLabels, Gauge>,
     network_problems: Gauge,
     startup_removed: Gauge,
     startup_problems: Gauge,
+    /// The startup reconciliation's samples, beside the backends' loops'.
+    startup: std::sync::Mutex<Vec<Sample>>,
 }
 
 impl Metrics {
@@ -78,12 +76,6 @@ impl Metrics {
             "Endpoints in the state, by backend",
             endpoints.clone(),
         );
-        let remote_endpoints = Family::<NetworkLabels, Gauge>::default();
-        registry.register(
-            "vxlan_remote_endpoints",
-            "Remote endpoints programmed into the kernel, per VXLAN network",
-            remote_endpoints.clone(),
-        );
         let network_problems = Gauge::default();
         registry.register(
             "network_problems",
@@ -108,10 +100,10 @@ impl Metrics {
             latency,
             networks,
             endpoints,
-            remote_endpoints,
             network_problems,
             startup_removed,
             startup_problems,
+            startup: Default::default(),
         }
     }
 
@@ -144,6 +136,21 @@ impl Metrics {
     pub fn startup(&self, removed: usize, problems: usize) {
         self.startup_removed.set(removed as i64);
         self.startup_problems.set(problems as i64);
+        *self.startup.lock().unwrap() = vec![
+            Sample::counter(
+                "reconcile_runs",
+                "Reconcile passes over the kernel (startup: once per start; vxlan: after each cluster change and every resync)",
+                1.0,
+            )
+            .label("loop", "startup"),
+            Sample::counter(
+                "drift_repaired",
+                "Kernel objects found different from the state and repaired, by loop and kind",
+                removed as f64,
+            )
+            .label("loop", "startup")
+            .label("what", "orphaned_links"),
+        ];
     }
 
     /// The text a scrape gets: the state as it is now, and the counters.
@@ -151,7 +158,6 @@ impl Metrics {
         let report = driver.status().await;
         self.networks.clear();
         self.endpoints.clear();
-        self.remote_endpoints.clear();
         let mut problems = 0;
         for n in &report.networks {
             let b = BackendLabels {
@@ -162,24 +168,60 @@ impl Metrics {
                 .get_or_create(&b)
                 .inc_by(n.endpoints.len() as i64);
             problems += i64::from(n.problem.is_some());
-            if let (Some(vni), Some(remote)) =
-                (n.details.get("vni"), n.details.get("remote_endpoints"))
-            {
-                self.remote_endpoints
-                    .get_or_create(&NetworkLabels {
-                        network: n.id.chars().take(12).collect(),
-                        vni: vni.clone(),
-                    })
-                    .set(remote.parse().unwrap_or(0));
-            }
         }
         self.network_problems.set(problems);
+        let mut samples = self.startup.lock().unwrap().clone();
+        samples.extend(driver.background_metrics());
         let mut out = String::new();
-        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+        let encoded = text::encode_registry(&mut out, &self.registry)
+            .and_then(|()| text::encode_registry(&mut out, &registry_of(&samples)))
+            .and_then(|()| text::encode_eof(&mut out));
+        if let Err(e) = encoded {
             warn!(error = %e, "could not encode the metrics");
         }
         out
     }
+}
+
+type SampleLabels = Vec<(&'static str, String)>;
+type SampleGauges = Family<SampleLabels, Gauge<f64, AtomicU64>>;
+type SampleCounters = Family<SampleLabels, Counter<f64, AtomicU64>>;
+
+/// A registry holding `samples` (one family per name, in their order), as
+/// they are at this scrape.
+fn registry_of(samples: &[Sample]) -> Registry {
+    let mut registry = Registry::with_prefix("switchyard");
+    let mut gauges: Vec<(&str, SampleGauges)> = Vec::new();
+    let mut counters: Vec<(&str, SampleCounters)> = Vec::new();
+    for s in samples {
+        match s.kind {
+            SampleKind::Gauge => {
+                let family = match gauges.iter().find(|(n, _)| *n == s.name) {
+                    Some((_, f)) => f.clone(),
+                    None => {
+                        let f = Family::default();
+                        registry.register(s.name, s.help, f.clone());
+                        gauges.push((s.name, f.clone()));
+                        f
+                    }
+                };
+                family.get_or_create(&s.labels).set(s.value);
+            }
+            SampleKind::Counter => {
+                let family = match counters.iter().find(|(n, _)| *n == s.name) {
+                    Some((_, f)) => f.clone(),
+                    None => {
+                        let f = Family::default();
+                        registry.register(s.name, s.help, f.clone());
+                        counters.push((s.name, f.clone()));
+                        f
+                    }
+                };
+                family.get_or_create(&s.labels).inc_by(s.value);
+            }
+        }
+    }
+    registry
 }
 
 /// Serves `/metrics` and `/healthz` on `listen` until the process ends.

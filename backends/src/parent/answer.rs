@@ -7,10 +7,11 @@ use switchyard_core::model::{EndpointRecord, JoinAnswer, NetworkRecord};
 use switchyard_core::spec::Subnet;
 
 /// Gateways for Join: the first subnet's of each family that the endpoint
-/// has an address in, none on internal networks (dockerd does not filter a
-/// gateway an internal network returns).
+/// has an address in, none on networks that answer as internal
+/// (`NetworkSpec::answers_internal`; dockerd does not filter a gateway an
+/// internal network returns), and no IPv6 one with `ipv6_slaac`.
 pub fn gateways(net: &NetworkRecord, ep: &EndpointRecord) -> (Option<IpAddr>, Option<IpAddr>) {
-    if net.spec.internal {
+    if net.spec.answers_internal() {
         return (None, None);
     }
     let pick = |subnets: &[Subnet], addr: Option<ipnet::IpNet>| {
@@ -21,7 +22,14 @@ pub fn gateways(net: &NetworkRecord, ep: &EndpointRecord) -> (Option<IpAddr>, Op
             .or(subnets.first())
             .and_then(|s| s.gateway)
     };
-    (pick(&net.spec.ipv4, ep.ipv4), pick(&net.spec.ipv6, ep.ipv6))
+    // With SLAAC the default route is the router's, from its
+    // advertisements: a static one beside it would race it (moby #50929).
+    let v6 = if net.spec.ipv6_slaac {
+        None
+    } else {
+        pick(&net.spec.ipv6, ep.ipv6)
+    };
+    (pick(&net.spec.ipv4, ep.ipv4), v6)
 }
 
 pub fn l2_join_answer(net: &NetworkRecord, ep: &EndpointRecord) -> JoinAnswer {

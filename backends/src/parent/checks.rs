@@ -164,14 +164,15 @@ pub(super) fn check_mtu(spec: &NetworkSpec, limit: Option<u32>) -> Result<()> {
 /// * Engine 29 (docker-v29.7.2): never reserve a gateway; IPAM reserves one
 ///   only when the user gives `--gateway` (the gateway is the LAN's router,
 ///   the driver assigns it to nothing; l3 has none at all).
-/// * Engine 28.5: reserve unless the network is `--internal`, or ipvlan
-///   l3/l3s (whose default route is the interface, not an address).
+/// * Engine 28.5: reserve unless the network is `--internal` or has no
+///   parent (`NetworkSpec::answers_internal`), or is ipvlan l3/l3s (whose
+///   default route is the interface, not an address).
 /// * 20.10 never asks.
 pub fn gateway_allocation(spec: &NetworkSpec) -> GatewayAllocation {
     let reserve = match (&spec.engine, &spec.backend) {
         (Engine::V29, _) => false,
         (_, BackendOptions::Ipvlan(i)) if i.mode != IpvlanMode::L2 => false,
-        _ => !spec.internal,
+        _ => !spec.answers_internal(),
     };
     GatewayAllocation {
         ipv4: reserve,

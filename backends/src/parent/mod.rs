@@ -5,10 +5,12 @@
 //! (`Child`) only says what differs: its link, its MAC rule, its answer.
 //!
 //! `checks.rs` validates, `link.rs` makes/removes/restores parents,
-//! `answer.rs` is the L2 Join answer, `settings.rs` the `[parents]` section.
+//! `answer.rs` is the L2 Join answer, `settings.rs` the `[parents]` section,
+//! `host_access.rs` the host's own link on the parent (`-o host_access`).
 
 mod answer;
 mod checks;
+pub mod host_access;
 mod link;
 mod settings;
 #[cfg(test)]
@@ -87,7 +89,17 @@ impl<C: Child> Backend for OnParent<C> {
     }
 
     async fn setup_network(&self, host: &Host<'_>, net: &NetworkRecord) -> Result<()> {
-        link::acquire(host, net).await
+        link::acquire(host, net).await?;
+        if let Some(plan) = self.host_access_plan(host.instance, net)
+            && let Err(e) = host_access::ensure(host, net, &plan).await
+        {
+            let _ = host
+                .links
+                .delete_owned(&plan.name, |m| *m == plan.mark)
+                .await;
+            return Err(e);
+        }
+        Ok(())
     }
 
     async fn teardown_network(
@@ -96,6 +108,11 @@ impl<C: Child> Backend for OnParent<C> {
         net: &NetworkRecord,
         remaining: &[NetworkRecord],
     ) -> Result<()> {
+        if let Some(plan) = self.host_access_plan(host.instance, net) {
+            host.links
+                .delete_owned(&plan.name, |m| *m == plan.mark)
+                .await?;
+        }
         link::release(host, net, remaining).await
     }
 
@@ -108,13 +125,15 @@ impl<C: Child> Backend for OnParent<C> {
         self.0.mac(&net.spec, &ep.id, requested)
     }
 
-    /// Lists the network's endpoints only for a single-endpoint parent.
+    /// Refuses the host's own address; lists the network's endpoints only
+    /// for a single-endpoint parent.
     fn validate_endpoint(
         &self,
         net: &NetworkRecord,
         ep: &EndpointRecord,
         others: &dyn Fn() -> Vec<EndpointRecord>,
     ) -> Result<()> {
+        host_access::check_endpoint(net, ep)?;
         if !self.0.single_endpoint(&net.spec) {
             return Ok(());
         }
@@ -156,7 +175,20 @@ impl<C: Child> Backend for OnParent<C> {
         // A parent Switchyard owns that vanished is made again here.
         link::acquire(host, net).await?;
         let plan = self.plan_endpoint(host.instance, net, ep);
-        Ok(host.links.apply(&plan).await?)
+        let link = host.links.apply(&plan).await?;
+        if let Some(access) = self.host_access_plan(host.instance, net) {
+            host_access::route_endpoint(host, net, &access, ep).await?;
+        }
+        Ok(link)
+    }
+
+    async fn endpoint_left(
+        &self,
+        host: &Host<'_>,
+        net: &NetworkRecord,
+        ep: &EndpointRecord,
+    ) -> Result<()> {
+        host_access::unroute_endpoint(host, net, ep).await
     }
 
     fn join_answer(&self, net: &NetworkRecord, ep: &EndpointRecord) -> JoinAnswer {
@@ -165,14 +197,21 @@ impl<C: Child> Backend for OnParent<C> {
 
     /// The engine whose built-in answers the network follows.
     fn describe(&self, net: &NetworkRecord) -> BTreeMap<String, String> {
-        BTreeMap::from([("engine".to_string(), net.spec.engine.to_string())])
+        let mut d = BTreeMap::from([("engine".to_string(), net.spec.engine.to_string())]);
+        if let Some(h) = host_access::describe(net) {
+            d.insert("host_access".to_string(), h);
+        }
+        if net.spec.ipv6_slaac {
+            d.insert("ipv6".to_string(), "slaac".to_string());
+        }
+        d
     }
 
     async fn restore(
         &self,
         host: &Host<'_>,
         networks: &[NetworkRecord],
-        _endpoints: &[EndpointRecord],
+        endpoints: &[EndpointRecord],
         links: &[Link],
     ) -> Vec<String> {
         let mine: Vec<NetworkRecord> = networks
@@ -180,7 +219,22 @@ impl<C: Child> Backend for OnParent<C> {
             .filter(|n| n.spec.backend.kind() == self.0.kind())
             .cloned()
             .collect();
-        link::restore(host, &mine, links).await
+        let mut problems = link::restore(host, &mine, links).await;
+        for net in &mine {
+            if let Some(plan) = self.host_access_plan(host.instance, net) {
+                problems.extend(host_access::restore(host, net, &plan, endpoints).await);
+            }
+        }
+        problems
+    }
+}
+
+impl<C: Child> OnParent<C> {
+    /// The host's link on the network's parent, of the network's own
+    /// kind; `None` without `-o host_access`.
+    fn host_access_plan(&self, instance: &str, net: &NetworkRecord) -> Option<LinkPlan> {
+        let parent = link_name(net)?;
+        host_access::plan(instance, net, self.0.link_kind(&net.spec, parent))
     }
 }
 

@@ -24,6 +24,8 @@ fn spec(backend: BackendOptions, internal: bool, mtu: Option<u32>) -> NetworkSpe
         mtu,
         options: Default::default(),
         engine: Default::default(),
+        host_access: None,
+        ipv6_slaac: false,
     }
 }
 

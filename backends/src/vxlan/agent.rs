@@ -150,7 +150,7 @@ impl Cluster {
 
     /// The lease the last run of the plugin kept in the state dir, if it
     /// was this identity's.
-    fn saved_lease(&self) -> Option<i64> {
+    pub(super) fn saved_lease(&self) -> Option<i64> {
         let text = std::fs::read_to_string(self.lease_file()?).ok()?;
         let (host, id) = text.trim().split_once(' ')?;
         (host == self.cfg.host_id).then(|| id.parse().ok())?
@@ -230,15 +230,7 @@ impl Cluster {
         let other_vtep = serde_json::from_slice::<AliveEntry>(&value)
             .map(|a| a.vtep.to_string())
             .unwrap_or_else(|_| "unknown (an older version)".into());
-        let why = format!(
-            "[cluster] host_id \"{host}\" is in use by another live agent (VTEP {other_vtep}, etcd lease {other_lease:x}); this agent (VTEP {}) refuses to join the cluster while it lives, and its local networks keep serving. Two hosts share one identity (a cloned machine or a copied state dir?): give each host its own [cluster] host_id, or on the clone delete {} and restart",
-            self.node.vtep,
-            self.cfg
-                .state_dir
-                .as_ref()
-                .map(|d| d.join(super::identity::HOST_ID_FILE).display().to_string())
-                .unwrap_or_else(|| super::identity::HOST_ID_FILE.into()),
-        );
+        let why = self.identity_taken(&other_vtep, other_lease);
         let mut fenced = self.fenced.lock().unwrap();
         if fenced.as_deref() != Some(why.as_str()) {
             error!("{why}");
@@ -247,8 +239,25 @@ impl Cluster {
         Err(why)
     }
 
+    /// What is wrong when another live agent (at `other_vtep`, on
+    /// `other_lease`) holds this host's identity, and what to do.
+    pub(super) fn identity_taken(&self, other_vtep: &str, other_lease: i64) -> String {
+        format!(
+            "[cluster] host_id \"{}\" is in use by another live agent (VTEP {other_vtep}, etcd lease {other_lease:x}); this agent (VTEP {}) refuses to join the cluster while it lives, and its local networks keep serving. Two hosts share one identity (a cloned machine or a copied state dir?): give each host its own [cluster] host_id, or on the clone delete {} and restart",
+            self.cfg.host_id,
+            self.node.vtep,
+            self.cfg
+                .state_dir
+                .as_ref()
+                .map(|d| d.join(super::identity::HOST_ID_FILE).display().to_string())
+                .unwrap_or_else(|| super::identity::HOST_ID_FILE.into()),
+        )
+    }
+
     /// One session: registers, lists, then watches until something fails.
     async fn session(&self) -> std::result::Result<(), String> {
+        self.sessions.fetch_add(1, Ordering::Relaxed);
+        self.watch_lag.lock().unwrap().restart();
         let mut c = self.client().await.map_err(|e| describe(&e))?;
         let lease = self.lease(&mut c).await?;
         let (mut keeper, mut ka) = c
@@ -286,6 +295,7 @@ impl Cluster {
                     if m.canceled() || m.compact_revision() > 0 {
                         return Err(format!("watch cancelled (compacted at {}); listing again", m.compact_revision()));
                     }
+                    self.note_progress(&m);
                     if self.apply_watch(&m) {
                         self.kick.notify_one();
                     }
@@ -293,8 +303,18 @@ impl Cluster {
                 _ = keepalive.tick() => {
                     keeper.keep_alive().await.map_err(|e| describe(&e))?;
                     match tokio::time::timeout(ttl, ka.message()).await {
-                        Ok(Ok(Some(r))) if r.ttl() > 0 => {}
+                        Ok(Ok(Some(r))) if r.ttl() > 0 => {
+                            if let Some(h) = r.header() {
+                                self.watch_lag.lock().unwrap().seen(h.revision());
+                            }
+                        }
                         other => return Err(format!("lease keep-alive failed: {other:?}")),
+                    }
+                    // etcd answers once the watch has sent everything up
+                    // to now: the time that takes is the watch's lag.
+                    match stream.request_progress().await {
+                        Ok(()) => self.watch_lag.lock().unwrap().asked(std::time::Instant::now()),
+                        Err(e) => debug!(error = %describe(&e), "watch progress request not sent"),
                     }
                 }
                 _ = self.kick.notified() => self.assert_own(&mut c).await?,
@@ -304,6 +324,23 @@ impl Cluster {
                 }
             }
         }
+    }
+
+    /// What a watch response says about the cache's lag: events carry
+    /// their revisions; a response without events, not the watch's
+    /// creation, is the progress notification asked for at keep-alive.
+    fn note_progress(&self, m: &WatchResponse) {
+        let header = m.header().map(|h| h.revision()).unwrap_or(0);
+        let progress = m.events().is_empty() && !m.created() && !m.canceled();
+        let newest = m
+            .events()
+            .iter()
+            .filter_map(|e| e.kv().map(|kv| kv.mod_revision()))
+            .max()
+            .unwrap_or(if progress { header } else { 0 });
+        let mut w = self.watch_lag.lock().unwrap();
+        w.seen(header);
+        w.delivered(std::time::Instant::now(), newest, progress);
     }
 
     /// Applies a watch response to the cache and wakes the kernel
@@ -355,6 +392,10 @@ impl Cluster {
             ))
         });
         self.cache.write().unwrap().replace(kvs);
+        self.watch_lag
+            .lock()
+            .unwrap()
+            .delivered(std::time::Instant::now(), rev, false);
         self.synced.store(true, Ordering::Release);
         debug!(revision = rev, "listed the cluster state");
         self.changed.notify_one();

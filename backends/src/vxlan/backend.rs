@@ -119,6 +119,15 @@ impl crate::Backend for Vxlan {
         )))
     }
 
+    /// The kernel reconcile loop's and the etcd agent's samples.
+    fn metrics(&self) -> Vec<crate::metrics::Sample> {
+        let mut out = self.reconcile_metrics();
+        if let Some(c) = self.cluster() {
+            out.extend(c.session_metrics());
+        }
+        out
+    }
+
     /// What `status` shows for one VXLAN network.
     fn describe(&self, net: &NetworkRecord) -> BTreeMap<String, String> {
         let mut d = BTreeMap::new();

@@ -17,6 +17,7 @@ use super::cache::ClusterCache;
 use super::gc::DeadHosts;
 use super::records::{endpoint_key, held_by, member_key, network_key, ser};
 use super::txn::{Guard, Guarded, Write};
+use crate::metrics::Sample;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -75,6 +76,10 @@ pub struct Cluster {
     pub(super) registered: AtomicBool,
     /// Why the last etcd session failed, until one registers again.
     pub(super) last_error: Mutex<Option<String>>,
+    /// etcd sessions begun (each a connection, registration, list, watch).
+    pub(super) sessions: std::sync::atomic::AtomicU64,
+    /// How far the cache is behind etcd (`watch_lag.rs`).
+    pub(super) watch_lag: Mutex<super::watch_lag::WatchLag>,
 }
 
 /// Deletes network `vni`'s record while no member and no endpoint is left.
@@ -164,6 +169,8 @@ impl Cluster {
             fenced: Mutex::new(None),
             registered: AtomicBool::new(false),
             last_error: Mutex::new(None),
+            sessions: Default::default(),
+            watch_lag: Default::default(),
         })
     }
 
@@ -181,6 +188,49 @@ impl Cluster {
     /// Whether this host is registered with etcd now.
     pub fn registered(&self) -> bool {
         self.registered.load(Ordering::Acquire)
+    }
+
+    /// The agent's session for `/metrics`: its state, sessions begun,
+    /// and how far behind etcd the cache is.
+    pub fn session_metrics(&self) -> Vec<Sample> {
+        let state = match (self.registered(), self.problem().is_some()) {
+            (true, _) => "registered",
+            (false, true) => "fenced",
+            (false, false) => "connecting",
+        };
+        let mut out: Vec<Sample> = ["registered", "fenced", "connecting"]
+            .into_iter()
+            .map(|s| {
+                Sample::gauge(
+                    "etcd_session",
+                    "This host's etcd session: registered, fenced (another live agent has its host id) or connecting (etcd not reached yet or lost); 1 for the state it is in",
+                    f64::from(u8::from(s == state)),
+                )
+                .label("state", s)
+            })
+            .collect();
+        out.push(Sample::counter(
+            "etcd_sessions",
+            "etcd sessions begun (a new one after each failure)",
+            self.sessions.load(Ordering::Relaxed) as f64,
+        ));
+        let w = self.watch_lag.lock().unwrap();
+        out.push(Sample::gauge(
+            "etcd_watch_lag_seconds",
+            "Time etcd took to confirm the watch had delivered every change (asked at each keep-alive); grows while unanswered",
+            w.lag(std::time::Instant::now()).as_secs_f64(),
+        ));
+        out.push(Sample::gauge(
+            "etcd_watch_revisions_behind",
+            "etcd's latest revision seen minus the revision the cluster view holds",
+            w.revisions_behind() as f64,
+        ));
+        out.push(Sample::gauge(
+            "etcd_revision",
+            "The revision of the cluster view this host holds",
+            w.applied_revision as f64,
+        ));
+        out
     }
 
     pub fn host_id(&self) -> &str {

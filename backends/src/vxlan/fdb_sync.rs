@@ -5,10 +5,12 @@
 //! causes no netlink churn); nothing runs before the first etcd list.
 
 use super::cluster::RemoteEndpoint;
-use super::names::{host_peer_of_endpoint, vxlan_name};
+use super::names::{bridge_name, host_peer_of_endpoint, vxlan_name};
 use super::{Vxlan, vni_of};
 use crate::Host;
+use crate::metrics::Sample;
 use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use switchyard_core::link::{FdbEntry, LinkManager, Neighbour};
 use switchyard_core::mac::MacAddr;
@@ -112,9 +114,20 @@ impl Vxlan {
                 if !vni.is_some_and(|v| self.state.networks.read().unwrap().contains_key(&v)) {
                     continue; // removed since the list was taken
                 }
+                let missing = self.devices_missing(&links, &net).await;
                 if let Err(e) = self.ensure_devices(&host, &net).await {
                     warn!(error = %e, "VXLAN devices could not be repaired");
                     continue;
+                }
+                if missing {
+                    warn!(
+                        network = %net.id,
+                        "the network's bridge or VXLAN device was missing and was re-created"
+                    );
+                    self.state
+                        .reconciled
+                        .devices
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 if let Err(e) = self.sync_remote(&links, &net).await {
                     warn!(error = %e, "remote endpoints could not be programmed");
@@ -122,7 +135,63 @@ impl Vxlan {
                 self.hold_quarantined_down(&links).await;
             }
             self.sync_firewall(periodic).await;
+            self.state.reconciled.runs.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Whether the bridge or the VXLAN device of `net` is missing (a
+    /// lookup that fails counts as present: nothing to say it drifted).
+    async fn devices_missing(&self, links: &LinkManager, net: &NetworkRecord) -> bool {
+        let Some(vni) = vni_of(&net.spec) else {
+            return false;
+        };
+        for name in [bridge_name(vni), vxlan_name(vni)] {
+            if let Ok(None) = links.get(&name).await {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The reconcile loop's work and the remote endpoints it programmed,
+    /// for `/metrics`.
+    pub(super) fn reconcile_metrics(&self) -> Vec<Sample> {
+        let r = &self.state.reconciled;
+        let mut out = vec![
+            Sample::counter(
+                "reconcile_runs",
+                "Reconcile passes over the kernel (startup: once per start; vxlan: after each cluster change and every resync)",
+                r.runs.load(Ordering::Relaxed) as f64,
+            )
+            .label("loop", "vxlan"),
+            Sample::counter(
+                "drift_repaired",
+                "Kernel objects found different from the state and repaired, by loop and kind",
+                r.entries.load(Ordering::Relaxed) as f64,
+            )
+            .label("loop", "vxlan")
+            .label("what", "fdb_neighbour_entries"),
+            Sample::counter(
+                "drift_repaired",
+                "Kernel objects found different from the state and repaired, by loop and kind",
+                r.devices.load(Ordering::Relaxed) as f64,
+            )
+            .label("loop", "vxlan")
+            .label("what", "vxlan_devices"),
+        ];
+        let programmed = self.state.programmed.read().unwrap();
+        for (vni, net) in self.state.networks.read().unwrap().iter() {
+            out.push(
+                Sample::gauge(
+                    "vxlan_remote_endpoints",
+                    "Remote endpoints programmed into the kernel at the last reconcile, per VXLAN network",
+                    programmed.get(vni).copied().unwrap_or(0) as f64,
+                )
+                .label("network", net.id.chars().take(12).collect::<String>())
+                .label("vni", vni.to_string()),
+            );
+        }
+        out
     }
 
     /// Keeps the links of quarantined endpoints down (their address belongs
@@ -182,6 +251,10 @@ impl Vxlan {
         for f in &changes.del_fdb {
             links.fdb_del(&dev, *f).await.map_err(err)?;
         }
+        self.state
+            .reconciled
+            .entries
+            .fetch_add(changes.len() as u64, Ordering::Relaxed);
         if changes.len() > 0 {
             debug!(
                 vni,

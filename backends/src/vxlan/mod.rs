@@ -28,12 +28,14 @@ mod fdb_sync;
 pub mod firewall;
 mod gc;
 pub mod identity;
+pub mod inspect;
 mod names;
 mod network;
 mod records;
 mod settings;
 mod txn;
 mod underlay;
+mod watch_lag;
 
 #[cfg(test)]
 mod cluster_tests;
@@ -42,7 +44,7 @@ mod fake_etcd;
 
 pub use cluster::{Cluster, ClusterConfig, NodeRecord};
 pub use names::{bridge_name, host_peer_name, vxlan_name};
-pub use settings::{ClusterSettings, VxlanSettings, build};
+pub use settings::{ClusterSettings, TlsFiles, VxlanSettings, build, discover_underlay};
 pub use underlay::Underlay;
 
 use std::collections::BTreeMap;
@@ -94,6 +96,18 @@ struct VxlanState {
     kernel: tokio::sync::Mutex<()>,
     /// The VXLAN allow-list in the kernel (`firewall.rs`).
     firewall: std::sync::Mutex<firewall::FirewallState>,
+    /// What the reconcile loop has done, for `/metrics`.
+    reconciled: Reconciled,
+}
+
+/// Passes of the kernel reconcile loop and the drift they repaired.
+#[derive(Default)]
+struct Reconciled {
+    runs: std::sync::atomic::AtomicU64,
+    /// Neighbour and forwarding entries added, replaced or deleted.
+    entries: std::sync::atomic::AtomicU64,
+    /// Networks whose bridge or VXLAN device was missing and re-created.
+    devices: std::sync::atomic::AtomicU64,
 }
 
 impl Vxlan {
@@ -107,6 +121,7 @@ impl Vxlan {
                 programmed: RwLock::new(BTreeMap::new()),
                 kernel: tokio::sync::Mutex::new(()),
                 firewall: Default::default(),
+                reconciled: Default::default(),
             }),
         }
     }

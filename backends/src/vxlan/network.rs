@@ -162,6 +162,8 @@ pub(super) mod tests {
             mtu: None,
             options: Default::default(),
             engine: Default::default(),
+            host_access: None,
+            ipv6_slaac: false,
         };
         NetworkRecord {
             id: id.into(),

@@ -293,6 +293,27 @@ impl ClusterSettings {
     }
 }
 
+impl ClusterSettings {
+    /// The agent's settings for the identity `host_id` (the plugin's, and
+    /// `doctor`'s look at the cluster).
+    pub(super) fn cluster_config(&self, host_id: String, state_dir: &Path) -> ClusterConfig {
+        let c = self;
+        ClusterConfig {
+            endpoints: c.etcd_endpoints.clone(),
+            host_id,
+            state_dir: Some(state_dir.to_path_buf()),
+            // Unreadable files are the cluster's problem (said at every
+            // connection attempt, and in status), not the plugin's.
+            tls: c.tls_files(),
+            user: (!c.username.is_empty()).then(|| (c.username.clone(), c.password.clone())),
+            prefix: c.prefix.clone(),
+            lease_ttl: c.lease_ttl as i64,
+            gc_grace: Duration::from_secs(c.gc_grace as u64),
+            resync: Duration::from_secs(c.resync_interval as u64),
+        }
+    }
+}
+
 /// The address in an etcd URL (`http://10.0.0.1:2379` → 10.0.0.1), if it is one.
 fn etcd_host_ip(url: &str) -> Option<std::net::IpAddr> {
     let rest = url.split("://").nth(1)?;
@@ -301,6 +322,22 @@ fn etcd_host_ip(url: &str) -> Option<std::net::IpAddr> {
         .trim_end_matches(']')
         .parse()
         .ok()
+}
+
+/// The underlay these settings name (or the route towards etcd); only
+/// looks.
+pub async fn discover_underlay(
+    v: &VxlanSettings,
+    c: &ClusterSettings,
+    links: &LinkManager,
+) -> Result<Underlay, String> {
+    Underlay::discover(
+        links,
+        Some(v.underlay.as_str()).filter(|u| !u.is_empty()),
+        v.local_ip.parse().ok(),
+        c.etcd_endpoints.iter().find_map(|e| etcd_host_ip(e)),
+    )
+    .await
 }
 
 /// The VXLAN backend for these settings: the underlay (named, or the
@@ -313,13 +350,7 @@ pub async fn build(
     state_dir: &Path,
     links: &LinkManager,
 ) -> Result<Vxlan, String> {
-    let underlay = Underlay::discover(
-        links,
-        Some(v.underlay.as_str()).filter(|u| !u.is_empty()),
-        v.local_ip.parse().ok(),
-        c.etcd_endpoints.iter().find_map(|e| etcd_host_ip(e)),
-    )
-    .await?;
+    let underlay = discover_underlay(v, c, links).await?;
     info!(
         underlay = underlay.ifname.as_deref().unwrap_or("-"),
         vtep = %underlay.vtep.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
@@ -335,19 +366,7 @@ pub async fn build(
     };
     let cluster = identity.map(|id| {
         Cluster::new(
-            ClusterConfig {
-                endpoints: c.etcd_endpoints.clone(),
-                host_id: id.host_id,
-                state_dir: Some(state_dir.to_path_buf()),
-                // Unreadable files are the cluster's problem (said at every
-                // connection attempt, and in status), not the plugin's.
-                tls: c.tls_files(),
-                user: (!c.username.is_empty()).then(|| (c.username.clone(), c.password.clone())),
-                prefix: c.prefix.clone(),
-                lease_ttl: c.lease_ttl as i64,
-                gc_grace: Duration::from_secs(c.gc_grace as u64),
-                resync: Duration::from_secs(c.resync_interval as u64),
-            },
+            c.cluster_config(id.host_id, state_dir),
             NodeRecord {
                 vtep: underlay
                     .vtep

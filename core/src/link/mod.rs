@@ -8,6 +8,7 @@
 //! - `plan`: links as values (`LinkPlan`, a veth pair's `PeerPlan`); no socket.
 //! - `apply`: creating links from plans, deleting, changing one attribute.
 //! - `query`: lookups (`get`, `list`, `route_to`, `addresses`, `supports`).
+//! - `route`: host addresses and host routes on Switchyard's own links.
 
 mod apply;
 pub mod error;
@@ -17,6 +18,7 @@ mod netns;
 mod plan;
 mod query;
 mod reaper;
+mod route;
 
 pub use apply::Deleted;
 pub use error::LinkError;
@@ -24,6 +26,7 @@ pub use message::is_temporary;
 pub use neigh::{FdbEntry, Neighbour};
 pub use plan::{LinkKind, LinkPlan, PeerPlan, VxlanLink};
 pub use query::Link;
+pub use reaper::DeferredDeletions;
 
 use crate::mark::Mark;
 use rtnetlink::Handle;
@@ -135,6 +138,11 @@ impl LinkManager {
         if let Some(r) = &self.reaper {
             r.delete(name, mark);
         }
+    }
+
+    /// How many `delete_later` deletions wait, and how many were done.
+    pub fn deferred_deletions(&self) -> DeferredDeletions {
+        self.reaper.as_ref().map(|r| r.counts()).unwrap_or_default()
     }
 
     /// Waits until every `delete_later` issued so far has been carried out.

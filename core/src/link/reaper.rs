@@ -10,6 +10,8 @@ use crate::mark::Mark;
 use nix::sched::{CloneFlags, setns};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
@@ -21,6 +23,22 @@ enum Job {
 #[derive(Clone)]
 pub struct Reaper {
     tx: mpsc::UnboundedSender<Job>,
+    counts: Arc<Counts>,
+}
+
+/// Deletions handed over and carried out, for `/metrics`: their difference
+/// is the backlog a slow kernel builds up.
+#[derive(Default)]
+struct Counts {
+    queued: AtomicU64,
+    done: AtomicU64,
+}
+
+/// The reaper's backlog now and the deletions it has carried out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeferredDeletions {
+    pub pending: u64,
+    pub done: u64,
 }
 
 impl Reaper {
@@ -29,6 +47,8 @@ impl Reaper {
     pub fn spawn(netns: Option<PathBuf>) -> std::io::Result<Reaper> {
         let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+        let counts = Arc::new(Counts::default());
+        let seen = counts.clone();
         std::thread::Builder::new()
             .name("switchyard-reaper".into())
             .spawn(move || {
@@ -70,6 +90,7 @@ impl Reaper {
                                     }
                                     Err(e) => warn!(link = %name, error = %e, "deferred delete failed"),
                                 }
+                                seen.done.fetch_add(1, Ordering::Relaxed);
                             }
                         }
                     }
@@ -78,14 +99,28 @@ impl Reaper {
         ready_rx
             .recv()
             .map_err(|_| std::io::Error::other("the reaper thread died at start"))??;
-        Ok(Reaper { tx })
+        Ok(Reaper { tx, counts })
     }
 
     pub fn delete(&self, name: &str, mark: Mark) {
-        let _ = self.tx.send(Job::Delete {
+        let sent = self.tx.send(Job::Delete {
             name: name.to_string(),
             mark,
         });
+        if sent.is_ok() {
+            self.counts.queued.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn counts(&self) -> DeferredDeletions {
+        // `done` first: read the other way round, a deletion finishing in
+        // between would be counted done but not queued.
+        let done = self.counts.done.load(Ordering::Relaxed);
+        let queued = self.counts.queued.load(Ordering::Relaxed);
+        DeferredDeletions {
+            pending: queued.saturating_sub(done),
+            done,
+        }
     }
 
     pub async fn flush(&self) {

@@ -15,6 +15,11 @@
 //! What was learnt lives in each stored network (`NetworkSpec::engine`) and,
 //! for the plugin's lifetime, in `Policy`: a network created with
 //! `--subnet` on Engine 29 teaches the plugin for every later one.
+//!
+//! Outside requests, the server asks dockerd's API for its version
+//! (`[plugin] docker_socket`, in the background: never while a request
+//! waits). What the engine says of itself wins over what requests suggest,
+//! so even the first network on Engine 29 is answered as 29.
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -111,19 +116,50 @@ impl FromStr for EngineSetting {
 }
 
 /// What the plugin has learnt about its engine in this lifetime: the last
-/// decisive evidence (20.10 or 29) a CreateNetwork carried.
+/// decisive evidence (20.10 or 29) a CreateNetwork carried, and what
+/// dockerd's API said of itself.
 #[derive(Clone, Debug, Default)]
-pub struct EngineMemory(Arc<AtomicU8>);
+pub struct EngineMemory {
+    evidence: Arc<AtomicU8>,
+    told: Arc<AtomicU8>,
+}
 
 impl EngineMemory {
     pub fn get(&self) -> Engine {
-        Engine::from_code(self.0.load(Ordering::Relaxed))
+        Engine::from_code(self.evidence.load(Ordering::Relaxed))
     }
 
     /// Remembers decisive evidence (20.10 or 29); anything else is ignored.
     pub fn learn(&self, e: Engine) {
         if matches!(e, Engine::V20 | Engine::V29) {
-            self.0.store(e.code(), Ordering::Relaxed);
+            self.evidence.store(e.code(), Ordering::Relaxed);
         }
+    }
+
+    /// What dockerd's API last said it is (`Unknown`: not asked, or no
+    /// answer yet).
+    pub fn told(&self) -> Engine {
+        Engine::from_code(self.told.load(Ordering::Relaxed))
+    }
+
+    /// Records dockerd's own version; returns whether it changed.
+    pub fn tell(&self, e: Engine) -> bool {
+        self.told.swap(e.code(), Ordering::Relaxed) != e.code()
+    }
+}
+
+impl Engine {
+    /// The engine a Docker `Version` string (`/version`'s `Version`, e.g.
+    /// "29.7.2", "20.10.24+dfsg1") names; later ones are answered as 29.
+    /// Engines between 20.10 and 28 were never measured: None leaves them
+    /// to what their requests show.
+    pub fn from_version(version: &str) -> Option<Engine> {
+        let major: u32 = version.split('.').next()?.trim().parse().ok()?;
+        Some(match major {
+            20 => Engine::V20,
+            28 => Engine::V28,
+            29.. => Engine::V29,
+            _ => return None,
+        })
     }
 }

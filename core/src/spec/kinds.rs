@@ -7,8 +7,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::{
-    OPT_IPVLAN_FLAG, OPT_IPVLAN_MODE, OPT_MACVLAN_MODE, OPT_MTU, OPT_PARENT, OPT_PEERS, OPT_VNI,
-    OPT_VXLANID_LIST,
+    OPT_HOST_ACCESS, OPT_IPV6_SLAAC, OPT_IPVLAN_FLAG, OPT_IPVLAN_MODE, OPT_MACVLAN_MODE, OPT_MTU,
+    OPT_PARENT, OPT_PEERS, OPT_VNI, OPT_VXLANID_LIST,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
@@ -37,12 +37,21 @@ impl BackendKind {
     /// The options this backend understands, besides `backend` itself.
     pub fn options(self) -> &'static [&'static str] {
         match self {
-            BackendKind::Macvlan => &[OPT_PARENT, OPT_MACVLAN_MODE, OPT_MTU, super::OPT_IPAM],
+            BackendKind::Macvlan => &[
+                OPT_PARENT,
+                OPT_MACVLAN_MODE,
+                OPT_MTU,
+                OPT_HOST_ACCESS,
+                OPT_IPV6_SLAAC,
+                super::OPT_IPAM,
+            ],
             BackendKind::Ipvlan => &[
                 OPT_PARENT,
                 OPT_IPVLAN_MODE,
                 OPT_IPVLAN_FLAG,
                 OPT_MTU,
+                OPT_HOST_ACCESS,
+                OPT_IPV6_SLAAC,
                 super::OPT_IPAM,
             ],
             BackendKind::Vxlan => &[OPT_VNI, OPT_VXLANID_LIST, OPT_PEERS, OPT_MTU],

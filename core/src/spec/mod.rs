@@ -6,10 +6,12 @@
 
 mod dhcp;
 mod engine;
+pub mod host_access;
 mod kinds;
 mod parent;
 mod parse;
 mod policy;
+pub mod slaac;
 mod vxlan_options;
 
 pub use dhcp::{IPAM_DHCP, OPT_IPAM, dhcp_enabled};
@@ -33,6 +35,8 @@ pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
 pub const OPT_VNI: &str = "vni";
 pub const OPT_VXLANID_LIST: &str = "com.docker.network.driver.overlay.vxlanid_list";
 pub const OPT_PEERS: &str = "peers";
+pub const OPT_HOST_ACCESS: &str = "host_access";
+pub const OPT_IPV6_SLAAC: &str = "ipv6_slaac";
 pub const VNI_MAX: u32 = 16_777_215;
 
 /// One subnet of a network as IPAM gave it.
@@ -126,6 +130,25 @@ pub struct NetworkSpec {
     /// that differ between engines follow it.
     #[serde(default)]
     pub engine: Engine,
+    /// `-o host_access`: the host's own link on the parent (`host_access.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_access: Option<host_access::HostAccess>,
+    /// `-o ipv6_slaac=true`: IPv6 from router advertisements (`slaac.rs`).
+    #[serde(default)]
+    pub ipv6_slaac: bool,
+}
+
+impl NetworkSpec {
+    /// Whether Join answers as for an internal network (no gateway, no
+    /// default route): `--internal`, or a network without a parent on
+    /// Engine 28 or 29, whose built-in macvlan/ipvlan treat it as internal
+    /// ("With no parent interface, the network is internal": moby's
+    /// `parseNetworkOptions`, also read by their GwAllocCheck). 20.10's
+    /// built-ins keep a parentless network's gateways.
+    pub fn answers_internal(&self) -> bool {
+        let parentless = matches!(self.backend.parent(), Some(Parent::Isolated { .. }));
+        self.internal || (parentless && matches!(self.engine, Engine::V28 | Engine::V29))
+    }
 }
 
 #[cfg(test)]

@@ -160,6 +160,10 @@ pub fn parse_options(
             peers: parse_peers(generic)?,
         }),
     };
+    host_access::check_mode(generic, &options)?;
+    if slaac::parse(generic)? {
+        slaac::check_mode(&options)?;
+    }
     Ok((options, mtu))
 }
 
@@ -221,6 +225,12 @@ pub fn parse_network(req: &CreateNetworkRequest, policy: &Policy) -> Result<Netw
     }
     let engine = request_engine(req, &opts);
     let null_ipam = req.ipv4_data.iter().all(|d| d.pool == "0.0.0.0/0");
+    let ipam_data: Vec<&IpamData> = req.ipv4_data.iter().chain(&req.ipv6_data).collect();
+    let host_access = host_access::parse(&opts.generic, &ipv4, &ipv6, &ipam_data)?;
+    let ipv6_slaac = slaac::parse(&opts.generic)?;
+    if ipv6_slaac {
+        slaac::check_network(engine, opts.ipv6)?;
+    }
     let spec = NetworkSpec {
         backend,
         internal: opts.internal,
@@ -229,6 +239,8 @@ pub fn parse_network(req: &CreateNetworkRequest, policy: &Policy) -> Result<Netw
         mtu,
         options: opts.generic,
         engine,
+        host_access,
+        ipv6_slaac,
     };
     super::dhcp::check(&spec, null_ipam)?;
     Ok(spec)

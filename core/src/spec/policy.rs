@@ -28,13 +28,19 @@ impl Policy {
     /// The engine to answer a network as. `evidence` is what its own
     /// request showed (`Unknown`: Engine 28 or later, without 29's mark);
     /// `stored` is (created_at, engine) of the networks in the store.
-    /// A configured engine wins; else the request's decisive evidence; else
+    /// A configured engine wins; else what dockerd's API said of itself,
+    /// when the request agrees on whether it is 20.10 (if not, the API
+    /// answered for another dockerd, and the request is believed); else the request's decisive evidence; else
     /// the latest decisive evidence learnt (this lifetime, then the store);
     /// else 28, whose answer never gives a container the subnet's first
     /// address (which on a LAN is usually the router's).
     pub fn engine(&self, evidence: Engine, stored: &[(u64, Engine)]) -> Engine {
         if let EngineSetting::Fixed(e) = self.engine {
             return e;
+        }
+        let told = self.engine_memory.told();
+        if told != Engine::Unknown && (told == Engine::V20) == (evidence == Engine::V20) {
+            return told;
         }
         let decisive = |e: Engine| matches!(e, Engine::V20 | Engine::V29);
         let learnt = Some(evidence)

@@ -440,3 +440,76 @@ fn the_engine_to_answer_as() {
         EngineSetting::Auto
     );
 }
+
+#[test]
+fn what_dockerd_says_of_itself_wins_over_what_requests_suggest() {
+    let auto = Policy::default();
+    let stored = [(1, Engine::V29)];
+    assert!(auto.engine_memory.tell(Engine::V28));
+    assert!(!auto.engine_memory.tell(Engine::V28), "no change");
+    assert_eq!(auto.engine(Engine::Unknown, &stored), Engine::V28);
+    assert!(auto.engine_memory.tell(Engine::V29));
+    assert_eq!(auto.engine(Engine::Unknown, &[]), Engine::V29);
+    // A request from 20.10 itself: the API answered for another dockerd.
+    assert_eq!(auto.engine(Engine::V20, &[]), Engine::V20);
+    auto.engine_memory.tell(Engine::V20);
+    assert_eq!(auto.engine(Engine::V20, &[]), Engine::V20);
+    assert_eq!(auto.engine(Engine::Unknown, &[]), Engine::V28);
+    // A configured engine still wins.
+    let fixed = Policy {
+        engine: "28".parse().unwrap(),
+        ..Policy::default()
+    };
+    fixed.engine_memory.tell(Engine::V29);
+    assert_eq!(fixed.engine(Engine::Unknown, &[]), Engine::V28);
+}
+
+#[test]
+fn docker_versions_name_engines() {
+    for (v, want) in [
+        ("29.7.2", Some(Engine::V29)),
+        ("30.0.0-rc.1", Some(Engine::V29)),
+        ("28.5.2", Some(Engine::V28)),
+        ("20.10.24+dfsg1", Some(Engine::V20)),
+        ("26.1.5+dfsg1", None),
+        ("19.03.1", None),
+        ("", None),
+        ("dev", None),
+    ] {
+        assert_eq!(Engine::from_version(v), want, "{v:?}");
+    }
+}
+
+#[test]
+fn parentless_networks_answer_as_internal_on_28_and_29_only() {
+    let policy = Policy::default();
+    let req = |parent: Option<&str>, internal: bool| {
+        let mut opts = vec![("backend", "macvlan")];
+        if let Some(p) = parent {
+            opts.push(("parent", p));
+        }
+        let mut r = engine_req(true, None);
+        r.options = serde_json::from_value(json!({
+            "com.docker.network.generic": opts.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+            "com.docker.network.internal": internal,
+        }))
+        .unwrap();
+        parse_network(&r, &policy).unwrap()
+    };
+    for (engine, parentless_internal) in [
+        (Engine::V20, false),
+        (Engine::Unknown, false),
+        (Engine::V28, true),
+        (Engine::V29, true),
+    ] {
+        let mut spec = req(None, false);
+        spec.engine = engine;
+        assert_eq!(spec.answers_internal(), parentless_internal, "{engine:?}");
+        let mut spec = req(Some("eth0"), false);
+        spec.engine = engine;
+        assert!(!spec.answers_internal(), "{engine:?} with a parent");
+        let mut spec = req(Some("eth0"), true);
+        spec.engine = engine;
+        assert!(spec.answers_internal(), "{engine:?} --internal");
+    }
+}

@@ -2,14 +2,16 @@
 //! says, for each finding, what to do. It only looks: nothing is created
 //! (kernel features are probed with requests the kernel refuses).
 
+use super::clock_skew;
 use crate::config::Settings;
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+use switchyard_backends::vxlan::TlsFiles;
+use switchyard_backends::vxlan::inspect::{IdentityHolder, inspect};
 use switchyard_client::PluginClient;
 use switchyard_core::link::LinkManager;
 use switchyard_core::spec::Parent;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Level {
@@ -58,7 +60,7 @@ pub fn doctor(settings: &Settings, docker_socket: &Path) -> Result<(), String> {
     let mut findings = rt.block_on(kernel_and_parents(settings));
     findings.push(plugin(settings));
     findings.push(dockerd(settings, docker_socket));
-    findings.extend(cluster(settings));
+    findings.extend(rt.block_on(cluster(settings)));
     for f in &findings {
         let tag = match f.level {
             Level::Ok => "ok  ",
@@ -163,26 +165,9 @@ fn plugin(settings: &Settings) -> Finding {
     }
 }
 
-/// GET `path` on dockerd's API socket.
-fn docker_get(socket: &Path, path: &str) -> Result<(u16, String), String> {
-    let mut s = UnixStream::connect(socket).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    Ok((status, body.to_string()))
-}
-
 fn dockerd(settings: &Settings, socket: &Path) -> Finding {
     let name = settings.driver_name();
-    match docker_get(socket, "/info") {
+    match crate::docker_api::get(socket, "/info") {
         Err(e) => warn(
             format!("dockerd does not answer on {}: {e}", socket.display()),
             "start dockerd, or pass --docker-socket PATH",
@@ -209,45 +194,143 @@ fn dockerd(settings: &Settings, socket: &Path) -> Finding {
     }
 }
 
-fn cluster(settings: &Settings) -> Vec<Finding> {
+async fn cluster(settings: &Settings) -> Vec<Finding> {
     let c = &settings.backends.cluster;
     if c.etcd_endpoints.is_empty() {
         return vec![ok(
             "cluster: none configured (VXLAN networks are single-host)",
         )];
     }
-    c.etcd_endpoints
-        .iter()
-        .map(|url| match etcd_version(url) {
-            Ok(v) => ok(format!("etcd {url} answers ({v})")),
-            Err(e) => fail(
+    let mut out = Vec::new();
+    let tls = c.tls_files();
+    for url in &c.etcd_endpoints {
+        match etcd_version(url, &tls).await {
+            Ok((v, skew)) => {
+                out.push(ok(format!("etcd {url} answers ({v})")));
+                out.push(skew);
+            }
+            Err(e) => out.push(fail(
                 format!("etcd {url} does not answer: {e}"),
                 "check [cluster] etcd_endpoints and that this host reaches etcd; local networks keep working meanwhile",
-            ),
-        })
-        .collect()
+            )),
+        }
+    }
+    // This host's VTEP, as the plugin would find it (only looks).
+    let vtep = match LinkManager::new() {
+        Ok(links) => {
+            switchyard_backends::vxlan::discover_underlay(&settings.backends.vxlan, c, &links)
+                .await
+                .ok()
+                .and_then(|u| u.vtep)
+        }
+        Err(_) => None,
+    };
+    match inspect(c, &settings.plugin.state_dir, vtep).await {
+        Err(e) => out.push(fail(
+            e,
+            "check [cluster] etcd_endpoints, the TLS files (ca_file, cert_file, key_file) and username/password; local networks keep working meanwhile",
+        )),
+        Ok(i) => {
+            out.push(ok(format!(
+                "etcd {} accepts this host's connection and credentials",
+                i.version
+            )));
+            out.push(match i.identity {
+                IdentityHolder::NoIdentityYet => ok(
+                    "host identity: none yet (the plugin makes one at its first start, kept in [plugin] state_dir)",
+                ),
+                IdentityHolder::Free { host_id } => warn(
+                    format!("host identity \"{host_id}\": no live agent holds it — the plugin here is not registered"),
+                    "start the plugin, or see `switchyard status` for why it does not register",
+                ),
+                IdentityHolder::Ours { host_id, lease } => ok(format!(
+                    "host identity \"{host_id}\": unique, held by this host's agent (etcd lease {lease:x})"
+                )),
+                IdentityHolder::Other { host_id, problem } => fail(
+                    format!("host identity \"{host_id}\" is not unique: {problem}"),
+                    "give each host its own [cluster] host_id (or delete the copied identity file on the clone) and restart its plugin",
+                ),
+            });
+        }
+    }
+    out
 }
 
-/// etcd's `/version`, over plain HTTP.
-fn etcd_version(url: &str) -> Result<String, String> {
-    let Some(hostport) = url.strip_prefix("http://") else {
-        return Err("only http:// endpoints can be checked here".into());
+/// etcd's `/version` (plain HTTP on its client URL, over TLS for
+/// https://), and the clock skew its `Date` header shows.
+async fn etcd_version(
+    url: &str,
+    tls: &Result<Option<TlsFiles>, String>,
+) -> Result<(String, Finding), String> {
+    let (https, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+        (Some(r), _) => (false, r),
+        (_, Some(r)) => (true, r),
+        _ => return Err("write http://HOST:PORT or https://HOST:PORT".into()),
     };
-    let hostport = hostport.trim_end_matches('/');
-    let mut s = std::net::TcpStream::connect_timeout(
-        &hostport
-            .parse()
-            .map_err(|_| format!("{hostport} is not HOST:PORT with an IP address"))?,
-        Duration::from_secs(3),
-    )
-    .map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(3)))
-        .map_err(|e| e.to_string())?;
-    write!(s, "GET /version HTTP/1.0\r\nHost: {hostport}\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    let hostport = rest.trim_end_matches('/');
+    let addr: std::net::SocketAddr = hostport
+        .parse()
+        .map_err(|_| format!("{hostport} is not HOST:PORT with an IP address"))?;
+    let request = format!("GET /version HTTP/1.0\r\nHost: {hostport}\r\n\r\n");
+    let limit = Duration::from_secs(3);
+    let sent = SystemTime::now();
+    let exchange = async {
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        if https {
+            let files = match tls {
+                Ok(Some(f)) => f,
+                Ok(None) => return Err("https:// needs [cluster] ca_file".to_string()),
+                Err(e) => return Err(e.clone()),
+            };
+            let mut s = super::etcd_https::connect(tcp, addr.ip(), files).await?;
+            s.write_all(request.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            s.read_to_end(&mut out).await.map_err(|e| e.to_string())?;
+        } else {
+            let mut s = tcp;
+            s.write_all(request.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            s.read_to_end(&mut out).await.map_err(|e| e.to_string())?;
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    };
+    let out = tokio::time::timeout(limit, exchange)
+        .await
+        .map_err(|_| format!("no answer within {} s", limit.as_secs()))??;
+    let received = SystemTime::now();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
     let v: serde_json::Value =
         serde_json::from_str(body).map_err(|_| "not an etcd /version answer".to_string())?;
-    Ok(format!("etcd {}", v["etcdserver"].as_str().unwrap_or("?")))
+    let version = format!("etcd {}", v["etcdserver"].as_str().unwrap_or("?"));
+    let skew = match clock_skew::date_header(head) {
+        None => warn(
+            format!("clock skew against etcd {url}: its answer has no Date header"),
+            "compare `date -u` here and on the etcd host",
+        ),
+        Some(date) => {
+            let (e, u) = clock_skew::skew(sent, received, date);
+            let said = format!(
+                "this host's clock is {:.1} s {} etcd's at {url} (± {u:.1} s)",
+                e.abs(),
+                if e >= 0.0 { "ahead of" } else { "behind" }
+            );
+            if clock_skew::too_far(e, u) {
+                warn(
+                    format!("clock skew: {said}"),
+                    format!(
+                        "synchronise the clocks (chrony or systemd-timesyncd on both hosts); beyond {} s TLS certificates may look not yet valid or expired, and logs of the hosts do not line up",
+                        clock_skew::TOLERATED.as_secs()
+                    ),
+                )
+            } else {
+                ok(format!("clock skew: {said}"))
+            }
+        }
+    };
+    Ok((version, skew))
 }

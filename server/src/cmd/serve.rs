@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchyard_backends::Backends;
 use switchyard_core::link::LinkManager;
+use switchyard_core::spec::EngineSetting;
 use switchyard_core::store::Store;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
@@ -37,8 +38,16 @@ async fn serve(settings: Settings, path: Option<std::path::PathBuf>) -> Result<(
     let store = Store::open(&settings.plugin.state_dir).map_err(|e| e.to_string())?;
     let links = LinkManager::new().map_err(|e| format!("cannot open a netlink socket: {e}"))?;
     let backends = Backends::build(&settings.backends, &settings.plugin.state_dir, &links).await?;
+    let policy = settings.policy();
+    if policy.engine == EngineSetting::Auto && !settings.plugin.docker_socket.as_os_str().is_empty()
+    {
+        crate::engine_probe::spawn(
+            settings.plugin.docker_socket.clone(),
+            policy.engine_memory.clone(),
+        );
+    }
     let driver = Arc::new(
-        Driver::new(name.clone(), store, links, settings.policy(), backends)
+        Driver::new(name.clone(), store, links, policy, backends)
             .with_dhcp(DhcpSettings(settings.dhcp.clone())),
     );
     // The backends' background work (control plane, kernel sync) starts
@@ -54,10 +63,12 @@ async fn serve(settings: Settings, path: Option<std::path::PathBuf>) -> Result<(
         "startup reconciliation done"
     );
 
-    let listener = socket::bind(sock, &settings.plugin.socket_group)?;
+    // Metrics first: once the plugin's socket exists (what dockerd, systemd
+    // and the tests wait for), /metrics answers too.
     if !settings.metrics.listen.is_empty() {
         crate::metrics::serve(&settings.metrics.listen, metrics.clone(), driver.clone()).await?;
     }
+    let listener = socket::bind(sock, &settings.plugin.socket_group)?;
     super::notify::notify_listening(sock);
     info!(
         driver = %name,

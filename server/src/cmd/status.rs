@@ -32,7 +32,7 @@ fn offline_status(settings: &Settings) -> Result<StatusReport, String> {
     let networks = store
         .networks()
         .iter()
-        .map(|n| crate::driver::network_status(n, &store.endpoints(&n.id), &present))
+        .map(|n| crate::driver::network_status(n, &store.endpoints(&n.id), &present, &admin_down))
         .collect();
     eprintln!(
         "note: no plugin answers on {}; showing the state file",
@@ -41,10 +41,20 @@ fn offline_status(settings: &Settings) -> Result<StatusReport, String> {
     Ok(StatusReport {
         instance: settings.driver_name(),
         state_file: store.path().display().to_string(),
+        engine: None,
         cluster: settings
             .backends
             .cluster
             .offline_status(&settings.plugin.state_dir),
         networks,
     })
+}
+
+/// Whether link `name` exists and is administratively down (IFF_UP clear
+/// in its flags), read from sysfs as the plugin is not there to ask.
+fn admin_down(name: &str) -> bool {
+    std::fs::read_to_string(Path::new("/sys/class/net").join(name).join("flags"))
+        .ok()
+        .and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok())
+        .is_some_and(|flags| flags & nix::libc::IFF_UP as u32 == 0)
 }

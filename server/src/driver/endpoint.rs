@@ -12,6 +12,7 @@ use switchyard_core::protocol::{
     OperInfoResponse, short_id,
 };
 use switchyard_core::spec::dhcp_enabled;
+use switchyard_core::spec::slaac;
 use switchyard_core::{Error, Result};
 use tracing::info;
 
@@ -107,6 +108,9 @@ impl Driver {
         };
         if let Some(mac) = requested {
             check_mac(mac)?;
+        }
+        if net.spec.ipv6_slaac {
+            slaac::check_endpoint(&req.options, short_id(&net.id))?;
         }
         let backend = self.backends.for_network(&net);
         let mut ep = EndpointRecord {

@@ -7,6 +7,7 @@ use switchyard_backends::Backend;
 use switchyard_core::Error;
 use switchyard_core::Result;
 use switchyard_core::protocol::{EndpointRequest, JoinRequest, JoinResponse, short_id};
+use tracing::warn;
 
 impl Driver {
     pub async fn join(&self, req: JoinRequest) -> Result<JoinResponse> {
@@ -41,11 +42,24 @@ impl Driver {
         Ok(JoinResponse::from(&answer))
     }
 
-    /// Nothing to undo: the link is still inside the container here, and
-    /// dockerd moves it back before DeleteEndpoint removes it.
+    /// The link is still inside the container here, and dockerd moves it
+    /// back before DeleteEndpoint removes it; only what Join set up on
+    /// the host beside it (host access routes) is undone. Never fails:
+    /// Leave comes twice, or for endpoints whose Join failed.
     pub async fn leave(&self, req: EndpointRequest) -> Result<()> {
         let _guard = self.locks.lock(&req.network_id).await;
         switchyard_core::failpoint::kill("leave.start");
+        if let (Some(net), Some(ep)) = (
+            self.store.network(&req.network_id),
+            self.store.endpoint(&req.network_id, &req.endpoint_id),
+        ) && let Err(e) = self
+            .backends
+            .for_network(&net)
+            .endpoint_left(&self.host(), &net, &ep)
+            .await
+        {
+            warn!(network = short_id(&net.id), endpoint = short_id(&ep.id), error = %e, "Leave: could not undo the endpoint's host setup");
+        }
         Ok(())
     }
 }

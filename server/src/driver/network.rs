@@ -33,6 +33,8 @@ impl Driver {
             mtu,
             options: opts.generic,
             engine,
+            host_access: None,
+            ipv6_slaac: false,
         };
         backend
             .validate_network(&self.host(), &spec, &self.store.networks())

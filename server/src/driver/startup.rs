@@ -137,7 +137,7 @@ impl Driver {
                 && !Path::new(sb).exists()
             {
                 report.problems.push(format!(
-                    "endpoint {} on network {}: its container's namespace {sb} is gone and its link with it; it stays in the state until dockerd sends DeleteEndpoint or the network is removed",
+                    "endpoint {} on network {}: its container's namespace {sb} is not visible to Switchyard (the container is gone, or, for a managed plugin, dockerd's namespaces are not mounted where the plugin runs) and its link is not on this host; the endpoint stays in the state until dockerd sends DeleteEndpoint or the network is removed",
                     short_id(&ep.id),
                     short_id(&ep.network_id)
                 ));

@@ -12,6 +12,9 @@ use switchyard_core::protocol::short_id;
 pub struct StatusReport {
     pub instance: String,
     pub state_file: String,
+    /// The engine dockerd's API says it is ("29"), when it was asked.
+    #[serde(default)]
+    pub engine: Option<String>,
     /// This host in the VXLAN cluster (host id, VTEP, problem), with etcd.
     #[serde(default)]
     pub cluster: Option<switchyard_backends::ClusterStatus>,
@@ -45,10 +48,13 @@ pub struct EndpointStatus {
     pub where_: String,
 }
 
+/// `present`: whether a link exists (None: unknown); `down`: whether it
+/// exists and is administratively down.
 pub fn network_status(
     net: &NetworkRecord,
     eps: &[EndpointRecord],
     present: &dyn Fn(&str) -> Option<bool>,
+    down: &dyn Fn(&str) -> bool,
 ) -> NetworkStatus {
     let parent_link = net.spec.backend.parent().map(|p| p.link_name(&net.id));
     let parent = net.spec.backend.parent().map(|p| match p {
@@ -58,10 +64,12 @@ pub fn network_status(
         p => p.describe(),
     });
     let mode = Some(net.spec.backend.mode());
-    let problem = match parent_link.as_deref().map(present) {
-        Some(Some(false)) => Some(format!(
-            "parent {} does not exist on this host",
-            parent_link.as_deref().unwrap_or("")
+    let access = switchyard_backends::parent::host_access::link_name(&net.id);
+    let problem = match parent_link.as_deref().map(|p| (p, present(p))) {
+        Some((p, Some(false))) => Some(format!("parent {p} does not exist on this host")),
+        Some((p, _)) if down(p) => Some(switchyard_backends::parent::down_warning(p)),
+        _ if net.spec.host_access.is_some() && present(&access) == Some(false) => Some(format!(
+            "the host access link {access} is missing: the host cannot reach the network's containers until a container joins or switchyard restarts (both make it again)"
         )),
         _ => None,
     };
@@ -116,19 +124,16 @@ impl Driver {
         StatusReport {
             instance: self.instance.clone(),
             state_file: self.store.path().display().to_string(),
+            engine: Some(self.policy.engine_memory.told())
+                .filter(|e| *e != switchyard_core::spec::Engine::Unknown)
+                .map(|e| e.to_string()),
             cluster: self.backends.cluster_status(),
             networks: self
                 .store
                 .networks()
                 .iter()
                 .map(|n| {
-                    let mut s = network_status(n, &self.store.endpoints(&n.id), &present);
-                    if let Some(p) = n.spec.backend.parent().map(|p| p.link_name(&n.id))
-                        && s.problem.is_none()
-                        && down(&p)
-                    {
-                        s.problem = Some(switchyard_backends::parent::down_warning(&p));
-                    }
+                    let mut s = network_status(n, &self.store.endpoints(&n.id), &present, &down);
                     s.details =
                         switchyard_backends::Backend::describe(self.backends.for_network(n), n);
                     for ((_, ep), l) in self
@@ -157,6 +162,29 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// The background work's samples for `/metrics`: the backends' own
+    /// loops, and the link deletions still queued.
+    pub fn background_metrics(&self) -> Vec<switchyard_backends::metrics::Sample> {
+        use switchyard_backends::metrics::Sample;
+        let d = self.links.deferred_deletions();
+        let mut out = vec![
+            Sample::gauge(
+                "deferred_deletions_pending",
+                "Endpoint links handed to the background deleter and not deleted yet",
+                d.pending as f64,
+            ),
+            Sample::counter(
+                "deferred_deletions",
+                "Endpoint links the background deleter has dealt with",
+                d.done as f64,
+            ),
+        ];
+        out.extend(self.backends.metrics());
+        out
+    }
+}
+
 impl StatusReport {
     /// A terminal-friendly rendering.
     pub fn render(&self) -> String {
@@ -168,6 +196,9 @@ impl StatusReport {
             self.state_file,
             self.networks.len()
         );
+        if let Some(e) = &self.engine {
+            let _ = writeln!(s, "dockerd: Engine {e} (answered as its built-in drivers)");
+        }
         if let Some(c) = &self.cluster {
             let _ = writeln!(
                 s,

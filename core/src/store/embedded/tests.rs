@@ -20,6 +20,8 @@ fn net(id: &str) -> NetworkRecord {
             mtu: None,
             options: Default::default(),
             engine: Default::default(),
+            host_access: None,
+            ipv6_slaac: false,
         },
         created_at: 1,
     }
