@@ -1,14 +1,13 @@
 //! A real DHCP server (Debian's `dnsmasq`) on a LAN the test made: runs in
-//! a namespace on one end of a veth, with its lease file in a TempDir, and
-//! is killed (by its PID) when dropped.
+//! a namespace on one end of a veth (a `Background` server), with its lease
+//! file in a TempDir that outlives stops and restarts.
 
-use crate::prereq::require_command;
-use crate::{Netns, TempDir, wait_for};
+use crate::background::Background;
+use crate::{Netns, TempDir};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 
 pub struct Dnsmasq {
-    child: Option<Child>,
+    server: Option<Background>,
     dir: TempDir,
     args: Vec<String>,
 }
@@ -28,12 +27,8 @@ impl Dnsmasq {
     /// leases (dnsmasq's minimum) on `iface` in `ns`, which must already
     /// hold 192.0.2.1/24. `extra`: more dnsmasq options (`--dhcp-host=…`).
     pub fn start(ns: &Netns, iface: &str, extra: &[&str]) -> Dnsmasq {
-        require_command("dnsmasq", "dnsmasq");
         let dir = TempDir::new("dnsmasq");
         let mut args: Vec<String> = vec![
-            "netns".into(),
-            "exec".into(),
-            ns.name().into(),
             "dnsmasq".into(),
             "--keep-in-foreground".into(),
             "--conf-file=/dev/null".into(),
@@ -52,38 +47,26 @@ impl Dnsmasq {
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut d = Dnsmasq {
-            child: None,
+            server: None,
             dir,
             args,
         };
-        d.resume();
+        d.resume(ns);
         d
     }
 
-    /// Starts the server again after `stop` (same leases file).
-    pub fn resume(&mut self) {
-        let log = std::fs::File::create(self.dir.path().join("log")).unwrap();
-        let child = Command::new("ip")
-            .args(&self.args)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting dnsmasq");
-        self.child = Some(child);
+    /// Starts the server again in `ns` after `stop` (same leases file).
+    pub fn resume(&mut self, ns: &Netns) {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let mut server = Background::start(ns, "dnsmasq-base", &args);
         let pid = self.dir.path().join("pid");
-        assert!(
-            wait_for(5.0, || pid.exists().then_some(())).is_some(),
-            "dnsmasq did not start: {}",
-            self.log()
-        );
+        server.wait_ready(5.0, || pid.exists());
+        self.server = Some(server);
     }
 
     /// Stops the server (the server "goes away").
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.server = None;
         let _ = std::fs::remove_file(self.dir.path().join("pid"));
     }
 
@@ -113,12 +96,9 @@ impl Dnsmasq {
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Dnsmasq {
-    fn drop(&mut self) {
-        self.stop();
+        self.server
+            .as_ref()
+            .map(Background::log)
+            .unwrap_or_default()
     }
 }

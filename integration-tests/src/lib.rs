@@ -28,7 +28,6 @@ pub mod netns;
 pub mod packaging;
 pub mod plugin;
 pub mod prereq;
-pub mod test_kernel;
 pub mod router;
 
 pub use background::Background;

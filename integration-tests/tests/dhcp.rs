@@ -166,7 +166,7 @@ fn server_away_and_back_rebinding_keeps_the_lease() {
     });
     assert!(noticed.is_some(), "the renewer noticed the server was gone");
     let before = server.expiry(&addr).unwrap();
-    server.resume();
+    server.resume(&lan);
     let renewed = wait_for(30.0, || server.expiry(&addr).filter(|e| *e > before));
     assert!(
         renewed.is_some(),
@@ -202,8 +202,9 @@ fn a_reservation_by_mac_is_honoured() {
 #[test]
 fn ipvlan_l2_gets_a_lease_of_its_own() {
     // IPVLAN needs the test kernel (the build machines' has none).
-    if !switchyard_integration_tests::test_kernel::in_test_kernel(
+    if !switchyard_integration_tests::guest::in_test_kernel(
         "ipvlan_l2_gets_a_lease_of_its_own",
+        switchyard_integration_tests::guest::Guest::Links,
     ) {
         return;
     }
