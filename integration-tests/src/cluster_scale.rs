@@ -376,13 +376,13 @@ fn kernels_match(c: &Cluster, made: &[Made], gone: Option<usize>, secs: f64) -> 
     let mut last = String::new();
     let mut done = vec![false; c.hosts.len()];
     wait_for(secs, || {
-        for h in 0..c.hosts.len() {
-            if done[h] || Some(h) == gone {
+        for (h, ok) in done.iter_mut().enumerate() {
+            if *ok || Some(h) == gone {
                 continue;
             }
             let want = model(c, made, h, gone);
             match c.hosts[h].kernel(VNI) {
-                Ok(k) if k == want => done[h] = true,
+                Ok(k) if k == want => *ok = true,
                 Ok(k) => {
                     last = format!(
                         "{}: kernel has {} FDB / {} neighbour entries, the model {} / {} ({} FDB entries missing, {} extra)",
@@ -458,8 +458,7 @@ pub fn run(cfg: &ScaleConfig, progress: &mut dyn FnMut(&str)) -> (ScaleResult, C
     let mut made = Vec::with_capacity(cfg.hosts * cfg.per_host);
     let t0 = Instant::now();
     for round in 0..cfg.per_host {
-        for h in 0..cfg.hosts {
-            let (ipam, ln) = &mut clients[h];
+        for (h, (ipam, ln)) in clients.iter_mut().enumerate() {
             let (ip, mac, created, answered_ms) =
                 make_endpoint(ipam, ln, net.id_on(h), net.pool_on(h))
                     .unwrap_or_else(|e| panic!("on {}: {e}\n{}", c.hosts[h].id, c.logs()));

@@ -32,7 +32,7 @@ fn scale_run_small() {
                 c.logs()
             )
         });
-        assert!(ms >= 0.0 && ms < 30_000.0, "{}: {ms} ms", m.ip);
+        assert!((0.0..30_000.0).contains(&ms), "{}: {ms} ms", m.ip);
     }
     // One address claim and one endpoint record per endpoint, nothing
     // deleted; the watch saw every revision.
