@@ -15,8 +15,8 @@ const USAGE: &str = "usage: switchyard-bench cluster [--hosts N] [--per-host N] 
   --hosts N      emulated hosts (namespaces, one plugin each), default 20
   --per-host N   endpoints made on each host, default 50
   --pace-ms N    pause after each endpoint, default 100
-  --lease-ttl S  [cluster] lease_ttl of every plugin, default 5
-  --gc-grace S   [cluster] gc_grace, default 10
+  --lease-ttl S  [cluster] lease_ttl of every plugin, default 15
+  --gc-grace S   [cluster] gc_grace, default 30
   --resync S     [cluster] resync_interval, default 30 (production)
   --settle S     how long kernels may take to converge / be cleaned, default 120
   --out FILE     also append the tables to FILE

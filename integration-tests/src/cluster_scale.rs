@@ -58,8 +58,10 @@ impl ScaleConfig {
             hosts,
             per_host,
             pace_ms: 100,
-            lease_ttl: 5,
-            gc_grace: 10,
+            // Production's lease; a grace far above late keep-alives on a
+            // loaded machine (5 s / 10 s collected live hosts at load 30).
+            lease_ttl: 15,
+            gc_grace: 30,
             resync_interval: 30,
             settle_secs: 120.0,
             log_level: "info".into(),
