@@ -20,8 +20,13 @@
 //!     [--lifecycles N] [--endpoints N] [--pairs N] [--engine 20.10|28|29] [--skip-docker] [--out FILE]
 //!     [--load N]
 //!     [--converge N] [--iperf-runs N] [--iperf-secs N] [--scale N] [--scale-wait S] [--skip-vxlan | --vxlan-only]
+//! cargo run --release -p switchyard-bench -- cluster [--hosts N] [--per-host N] …
 //! ```
+//!
+//! `cluster` is the 20-host scale benchmark (cluster.rs): convergence,
+//! etcd writes per endpoint, memory and dead-host collection.
 
+mod cluster;
 mod dhcp;
 mod docker;
 mod interrupt;
@@ -58,6 +63,7 @@ const USAGE: &str = "usage: switchyard-bench [--lifecycles N] [--endpoints N] [-
   --out FILE       also append the tables to FILE
   --dhcp-only      run only part 6: docker run on a DHCP network vs a static one (--pairs, --engine)
   --load N         run only part 5: N endpoints on one host (cost flat?, restart, memory)
+switchyard-bench cluster --help: the 20-host scale benchmark
 Runs as root; needs iproute2, for part 3 docker.io, containerd, runc, busybox-static,
 for part 4 etcd-server, etcd-client, iperf3, iptables, iputils-ping.";
 
@@ -176,7 +182,7 @@ impl Report {
 
 /// The release build of the plugin, freshly built; exported as
 /// SWITCHYARD_BIN for the harness. An explicit SWITCHYARD_BIN is respected.
-fn release_binary() -> (PathBuf, String) {
+pub(crate) fn release_binary() -> (PathBuf, String) {
     if let Ok(p) = std::env::var("SWITCHYARD_BIN") {
         eprintln!("[bench] using SWITCHYARD_BIN={p}");
         let desc = format!("`{p}` (given by SWITCHYARD_BIN)");
@@ -218,6 +224,11 @@ fn release_binary() -> (PathBuf, String) {
 }
 
 fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("cluster") {
+        cluster::main(&argv[1..]);
+        return;
+    }
     let args = Args::parse();
     switchyard_integration_tests::prereq::require_root();
     interrupt::install();

@@ -9,12 +9,15 @@
 //!   `engine_matrix!`, which makes every real-dockerd test one test per
 //!   engine (20.10, 28, 29).
 //! * `multihost`: emulated hosts on one underlay with a real etcd.
+//! * `cluster_scale`: the 20-host benchmark's run (`switchyard-bench
+//!   cluster`), also run small in CI.
 //!
 //! Everything here cleans up on drop, also when a test panics. Prerequisites
 //! that are missing (root, a command) fail the test with a message saying
 //! what to install; they never turn into a silent skip.
 
 pub mod background;
+pub mod cluster_scale;
 pub mod container_view;
 pub mod crash;
 pub mod dnsmasq;
