@@ -28,10 +28,9 @@
 
 use crate::libnetwork::Libnetwork;
 use crate::multihost::{Cluster, KernelView, Monitor};
-use crate::{PluginClient, TempDir, random_id, wait_for};
+use crate::{Background, PluginClient, random_id, wait_for};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What to run.
@@ -227,44 +226,34 @@ impl Events {
     }
 }
 
-/// `etcdctl watch --prefix` in the underlay namespace, into a file.
-struct PrefixWatch {
-    child: Option<Child>,
-    out: std::path::PathBuf,
-    _dir: TempDir,
-}
+/// `etcdctl watch --prefix` in the underlay namespace (etcdctl 3.4 speaks
+/// the v3 API by default), its events in the server's log.
+struct PrefixWatch(Background);
 
 impl PrefixWatch {
     fn start(c: &Cluster) -> PrefixWatch {
-        let dir = TempDir::new("watch");
-        let out = dir.path().join("watch");
-        let f = std::fs::File::create(&out).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", c.ul.name(), "etcdctl"])
-            .args(["--endpoints", c.etcd.url(), "watch", "--prefix", &c.prefix])
-            .env("ETCDCTL_API", "3")
-            .stdin(Stdio::null())
-            .stdout(f.try_clone().unwrap())
-            .stderr(f)
-            .spawn()
-            .expect("spawn etcdctl watch (Debian package etcd-client)");
+        let w = Background::start(
+            &c.ul,
+            "etcd-client",
+            &[
+                "etcdctl",
+                "--endpoints",
+                c.etcd.url(),
+                "watch",
+                "--prefix",
+                &c.prefix,
+            ],
+        );
         std::thread::sleep(Duration::from_millis(500));
-        PrefixWatch {
-            child: Some(child),
-            out,
-            _dir: dir,
-        }
+        PrefixWatch(w)
     }
 
     /// Stops it; PUT/DELETE events by the key's first component under the
     /// prefix. etcdctl prints each event as its type, the key, the value
     /// (one line: the values are compact JSON; none after a DELETE).
-    fn stop(mut self, prefix: &str) -> BTreeMap<String, usize> {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+    fn stop(self, prefix: &str) -> BTreeMap<String, usize> {
+        let text = self.0.log();
+        drop(self);
         let mut by = BTreeMap::new();
         let mut lines = text.lines().peekable();
         while let Some(l) = lines.next() {
@@ -277,15 +266,6 @@ impl PrefixWatch {
             }
         }
         by
-    }
-}
-
-impl Drop for PrefixWatch {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 
