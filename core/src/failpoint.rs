@@ -13,6 +13,9 @@
 
 /// Every kill point, in the order an endpoint's lifecycle reaches them.
 pub const POINTS: &[&str] = &[
+    // IPAM RequestAddress of the gateway (and, later, of the endpoint)
+    "store.ipam_claim.before_commit",
+    "store.ipam_claim.after_commit",
     // CreateNetwork
     "network.create.validated",
     "link.apply.created",
@@ -31,6 +34,9 @@ pub const POINTS: &[&str] = &[
     "store.delete_endpoint.before_commit",
     "store.delete_endpoint.after_commit",
     "endpoint.delete.forgotten",
+    // IPAM ReleaseAddress of the endpoint (and, later, of the gateway)
+    "store.ipam_release.before_commit",
+    "store.ipam_release.after_commit",
     // DeleteNetwork
     "network.delete.endpoints_removed",
     "store.delete_network.before_commit",
