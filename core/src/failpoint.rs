@@ -3,7 +3,8 @@
 //!
 //! `SWITCHYARD_FAILPOINTS=name[@n][,name[@n]…]` arms points by name: the
 //! `n`th time (default the first) the process reaches a point once startup
-//! is over (`serving()`; startup itself never fires) it fires. A
+//! is over (`serving()`) it fires; `startup:name[@n]` arms the point for
+//! startup's reconciliation instead (`STARTUP_POINTS`). A
 //! kill point (`kill`) then logs one line to stderr and raises SIGKILL on
 //! the process itself — no destructor, no flush, exactly a crash at that
 //! instant. Other points (`fires`) let the caller break something instead
@@ -44,8 +45,26 @@ pub const POINTS: &[&str] = &[
     "network.delete.forgotten",
 ];
 
+/// Every point startup's reconciliation reaches, in order, each once per
+/// repair it makes (arm them as `startup:<name>`): the link list read, a
+/// half-made link removed, an orphaned link removed, a backend's networks
+/// restored (a missing private parent re-created through `link.apply.*`).
+pub const STARTUP_POINTS: &[&str] = &[
+    "reconcile.listed",
+    "reconcile.half_made_removed",
+    "reconcile.orphan_removed",
+    "link.apply.created",
+    "link.apply.marked",
+    "reconcile.backend_restored",
+    "reconcile.done",
+];
+
+/// The prefix that arms a point for startup instead of for serving.
+pub const STARTUP: &str = "startup:";
+
 #[cfg(feature = "test-hooks")]
 mod imp {
+    use super::STARTUP;
     use std::collections::HashMap;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Mutex, OnceLock};
@@ -71,11 +90,13 @@ mod imp {
     static SERVING: AtomicBool = AtomicBool::new(false);
 
     pub fn fires(name: &str) -> bool {
-        if !SERVING.load(Ordering::Acquire) {
-            return false;
-        }
         let mut m = armed().lock().unwrap_or_else(|e| e.into_inner());
-        match m.get_mut(name) {
+        let key = if SERVING.load(Ordering::Acquire) {
+            name.to_string()
+        } else {
+            format!("{STARTUP}{name}")
+        };
+        match m.get_mut(&key) {
             Some((at, hits)) => {
                 *hits += 1;
                 *hits == *at

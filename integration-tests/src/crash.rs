@@ -65,7 +65,8 @@ impl Lifecycle {
             net: random_id(),
             ep: random_id(),
             name: format!("c{n}"),
-            wanted: (n % 2 == 1).then(|| format!("10.88.0.{}", 2 + n)),
+            // From the top: dynamic answers come from the bottom.
+            wanted: (n % 2 == 1).then(|| format!("10.88.0.{}", 254 - n.min(200))),
             sandbox: Netns::new("cs"),
             pool_id: Mutex::default(),
             gateway: Mutex::default(),
