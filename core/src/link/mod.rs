@@ -10,6 +10,7 @@
 //! - `query`: lookups (`get`, `list`, `route_to`, `addresses`, `supports`).
 
 mod apply;
+mod dump;
 pub mod error;
 mod message;
 mod neigh;
