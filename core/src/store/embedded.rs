@@ -24,6 +24,12 @@ const OLD_IPAM_POOLS: &str = "ipam_pools";
 
 pub const STATE_FILE: &str = "switchyard.redb";
 
+/// redb's page cache. Every read is served by the in-memory copy, so the
+/// cache only holds the pages a commit walks; redb's default (up to 1 GiB)
+/// kept every page the load at open read — with 10,000 endpoints, MiBs of
+/// resident memory for nothing.
+const REDB_CACHE: usize = 2 << 20;
+
 #[derive(Default, Clone)]
 struct Cache {
     networks: BTreeMap<String, NetworkRecord>,
@@ -72,7 +78,10 @@ impl Store {
         })?;
         let path = dir.join(STATE_FILE);
         let err = store_err(&path);
-        let db = Database::create(&path).map_err(|e| match e {
+        let db = Database::builder()
+            .set_cache_size(REDB_CACHE)
+            .create(&path)
+            .map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => Error::Store(format!(
                 "{} is in use by another switchyard process; stop it or give this one another [plugin] state_dir",
                 path.display()
