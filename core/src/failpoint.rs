@@ -3,7 +3,8 @@
 //!
 //! `SWITCHYARD_FAILPOINTS=name[@n][,name[@n]…]` arms points by name: the
 //! `n`th time (default the first) the process reaches a point once startup
-//! is over (`serving()`; startup itself never fires) it fires. A
+//! is over (`serving()`) it fires; `startup:name[@n]` arms the point for
+//! startup's reconciliation instead (`STARTUP_POINTS`). A
 //! kill point (`kill`) then logs one line to stderr and raises SIGKILL on
 //! the process itself — no destructor, no flush, exactly a crash at that
 //! instant. Other points (`fires`) let the caller break something instead
@@ -13,6 +14,9 @@
 
 /// Every kill point, in the order an endpoint's lifecycle reaches them.
 pub const POINTS: &[&str] = &[
+    // IPAM RequestAddress of the gateway (and, later, of the endpoint)
+    "store.ipam_claim.before_commit",
+    "store.ipam_claim.after_commit",
     // CreateNetwork
     "network.create.validated",
     "link.apply.created",
@@ -31,6 +35,9 @@ pub const POINTS: &[&str] = &[
     "store.delete_endpoint.before_commit",
     "store.delete_endpoint.after_commit",
     "endpoint.delete.forgotten",
+    // IPAM ReleaseAddress of the endpoint (and, later, of the gateway)
+    "store.ipam_release.before_commit",
+    "store.ipam_release.after_commit",
     // DeleteNetwork
     "network.delete.endpoints_removed",
     "store.delete_network.before_commit",
@@ -38,8 +45,26 @@ pub const POINTS: &[&str] = &[
     "network.delete.forgotten",
 ];
 
+/// Every point startup's reconciliation reaches, in order, each once per
+/// repair it makes (arm them as `startup:<name>`): the link list read, a
+/// half-made link removed, an orphaned link removed, a backend's networks
+/// restored (a missing private parent re-created through `link.apply.*`).
+pub const STARTUP_POINTS: &[&str] = &[
+    "reconcile.listed",
+    "reconcile.half_made_removed",
+    "reconcile.orphan_removed",
+    "link.apply.created",
+    "link.apply.marked",
+    "reconcile.backend_restored",
+    "reconcile.done",
+];
+
+/// The prefix that arms a point for startup instead of for serving.
+pub const STARTUP: &str = "startup:";
+
 #[cfg(feature = "test-hooks")]
 mod imp {
+    use super::STARTUP;
     use std::collections::HashMap;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Mutex, OnceLock};
@@ -65,11 +90,13 @@ mod imp {
     static SERVING: AtomicBool = AtomicBool::new(false);
 
     pub fn fires(name: &str) -> bool {
-        if !SERVING.load(Ordering::Acquire) {
-            return false;
-        }
         let mut m = armed().lock().unwrap_or_else(|e| e.into_inner());
-        match m.get_mut(name) {
+        let key = if SERVING.load(Ordering::Acquire) {
+            name.to_string()
+        } else {
+            format!("{STARTUP}{name}")
+        };
+        match m.get_mut(&key) {
             Some((at, hits)) => {
                 *hits += 1;
                 *hits == *at

@@ -17,6 +17,11 @@ pub struct Pool {
     pub pool: IpNet,
     /// `--ip-range`: addresses are handed out from here only.
     pub range: Option<IpNet>,
+    /// Which RequestPool this is: one per network (each RequestPool gets a
+    /// fresh tag), so that claims can name the network that asked and a
+    /// released pool can collect them. `None` in PoolIDs from before tags.
+    #[serde(default)]
+    pub tag: Option<String>,
 }
 
 impl Pool {
@@ -48,14 +53,36 @@ impl Pool {
             space: space.to_string(),
             pool: p,
             range,
+            tag: None,
         })
+    }
+
+    /// This pool under a fresh tag: RequestPool stores nothing (a request
+    /// retried after a crash cannot count twice), and the tag in the PoolID
+    /// tells one network's claims from another's on the same subnet.
+    pub fn tagged(mut self) -> Pool {
+        use std::hash::{BuildHasher, Hasher};
+        // RandomState is seeded randomly per process and per instance.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        self.tag = Some(format!("{:016x}", h.finish()));
+        self
     }
 
     /// The id dockerd hands back in later calls.
     pub fn id(&self) -> String {
-        match &self.range {
+        let base = match &self.range {
             Some(r) => format!("{}/{}|{}", self.space, self.pool, r),
             None => format!("{}/{}", self.space, self.pool),
+        };
+        match &self.tag {
+            Some(t) => format!("{base}#{t}"),
+            None => base,
         }
     }
 
@@ -66,12 +93,21 @@ impl Pool {
                 quote(id)
             ))
         };
+        let (id, tag) = match id.rsplit_once('#') {
+            Some((id, t)) if t.len() == 16 && t.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                (id, Some(t.to_string()))
+            }
+            Some(_) => return Err(bad()),
+            None => (id, None),
+        };
         let (space, rest) = id.split_once('/').ok_or_else(bad)?;
         let (pool, range) = match rest.split_once('|') {
             Some((p, r)) => (p, r),
             None => (rest, ""),
         };
-        Pool::parse(space, pool, range).map_err(|_| bad())
+        let mut p = Pool::parse(space, pool, range).map_err(|_| bad())?;
+        p.tag = tag;
+        Ok(p)
     }
 
     /// The key claims are filed under (same for every host).
@@ -110,6 +146,23 @@ mod tests {
         let p = Pool::parse(LOCAL_SPACE, "10.20.0.0/16", "10.20.5.0/24").unwrap();
         assert_eq!(p.id(), "switchyard-local/10.20.0.0/16|10.20.5.0/24");
         assert_eq!(Pool::from_id(&p.id()).unwrap(), p);
+        let t = p.clone().tagged();
+        assert!(
+            t.id()
+                .starts_with("switchyard-local/10.20.0.0/16|10.20.5.0/24#")
+        );
+        assert_eq!(Pool::from_id(&t.id()).unwrap(), t);
+        assert_ne!(
+            t.id(),
+            p.clone().tagged().id(),
+            "every RequestPool its own tag"
+        );
+        assert_eq!(
+            t.claim_key(),
+            p.claim_key(),
+            "one subnet, one set of claims"
+        );
+        assert!(Pool::from_id("switchyard-local/10.0.0.0/24#zz").is_err());
         assert_eq!(p.candidates().next().unwrap().to_string(), "10.20.5.1");
         let q = Pool::parse(LOCAL_SPACE, "10.9.0.0/30", "").unwrap();
         let c: Vec<String> = q.candidates().map(|a| a.to_string()).collect();

@@ -6,6 +6,8 @@
 use crate::lab::Lab;
 use crate::libnetwork::Answer;
 use crate::{Netns, random_id};
+use serde_json::json;
+use std::sync::Mutex;
 
 /// The network kinds a lifecycle runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,23 +22,40 @@ pub enum Flavour {
 
 pub const FLAVOURS: [Flavour; 3] = [Flavour::Macvlan, Flavour::Isolated, Flavour::Vxlan];
 
-/// The calls of one container's life, in dockerd's order.
-pub const CALLS: [&str; 6] = [
+/// The calls of one container's life, in dockerd's order, with Switchyard
+/// as the IPAM driver too (`--ipam-driver`): the pool and the gateway before
+/// CreateNetwork, the address before CreateEndpoint, released in reverse.
+pub const CALLS: [&str; 12] = [
+    "RequestPool",
+    "RequestGateway",
     "CreateNetwork",
+    "RequestAddress",
     "CreateEndpoint",
     "Join",
     "Leave",
     "DeleteEndpoint",
+    "ReleaseAddress",
+    "ReleaseGateway",
+    "ReleasePool",
     "DeleteNetwork",
 ];
 
-/// One lifecycle's ids.
+/// The subnet every lifecycle's network uses (one set of claims for all).
+pub const SUBNET: &str = "10.88.0.0/24";
+
+/// One lifecycle's ids, and what IPAM answered.
 pub struct Lifecycle {
     pub flavour: Flavour,
     pub net: String,
     pub ep: String,
-    pub addr: String,
+    /// The endpoint's name as Engine 29 sends it in RequestAddress.
+    pub name: String,
+    /// `--ip` (odd `n`), or `None`: any address (even `n`).
+    pub wanted: Option<String>,
     pub sandbox: Netns,
+    pool_id: Mutex<String>,
+    gateway: Mutex<String>,
+    addr: Mutex<String>,
 }
 
 impl Lifecycle {
@@ -45,8 +64,67 @@ impl Lifecycle {
             flavour,
             net: random_id(),
             ep: random_id(),
-            addr: format!("10.88.0.{}/24", 2 + n),
+            name: format!("c{n}"),
+            // From the top: dynamic answers come from the bottom.
+            wanted: (n % 2 == 1).then(|| format!("10.88.0.{}", 254 - n.min(200))),
             sandbox: Netns::new("cs"),
+            pool_id: Mutex::default(),
+            gateway: Mutex::default(),
+            addr: Mutex::default(),
+        }
+    }
+
+    /// The endpoint's address (CIDR) as IPAM answered it.
+    pub fn addr(&self) -> String {
+        self.addr.lock().unwrap().clone()
+    }
+
+    fn ipam(&self, lab: &mut Lab, call: &str) -> Answer {
+        let pool_id = self.pool_id.lock().unwrap().clone();
+        let plain = |a: &str| a.split('/').next().unwrap_or("").to_string();
+        match call {
+            "RequestPool" => {
+                let r = lab.ln.ipam(
+                    "RequestPool",
+                    json!({"AddressSpace": "switchyard-local", "Pool": SUBNET, "SubPool": "", "Options": {}, "V6": false}),
+                )?;
+                *self.pool_id.lock().unwrap() = r["PoolID"].as_str().unwrap_or("").to_string();
+                Ok(r)
+            }
+            "RequestGateway" => {
+                let r = lab.ln.ipam(
+                    "RequestAddress",
+                    json!({"PoolID": pool_id, "Address": "", "Options": {"RequestAddressType": "com.docker.network.gateway"}}),
+                )?;
+                *self.gateway.lock().unwrap() = r["Address"].as_str().unwrap_or("").to_string();
+                Ok(r)
+            }
+            "RequestAddress" => {
+                let r = lab.ln.ipam(
+                    "RequestAddress",
+                    json!({"PoolID": pool_id, "Address": self.wanted.clone().unwrap_or_default(),
+                           "Options": {"com.docker.network.endpoint.name": self.name}}),
+                )?;
+                let got = r["Address"].as_str().unwrap_or("").to_string();
+                if let Some(w) = &self.wanted
+                    && plain(&got) != *w
+                {
+                    return Err(format!("asked for {w}, RequestAddress answered {r}"));
+                }
+                *self.addr.lock().unwrap() = got;
+                Ok(r)
+            }
+            "ReleaseAddress" => lab.ln.ipam(
+                "ReleaseAddress",
+                json!({"PoolID": pool_id, "Address": plain(&self.addr())}),
+            ),
+            "ReleaseGateway" => {
+                let gw = plain(&self.gateway.lock().unwrap());
+                lab.ln
+                    .ipam("ReleaseAddress", json!({"PoolID": pool_id, "Address": gw}))
+            }
+            "ReleasePool" => lab.ln.ipam("ReleasePool", json!({"PoolID": pool_id})),
+            other => panic!("no call {other}"),
         }
     }
 
@@ -57,6 +135,7 @@ impl Lifecycle {
 
     pub fn call(&self, lab: &mut Lab, call: &str) -> Answer {
         match call {
+            c if c.starts_with("Request") || c.starts_with("Release") => self.ipam(lab, c),
             "CreateNetwork" => {
                 let (opts, internal): (Vec<(&str, &str)>, bool) = match self.flavour {
                     Flavour::Macvlan => (vec![("backend", "macvlan"), ("parent", "tp0")], false),
@@ -70,12 +149,14 @@ impl Lifecycle {
                         true,
                     ),
                 };
+                let gw = self.gateway.lock().unwrap().clone();
+                let gw = gw.split('/').next().filter(|g| !g.is_empty());
                 lab.ln
-                    .create_network(&self.net, &opts, &[("10.88.0.0/24", None)], &[], internal)
+                    .create_network(&self.net, &opts, &[(SUBNET, gw)], &[], internal)
             }
             "CreateEndpoint" => lab
                 .ln
-                .create_endpoint(&self.net, &self.ep, &self.addr, "", ""),
+                .create_endpoint(&self.net, &self.ep, &self.addr(), "", ""),
             "Join" => lab
                 .ln
                 .join(&self.net, &self.ep, self.sandbox.path().to_str().unwrap()),
@@ -90,6 +171,11 @@ impl Lifecycle {
     /// retry): the endpoint is known from CreateEndpoint to DeleteEndpoint,
     /// its link exists and carries its mark from Join to DeleteEndpoint.
     pub fn check_after(&self, lab: &mut Lab, call: &str) -> Result<(), String> {
+        if call.starts_with("Request") || call.starts_with("Release") {
+            // IPAM's answers are checked in `call`; what it keeps, by
+            // `ipam_leaks` once the lifecycle is over.
+            return Ok(());
+        }
         let info = lab
             .ln
             .endpoint_call("EndpointOperInfo", &self.net, &self.ep)
@@ -157,4 +243,34 @@ pub fn operator_links_intact(lab: &Lab) -> bool {
     OPERATOR_LINKS
         .iter()
         .all(|l| links.contains(&l.to_string()) && lab.link_alias(l).unwrap_or_default().is_empty())
+}
+
+/// Addresses of `SUBNET` that IPAM still holds although every lifecycle
+/// released what it asked for: fills a fresh pool of the subnet (254
+/// addresses when nothing leaked) and releases that pool again.
+pub fn ipam_leaks(lab: &mut Lab) -> Result<Vec<String>, String> {
+    let pool = lab.ln.ipam(
+        "RequestPool",
+        json!({"AddressSpace": "switchyard-local", "Pool": SUBNET, "SubPool": "", "Options": {}, "V6": false}),
+    )?;
+    let id = pool["PoolID"].as_str().unwrap_or("").to_string();
+    let mut free = std::collections::BTreeSet::new();
+    loop {
+        match lab.ln.ipam(
+            "RequestAddress",
+            json!({"PoolID": id, "Address": "", "Options": null}),
+        ) {
+            Ok(r) => {
+                let a = r["Address"].as_str().unwrap_or("");
+                free.insert(a.split('/').next().unwrap_or("").to_string());
+            }
+            Err(e) if e.contains("no free address left") => break,
+            Err(e) => return Err(format!("filling {SUBNET}: {e}")),
+        }
+    }
+    lab.ln.ipam("ReleasePool", json!({"PoolID": id}))?;
+    Ok((1..=254)
+        .map(|i| format!("10.88.0.{i}"))
+        .filter(|a| !free.contains(a))
+        .collect())
 }

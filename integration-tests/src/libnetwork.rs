@@ -28,6 +28,20 @@ impl Libnetwork {
         }
     }
 
+    /// An `IpamDriver.<method>` call: IPAM answers errors in `Error`.
+    pub fn ipam(&mut self, method: &str, body: Value) -> Answer {
+        let r = self
+            .client
+            .call(&format!("IpamDriver.{method}"), &body)
+            .map_err(|e| format!("transport: {e}"))?;
+        let v = r.json();
+        match (r.status, v.get("Error").and_then(Value::as_str)) {
+            (200, None) => Ok(v),
+            (_, Some(e)) => Err(e.to_string()),
+            (s, None) => Err(format!("HTTP {s}: {}", r.text())),
+        }
+    }
+
     /// CreateNetwork with `-o` options, IPv4 subnets `(pool, gateway)` and IPv6 ones.
     pub fn create_network(
         &mut self,

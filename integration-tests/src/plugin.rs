@@ -77,6 +77,13 @@ impl Plugin {
     }
 
     fn spawn(&mut self) {
+        if let Err(e) = self.try_spawn() {
+            panic!("{e}");
+        }
+    }
+
+    /// Starts the plugin; Err if it exits or does not listen within 20 s.
+    fn try_spawn(&mut self) -> Result<(), String> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -109,17 +116,24 @@ impl Plugin {
         });
         match up {
             Some(Ok(())) => {}
-            Some(Err(st)) => panic!("switchyard exited ({st}) at start:\n{}", self.log_text()),
+            Some(Err(st)) => {
+                return Err(format!(
+                    "switchyard exited ({st}) at start:\n{}",
+                    self.log_text()
+                ));
+            }
             None => {
                 let _ = child.kill();
-                panic!(
+                let _ = child.wait();
+                return Err(format!(
                     "switchyard did not listen on {} within 20 s:\n{}",
                     sock.display(),
                     self.log_text()
-                )
+                ));
             }
         }
         self.child = Some(child);
+        Ok(())
     }
 
     pub fn pid(&self) -> u32 {
@@ -174,6 +188,13 @@ impl Plugin {
     /// its socket close a moment before the process is a zombie).
     pub fn dead_within(&mut self, secs: f64) -> bool {
         wait_for(secs, || (!self.alive()).then_some(())).is_some()
+    }
+
+    /// Starts the same plugin again; Err (with its log) if it exits during
+    /// startup — what a crash test that kills startup expects.
+    pub fn try_restart(&mut self) -> Result<(), String> {
+        self.kill();
+        self.try_spawn()
     }
 
     /// Starts the same plugin again (same socket and state).

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use switchyard_core::failpoint::POINTS;
 use switchyard_integration_tests::Lab;
 use switchyard_integration_tests::crash::{
-    CALLS, FLAVOURS, Flavour, Lifecycle, add_operator_links, lasting_leftovers,
+    CALLS, FLAVOURS, Flavour, Lifecycle, add_operator_links, ipam_leaks, lasting_leftovers,
     operator_links_intact,
 };
 
@@ -83,6 +83,11 @@ fn run_with_kill(flavour: Flavour, point: &str) -> bool {
         "{flavour:?} {point}: operator links touched: {}",
         lab.host.ip(&["-d", "link", "show"])
     );
+    assert_eq!(
+        ipam_leaks(&mut lab),
+        Ok(vec![]),
+        "{flavour:?} {point}: IPAM still holds addresses"
+    );
     fired
 }
 
@@ -94,6 +99,8 @@ fn a_kill_at_every_step_is_repaired_and_the_retry_succeeds() {
         for point in POINTS {
             let repeats = if point.starts_with("link.apply.") {
                 links_created(flavour)
+            } else if point.starts_with("store.ipam_") {
+                2 // the gateway's and the endpoint's
             } else {
                 1
             };
@@ -316,6 +323,11 @@ fn soak(seed: u64, kills_wanted: usize, budget: Duration) -> (usize, usize, Dura
     drop(tx);
     let _ = killer.join();
     lab.assert_no_marked_links();
+    assert_eq!(
+        ipam_leaks(&mut lab),
+        Ok(vec![]),
+        "soak seed {seed}: IPAM still holds addresses after every lifecycle released its own"
+    );
     eprintln!("soak seed {seed}: {in_calls} of the {kills} kills landed inside a call");
     (kills, lifecycles, started.elapsed())
 }
@@ -356,4 +368,227 @@ fn an_unmarked_link_of_a_stored_endpoint_is_removed_and_join_succeeds() {
         .unwrap_or_else(|e| panic!("Join after the restart: {e}"));
     lc.check_after(&mut lab, "Join").unwrap();
     assert!(operator_links_intact(&lab));
+}
+
+/// Arms `point`, makes `call` die there, then restarts the plugin unarmed
+/// and retries the same call, as dockerd does: returns the retry's answer.
+fn killed_then_retried(
+    lab: &mut Lab,
+    point: &str,
+    call: impl Fn(&mut Lab) -> switchyard_integration_tests::libnetwork::Answer,
+) -> serde_json::Value {
+    let line = format!("failpoint {point}: killing");
+    let before = lab.plugin.log_text().matches(&line).count();
+    lab.plugin.set_env("SWITCHYARD_FAILPOINTS", Some(point));
+    lab.restart_plugin();
+    // dockerd's plugin client retries a refused connection; so does this.
+    let mut first = call(lab);
+    for _ in 0..20 {
+        match &first {
+            Err(e) if e.contains("Connection refused") && lab.plugin.alive() => {
+                std::thread::sleep(Duration::from_millis(100));
+                first = call(lab);
+            }
+            _ => break,
+        }
+    }
+    assert!(
+        first.is_err() && lab.plugin.dead_within(2.0),
+        "{point}: the call did not die there: {first:?}"
+    );
+    assert_eq!(
+        lab.plugin.log_text().matches(&line).count(),
+        before + 1,
+        "{point}: died elsewhere"
+    );
+    lab.plugin.set_env("SWITCHYARD_FAILPOINTS", None);
+    lab.restart_plugin();
+    call(lab).unwrap_or_else(|e| {
+        panic!(
+            "{point}: the retry after the restart failed: {e}\n{}",
+            lab.plugin.log_text()
+        )
+    })
+}
+
+/// IPAM at every commit: a RequestAddress killed after its claim is stored
+/// but before the answer gets the same answer when dockerd retries it
+/// (gateway by its type, endpoint by Engine 29's name; a specific address or
+/// any); one killed before the commit just succeeds. Engine 28 sends no
+/// name: its retry gets another address, and the one the crash held is
+/// collected when the network's pool is released (itself killed at its
+/// commit and retried). RequestPool stores nothing: retried, it counts once.
+#[test]
+fn ipam_calls_killed_at_each_commit_are_retried_and_nothing_leaks() {
+    let mut lab = lab("");
+    let space = serde_json::json!({"AddressSpace": "switchyard-local", "Pool": "10.88.0.0/24", "SubPool": "", "Options": {}, "V6": false});
+    for commit in ["before_commit", "after_commit"] {
+        let claim = format!("store.ipam_claim.{commit}");
+        let pool = lab.ln.ipam("RequestPool", space.clone()).unwrap();
+        let id = pool["PoolID"].as_str().unwrap().to_string();
+        let request = |address: &str, options: serde_json::Value| {
+            let body = serde_json::json!({"PoolID": id, "Address": address, "Options": options});
+            move |lab: &mut Lab| lab.ln.ipam("RequestAddress", body.clone())
+        };
+        let gw = serde_json::json!({"RequestAddressType": "com.docker.network.gateway"});
+        let named = |n: &str| serde_json::json!({"com.docker.network.endpoint.name": n});
+        let cases: [(&str, serde_json::Value, Option<&str>); 4] = [
+            ("", gw.clone(), Some("10.88.0.1/24")),
+            ("10.88.0.7", named("web"), Some("10.88.0.7/24")),
+            ("", named("api"), None),
+            ("", serde_json::Value::Null, None),
+        ];
+        let mut held = Vec::new();
+        for (address, options, want) in cases {
+            let r = killed_then_retried(&mut lab, &claim, request(address, options.clone()));
+            let got = r["Address"].as_str().unwrap().to_string();
+            if let Some(w) = want {
+                assert_eq!(got, w, "{claim}: {options}");
+            }
+            held.push(got);
+        }
+        // The same named request again is the same answer, not a second address.
+        let again = request("", named("api"))(&mut lab).unwrap();
+        assert_eq!(again["Address"].as_str().unwrap(), held[2]);
+        let other = request("", named("db"))(&mut lab).unwrap();
+        assert!(!held.contains(&other["Address"].as_str().unwrap().to_string()));
+        held.push(other["Address"].as_str().unwrap().to_string());
+        // A second network on the subnet: its own gateway, not this one's.
+        let pool2 = lab.ln.ipam("RequestPool", space.clone()).unwrap();
+        assert_ne!(
+            pool2["PoolID"], pool["PoolID"],
+            "every RequestPool its own PoolID"
+        );
+        let gw2 = lab
+            .ln
+            .ipam(
+                "RequestAddress",
+                serde_json::json!({"PoolID": pool2["PoolID"], "Address": "", "Options": gw}),
+            )
+            .unwrap();
+        assert_ne!(gw2["Address"].as_str().unwrap(), held[0]);
+        lab.ln
+            .ipam(
+                "ReleasePool",
+                serde_json::json!({"PoolID": pool2["PoolID"]}),
+            )
+            .unwrap();
+        // dockerd releases what it was answered, then the pool.
+        for a in &held {
+            let plain = a.split('/').next().unwrap();
+            let body = serde_json::json!({"PoolID": id, "Address": plain});
+            killed_then_retried(
+                &mut lab,
+                &format!("store.ipam_release.{commit}"),
+                move |lab: &mut Lab| lab.ln.ipam("ReleaseAddress", body.clone()),
+            );
+        }
+        // Still held by this network's pool: what the crash left.
+        let leaked = ipam_leaks(&mut lab).unwrap();
+        if commit == "after_commit" {
+            assert_eq!(
+                leaked.len(),
+                1,
+                "the unnamed request's first claim: {leaked:?}"
+            );
+            let body = serde_json::json!({"PoolID": id});
+            killed_then_retried(
+                &mut lab,
+                "store.ipam_release_pool.after_commit",
+                move |lab: &mut Lab| lab.ln.ipam("ReleasePool", body.clone()),
+            );
+        } else {
+            assert_eq!(leaked, Vec::<String>::new());
+            lab.ln
+                .ipam("ReleasePool", serde_json::json!({"PoolID": id}))
+                .unwrap();
+        }
+        assert_eq!(ipam_leaks(&mut lab), Ok(vec![]), "{commit}");
+    }
+}
+
+/// Startup's reconciliation killed at each of its repairs: a half-made link
+/// to remove (a Join killed at its link's creation), an orphaned marked
+/// link to remove, a private parent deleted by hand to re-create. The start
+/// after the kill finishes the repairs: nothing half-made, the orphan gone,
+/// the parent back and marked, the killed Join retried successfully, and
+/// every lifecycle then ends cleanly with no address left held.
+#[test]
+fn a_kill_at_each_repair_step_of_startup_is_finished_by_the_next_start() {
+    use switchyard_core::failpoint::{STARTUP, STARTUP_POINTS};
+    for point in STARTUP_POINTS {
+        let armed = format!("{STARTUP}{point}");
+        let mut lab = lab("");
+        let iso = Lifecycle::new(Flavour::Isolated, 1);
+        let mac = Lifecycle::new(Flavour::Macvlan, 2);
+        let half = Lifecycle::new(Flavour::Macvlan, 3);
+        let join = CALLS.iter().position(|c| *c == "Join").unwrap();
+        for lc in [&iso, &mac] {
+            for call in &CALLS[..=join] {
+                lc.call(&mut lab, call).unwrap();
+            }
+        }
+        for call in &CALLS[..join] {
+            half.call(&mut lab, call).unwrap();
+        }
+        // The half-made link: Join killed once its link exists, unnamed.
+        lab.plugin
+            .set_env("SWITCHYARD_FAILPOINTS", Some("link.apply.created"));
+        lab.restart_plugin();
+        assert!(half.call(&mut lab, "Join").is_err() && lab.plugin.dead_within(2.0));
+        // An orphaned link: marked by this instance for a network it does
+        // not know. A private parent deleted by hand.
+        let mac_link = format!("sy{}", &mac.ep[..11]);
+        let alias = lab.link_alias(&mac_link).expect("the endpoint's mark");
+        let orphan_alias = alias.replace(&mac.net, &switchyard_integration_tests::random_id());
+        lab.host.veth("syorph0", "orphpeer");
+        lab.host
+            .ip(&["link", "set", "syorph0", "alias", &orphan_alias]);
+        let parent = switchyard_core::spec::isolated_parent_name(&iso.net);
+        lab.host.ip(&["link", "del", &parent]);
+        // Startup, killed at the point.
+        lab.plugin.set_env("SWITCHYARD_FAILPOINTS", Some(&armed));
+        let died = lab.plugin.try_restart();
+        assert!(died.is_err(), "{armed}: startup was not killed");
+        assert!(
+            lab.plugin
+                .log_text()
+                .contains(&format!("failpoint {point}: killing")),
+            "{armed}: never reached:\n{}",
+            lab.plugin.log_text()
+        );
+        // The next start finishes the repairs.
+        lab.plugin.set_env("SWITCHYARD_FAILPOINTS", None);
+        lab.restart_plugin();
+        let left = lasting_leftovers(&lab, 3.0);
+        assert!(left.is_empty(), "{armed}: left {left:?}");
+        assert!(lab.gone("syorph0"), "{armed}: the orphan is still there");
+        assert!(
+            lab.link_alias(&parent)
+                .is_some_and(|a| a.starts_with("switchyard")),
+            "{armed}: the private parent {parent} is not back with its mark: {}",
+            lab.host.ip(&["-d", "link", "show"])
+        );
+        assert!(
+            operator_links_intact(&lab),
+            "{armed}: operator links touched"
+        );
+        half.call(&mut lab, "Join")
+            .unwrap_or_else(|e| panic!("{armed}: the retried Join failed: {e}"));
+        half.check_after(&mut lab, "Join").unwrap();
+        // Every lifecycle ends cleanly (the isolated endpoint's link went
+        // with its parent: no check of it).
+        for lc in [&iso, &mac, &half] {
+            for call in &CALLS[join + 1..] {
+                lc.call(&mut lab, call)
+                    .unwrap_or_else(|e| panic!("{armed}: {:?} {call}: {e}", lc.flavour));
+                if lc.flavour != Flavour::Isolated {
+                    lc.check_after(&mut lab, call)
+                        .unwrap_or_else(|e| panic!("{armed}: {e}"));
+                }
+            }
+        }
+        lab.assert_no_marked_links();
+        assert_eq!(ipam_leaks(&mut lab), Ok(vec![]), "{armed}");
+    }
 }

@@ -8,7 +8,7 @@ use super::cluster::Cluster;
 use super::records::{claim_key, held_by};
 use super::txn::Guarded;
 use std::net::IpAddr;
-use switchyard_core::store::{ClaimFuture, Claims, Holder};
+use switchyard_core::store::{ClaimFuture, Claims, Holder, Owner};
 use tracing::debug;
 
 /// Claims `ip` of `pool` for `host` ("" for every host), if no one holds it.
@@ -26,7 +26,13 @@ impl Claims for Cluster {
         true
     }
 
-    fn claim<'a>(&'a self, pool: &'a str, ip: IpAddr) -> ClaimFuture<'a, bool> {
+    /// Cluster claims name the host, not the asker (`_owner` is not kept).
+    fn claim<'a>(
+        &'a self,
+        pool: &'a str,
+        ip: IpAddr,
+        _owner: Option<&'a Owner>,
+    ) -> ClaimFuture<'a, bool> {
         Box::pin(async move {
             let host = self.host_id();
             let r = self

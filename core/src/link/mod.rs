@@ -11,6 +11,7 @@
 //! - `route`: host addresses and host routes on Switchyard's own links.
 
 mod apply;
+mod dump;
 pub mod error;
 mod message;
 mod neigh;

@@ -112,17 +112,9 @@ impl LinkManager {
         }
     }
 
+    /// Every link of the namespace (see `dump.rs`: bounded memory).
     pub async fn list(&self) -> LinkResult<Vec<Link>> {
-        let mut out = Vec::new();
-        let mut req = self.handle().link().get().execute();
-        while let Some(m) = req
-            .try_next()
-            .await
-            .map_err(|e| LinkError::from_netlink("listing links", e))?
-        {
-            out.push(Link::from_message(&m));
-        }
-        Ok(out)
+        super::dump::links(self.netns.clone()).await
     }
 
     pub(crate) async fn require(&self, name: &str, role: &str) -> LinkResult<Link> {

@@ -5,6 +5,7 @@
 //! `switchyard-backends`' VXLAN backend). The IPAM driver holds one
 //! `Arc<dyn Claims>` and never asks which it is.
 
+use super::Owner;
 use crate::Result;
 use std::future::Future;
 use std::net::IpAddr;
@@ -31,8 +32,14 @@ pub trait Claims: Send + Sync {
     /// then gateways are claimed shared (`claim_shared`).
     fn cluster_wide(&self) -> bool;
 
-    /// Claims `ip` in `pool` for this host; false if it is held already.
-    fn claim<'a>(&'a self, pool: &'a str, ip: IpAddr) -> ClaimFuture<'a, bool>;
+    /// Claims `ip` in `pool` for this host, recording `owner` where the
+    /// implementation keeps owners; false if it is held already.
+    fn claim<'a>(
+        &'a self,
+        pool: &'a str,
+        ip: IpAddr,
+        owner: Option<&'a Owner>,
+    ) -> ClaimFuture<'a, bool>;
 
     /// Claims `ip` as the gateway of `pool`, shared by every host (each
     /// host's dockerd asks for the same gateway); false if it is held
@@ -44,4 +51,17 @@ pub trait Claims: Send + Sync {
 
     /// Releases a claim this host holds; never another host's.
     fn release<'a>(&'a self, pool: &'a str, ip: IpAddr) -> ClaimFuture<'a, ()>;
+
+    /// The address a named `owner` already holds in `pool` (no I/O): the
+    /// answer to its request, retried. `None` where owners are not kept.
+    fn held_by(&self, _pool: &str, _owner: &Owner) -> Option<IpAddr> {
+        None
+    }
+
+    /// Releases every claim in `pool` owned by the network of `pool_id`
+    /// (dockerd releases a pool after its endpoints and gateway: what is
+    /// left is what a crash left). No-op where owners are not kept.
+    fn release_pool<'a>(&'a self, _pool: &'a str, _pool_id: &'a str) -> ClaimFuture<'a, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }

@@ -2,7 +2,7 @@
 //! before every answer, plus an in-memory copy that serves every read (so
 //! `EndpointOperInfo` and `status` never touch the disk).
 
-use super::{ClaimFuture, Claims, Holder};
+use super::{ClaimFuture, Claims, Holder, Owner};
 use crate::dhcp::Lease;
 use crate::model::{EndpointRecord, NetworkRecord};
 use crate::{Error, Result};
@@ -18,19 +18,47 @@ const ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("endpoints"
 /// DHCP leases of endpoints of `ipam=dhcp` networks, keyed as endpoints.
 const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("dhcp_leases");
 
-/// Local IPAM: pool id → reference count; `<claim key>|<address>` → "".
-const IPAM_POOLS: TableDefinition<&str, u64> = TableDefinition::new("ipam_pools");
+/// Local IPAM: `<claim key>|<address>` → its owner (`Owner::encode`; "" in
+/// claims from before owners).
 const IPAM_ADDRS: TableDefinition<&str, &str> = TableDefinition::new("ipam_addresses");
+/// Pool reference counts of earlier versions: a RequestPool retried after a
+/// crash counted twice, and nothing read them. Dropped at open.
+const OLD_IPAM_POOLS: &str = "ipam_pools";
 
 pub const STATE_FILE: &str = "switchyard.redb";
+
+/// redb's page cache. Every read is served by the in-memory copy, so the
+/// cache only holds the pages a commit walks; redb's default (up to 1 GiB)
+/// kept every page the load at open read — with 10,000 endpoints, MiBs of
+/// resident memory for nothing.
+const REDB_CACHE: usize = 2 << 20;
 
 #[derive(Default, Clone)]
 struct Cache {
     networks: BTreeMap<String, NetworkRecord>,
     endpoints: BTreeMap<(String, String), EndpointRecord>,
-    pools: BTreeMap<String, u64>,
-    addresses: std::collections::BTreeSet<String>,
+    /// claim key → encoded owner.
+    addresses: BTreeMap<String, String>,
+    /// encoded named owner → its claim key (a retried request's answer).
+    owned: std::collections::HashMap<String, String>,
     leases: BTreeMap<(String, String), Lease>,
+}
+
+impl Cache {
+    fn add_claim(&mut self, key: &str, owner: &str) {
+        if Owner::decode(owner).is_some_and(|o| o.named()) {
+            self.owned.insert(owner.to_string(), key.to_string());
+        }
+        self.addresses.insert(key.to_string(), owner.to_string());
+    }
+
+    fn remove_claim(&mut self, key: &str) {
+        if let Some(owner) = self.addresses.remove(key)
+            && self.owned.get(&owner).is_some_and(|k| k == key)
+        {
+            self.owned.remove(&owner);
+        }
+    }
 }
 
 pub struct Store {
@@ -54,7 +82,10 @@ impl Store {
         })?;
         let path = dir.join(STATE_FILE);
         let err = store_err(&path);
-        let db = Database::create(&path).map_err(|e| match e {
+        let db = Database::builder()
+            .set_cache_size(REDB_CACHE)
+            .create(&path)
+            .map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => Error::Store(format!(
                 "{} is in use by another switchyard process; stop it or give this one another [plugin] state_dir",
                 path.display()
@@ -66,8 +97,9 @@ impl Store {
             tx.open_table(NETWORKS).map_err(|e| err(&e))?;
             tx.open_table(ENDPOINTS).map_err(|e| err(&e))?;
             tx.open_table(LEASES).map_err(|e| err(&e))?;
-            tx.open_table(IPAM_POOLS).map_err(|e| err(&e))?;
             tx.open_table(IPAM_ADDRS).map_err(|e| err(&e))?;
+            let old: TableDefinition<&str, u64> = TableDefinition::new(OLD_IPAM_POOLS);
+            tx.delete_table(old).map_err(|e| err(&e))?;
         }
         tx.commit().map_err(|e| err(&e))?;
         let cache = Self::load(&db, &path)?;
@@ -108,71 +140,43 @@ impl Store {
                 cache.leases.insert((n.to_string(), e.to_string()), lease);
             }
         }
-        let pools = tx.open_table(IPAM_POOLS).map_err(|e| err(&e))?;
-        for row in pools.iter().map_err(|e| err(&e))? {
-            let (k, v) = row.map_err(|e| err(&e))?;
-            cache.pools.insert(k.value().to_string(), v.value());
-        }
         let addrs = tx.open_table(IPAM_ADDRS).map_err(|e| err(&e))?;
         for row in addrs.iter().map_err(|e| err(&e))? {
-            let (k, _) = row.map_err(|e| err(&e))?;
-            cache.addresses.insert(k.value().to_string());
+            let (k, v) = row.map_err(|e| err(&e))?;
+            cache.add_claim(k.value(), v.value());
         }
         Ok(cache)
     }
 
-    /// Adds (`delta` = 1) or drops (-1) a reference to a local IPAM pool;
-    /// returns the new count.
-    pub fn ipam_pool_ref(&self, pool_id: &str, delta: i64) -> Result<u64> {
-        let err = store_err(&self.path);
-        let cur = self
-            .cache
-            .read()
-            .unwrap()
-            .pools
-            .get(pool_id)
-            .copied()
-            .unwrap_or(0);
-        let new = (cur as i64 + delta).max(0) as u64;
-        self.write("ipam_pool_ref", |tx| {
-            let mut t = tx.open_table(IPAM_POOLS).map_err(|e| err(&e))?;
-            if new == 0 {
-                t.remove(pool_id).map_err(|e| err(&e))?;
-            } else {
-                t.insert(pool_id, new).map_err(|e| err(&e))?;
-            }
-            Ok(())
-        })?;
-        let mut c = self.cache.write().unwrap();
-        if new == 0 {
-            c.pools.remove(pool_id);
-        } else {
-            c.pools.insert(pool_id.to_string(), new);
-        }
-        Ok(new)
-    }
-
-    /// Claims `key` (a pool's claim key and an address) locally; false if taken.
-    pub fn ipam_claim(&self, key: &str) -> Result<bool> {
-        if self.cache.read().unwrap().addresses.contains(key) {
+    /// Claims `key` (a pool's claim key and an address) locally for
+    /// `owner`; false if taken.
+    pub fn ipam_claim(&self, key: &str, owner: Option<&Owner>) -> Result<bool> {
+        if self.cache.read().unwrap().addresses.contains_key(key) {
             return Ok(false);
         }
+        let owner = owner.map(Owner::encode).unwrap_or_default();
         let err = store_err(&self.path);
         self.write("ipam_claim", |tx| {
             let mut t = tx.open_table(IPAM_ADDRS).map_err(|e| err(&e))?;
-            t.insert(key, "").map_err(|e| err(&e))?;
+            t.insert(key, owner.as_str()).map_err(|e| err(&e))?;
             Ok(())
         })?;
-        self.cache
-            .write()
-            .unwrap()
-            .addresses
-            .insert(key.to_string());
+        self.cache.write().unwrap().add_claim(key, &owner);
         Ok(true)
     }
 
     pub fn ipam_claimed(&self, key: &str) -> bool {
-        self.cache.read().unwrap().addresses.contains(key)
+        self.cache.read().unwrap().addresses.contains_key(key)
+    }
+
+    /// The claim key a named `owner` holds.
+    pub fn ipam_held_by(&self, owner: &Owner) -> Option<String> {
+        self.cache
+            .read()
+            .unwrap()
+            .owned
+            .get(&owner.encode())
+            .cloned()
     }
 
     pub fn ipam_release(&self, key: &str) -> Result<()> {
@@ -182,7 +186,38 @@ impl Store {
             t.remove(key).map_err(|e| err(&e))?;
             Ok(())
         })?;
-        self.cache.write().unwrap().addresses.remove(key);
+        self.cache.write().unwrap().remove_claim(key);
+        Ok(())
+    }
+
+    /// Releases, in one commit, the claims under `prefix` owned by the
+    /// network of `pool_id`.
+    pub fn ipam_release_pool(&self, prefix: &str, pool_id: &str) -> Result<()> {
+        let keys: Vec<String> = self
+            .cache
+            .read()
+            .unwrap()
+            .addresses
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter(|(_, o)| Owner::decode(o).is_some_and(|o| o.pool_id == pool_id))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let err = store_err(&self.path);
+        self.write("ipam_release_pool", |tx| {
+            let mut t = tx.open_table(IPAM_ADDRS).map_err(|e| err(&e))?;
+            for k in &keys {
+                t.remove(k.as_str()).map_err(|e| err(&e))?;
+            }
+            Ok(())
+        })?;
+        let mut c = self.cache.write().unwrap();
+        for k in &keys {
+            c.remove_claim(k);
+        }
         Ok(())
     }
 
@@ -373,6 +408,13 @@ impl Store {
             .collect()
     }
 
+    /// Whether a stored endpoint of any network has the address `ip`.
+    pub fn endpoint_has_address(&self, ip: IpAddr) -> bool {
+        self.cache.read().unwrap().endpoints.values().any(|e| {
+            e.ipv4.is_some_and(|a| a.addr() == ip) || e.ipv6.is_some_and(|a| a.addr() == ip)
+        })
+    }
+
     pub fn all_endpoints(&self) -> Vec<EndpointRecord> {
         self.cache
             .read()
@@ -395,13 +437,21 @@ impl Claims for Store {
         false
     }
 
-    fn claim<'a>(&'a self, pool: &'a str, ip: IpAddr) -> ClaimFuture<'a, bool> {
-        Box::pin(std::future::ready(self.ipam_claim(&claim_key(pool, ip))))
+    fn claim<'a>(
+        &'a self,
+        pool: &'a str,
+        ip: IpAddr,
+        owner: Option<&'a Owner>,
+    ) -> ClaimFuture<'a, bool> {
+        Box::pin(std::future::ready(
+            self.ipam_claim(&claim_key(pool, ip), owner),
+        ))
     }
 
-    /// On one host a gateway is held as any address is.
+    /// On one host a gateway is held as any address is (the driver claims
+    /// it with `claim`, owned as the gateway); this is for the cluster.
     fn claim_shared<'a>(&'a self, pool: &'a str, ip: IpAddr) -> ClaimFuture<'a, bool> {
-        self.claim(pool, ip)
+        self.claim(pool, ip, None)
     }
 
     fn claimed_by(&self, pool: &str, ip: IpAddr) -> Option<Holder> {
@@ -411,6 +461,18 @@ impl Claims for Store {
 
     fn release<'a>(&'a self, pool: &'a str, ip: IpAddr) -> ClaimFuture<'a, ()> {
         Box::pin(std::future::ready(self.ipam_release(&claim_key(pool, ip))))
+    }
+
+    fn held_by(&self, pool: &str, owner: &Owner) -> Option<IpAddr> {
+        let key = self.ipam_held_by(owner)?;
+        let ip = key.strip_prefix(pool)?.strip_prefix('|')?;
+        ip.parse().ok()
+    }
+
+    fn release_pool<'a>(&'a self, pool: &'a str, pool_id: &'a str) -> ClaimFuture<'a, ()> {
+        Box::pin(std::future::ready(
+            self.ipam_release_pool(&format!("{pool}|"), pool_id),
+        ))
     }
 }
 

@@ -11,10 +11,12 @@ use switchyard_core::protocol::ipam::{
     AddressRequest, AddressSpacesResponse, IpamCapabilitiesResponse, ReleasePoolRequest,
     RequestAddressResponse, RequestPoolRequest, RequestPoolResponse,
 };
-use switchyard_core::store::Holder;
+use switchyard_core::store::{Asker, Holder, Owner};
 use switchyard_core::{Error, Result};
 
 const GATEWAY_REQUEST: &str = "com.docker.network.gateway";
+/// Engine 29 names the endpoint (the container) in RequestAddress.
+const ENDPOINT_NAME: &str = "com.docker.network.endpoint.name";
 
 impl Driver {
     pub fn ipam_capabilities(&self) -> IpamCapabilitiesResponse {
@@ -53,8 +55,9 @@ impl Driver {
         } else {
             &req.address_space
         };
-        let pool = Pool::parse(space, &req.pool, &req.sub_pool)?;
-        self.store.ipam_pool_ref(&pool.id(), 1)?;
+        // Nothing is stored: a RequestPool retried after a crash cannot
+        // count twice. The fresh tag makes the PoolID this network's own.
+        let pool = Pool::parse(space, &req.pool, &req.sub_pool)?.tagged();
         Ok(RequestPoolResponse {
             pool_id: pool.id(),
             pool: pool.pool.to_string(),
@@ -62,9 +65,16 @@ impl Driver {
         })
     }
 
+    /// dockerd releases a pool after the network's endpoints and gateway:
+    /// claims of this network still held are what a crash left (a request
+    /// committed whose answer never arrived), collected here.
     pub async fn ipam_release_pool(&self, req: ReleasePoolRequest) -> Result<Empty> {
-        if Pool::from_id(&req.pool_id).is_ok() {
-            self.store.ipam_pool_ref(&req.pool_id, -1)?;
+        if let Ok(pool) = Pool::from_id(&req.pool_id)
+            && pool.tag.is_some()
+        {
+            self.claims
+                .release_pool(&pool.claim_key(), &req.pool_id)
+                .await?;
         }
         Ok(Empty {})
     }
@@ -93,6 +103,21 @@ impl Driver {
                 Some(ip)
             }
         };
+        // Who asks: only pools with a tag know their network.
+        let owner = pool.tag.is_some().then(|| Owner {
+            pool_id: req.pool_id.clone(),
+            asker: if gateway {
+                Asker::Gateway
+            } else {
+                match req.options.get(ENDPOINT_NAME).filter(|n| !n.is_empty()) {
+                    Some(n) => Asker::Endpoint(n.clone()),
+                    None => Asker::Unnamed,
+                }
+            },
+        });
+        if let Some(ip) = owner.as_ref().and_then(|o| self.retried(&pool, o, wanted)) {
+            return Ok(address(&pool, ip));
+        }
         if gateway && self.claims.cluster_wide() {
             // Every host's dockerd asks for the gateway of the same subnet:
             // one address, shared, the first of the pool unless named.
@@ -106,7 +131,11 @@ impl Driver {
         }
         let ip = match wanted {
             Some(ip) => {
-                if !self.claims.claim(&pool.claim_key(), ip).await? {
+                if !self
+                    .claims
+                    .claim(&pool.claim_key(), ip, owner.as_ref())
+                    .await?
+                {
                     return Err(self.taken(&pool, ip));
                 }
                 ip
@@ -117,7 +146,11 @@ impl Driver {
                     if self.claims.claimed_by(&pool.claim_key(), ip).is_some() {
                         continue;
                     }
-                    if self.claims.claim(&pool.claim_key(), ip).await? {
+                    if self
+                        .claims
+                        .claim(&pool.claim_key(), ip, owner.as_ref())
+                        .await?
+                    {
                         got = Some(ip);
                         break;
                     }
@@ -131,6 +164,24 @@ impl Driver {
             }
         };
         Ok(address(&pool, ip))
+    }
+
+    /// The answer to a request already answered once — dockerd retrying
+    /// it after a crash took the answer: the address its named owner holds,
+    /// if it is the one wanted. An endpoint's is not taken from a stored
+    /// endpoint that has it (a renamed container still running).
+    fn retried(&self, pool: &Pool, owner: &Owner, wanted: Option<IpAddr>) -> Option<IpAddr> {
+        if !owner.named() {
+            return None;
+        }
+        let ip = self.claims.held_by(&pool.claim_key(), owner)?;
+        if wanted.is_some_and(|w| w != ip) {
+            return None;
+        }
+        if owner.asker != Asker::Gateway && self.store.endpoint_has_address(ip) {
+            return None;
+        }
+        Some(ip)
     }
 
     fn taken(&self, pool: &Pool, ip: IpAddr) -> Error {

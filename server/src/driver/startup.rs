@@ -11,6 +11,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
 use switchyard_backends::{Backend, parent};
+use switchyard_core::failpoint;
 use switchyard_core::link::{Deleted, Link, LinkPlan, is_temporary};
 use switchyard_core::mark::Mark;
 use switchyard_core::model::EndpointRecord;
@@ -29,6 +30,7 @@ impl Driver {
     /// Runs once before serving; never fails (problems are reported).
     pub async fn startup(&self) -> StartupReport {
         let report = self.reconcile().await;
+        failpoint::kill("reconcile.done");
         for backend in self.backends.all() {
             backend.start(&self.links, &self.instance);
         }
@@ -53,6 +55,7 @@ impl Driver {
                 return report;
             }
         };
+        failpoint::kill("reconcile.listed");
         let networks = self.store.networks();
         let endpoints = self.store.all_endpoints();
         let by_link: HashMap<&str, &EndpointRecord> = endpoints
@@ -91,6 +94,7 @@ impl Driver {
                         Ok(Deleted::Deleted) => {
                             info!(link = %link.name, "removed a half-made link left by an earlier run");
                             report.removed_links.push(link.name.clone());
+                            failpoint::kill("reconcile.half_made_removed");
                         }
                         Ok(_) => {}
                         Err(e) => report
@@ -115,6 +119,7 @@ impl Driver {
                 Ok(Deleted::Deleted) => {
                     info!(link = %link.name, mark = %mark, "removed orphaned link left by an earlier run");
                     report.removed_links.push(link.name.clone());
+                    failpoint::kill("reconcile.orphan_removed");
                 }
                 Ok(_) => {}
                 Err(e) => report
@@ -122,11 +127,27 @@ impl Driver {
                     .push(format!("cannot remove orphaned link {}: {e}", link.name)),
             }
         }
+        // A removal can take more than the link it names: deleting a
+        // half-made veth peer deletes its marked end too (a private parent
+        // killed between naming its ends). Backends restore from what is
+        // there now.
+        let links = if report.removed_links.is_empty() {
+            links
+        } else {
+            match self.links.list().await {
+                Ok(l) => l,
+                Err(e) => {
+                    report.problems.push(format!("cannot list links: {e}"));
+                    links
+                }
+            }
+        };
         for backend in self.backends.all() {
             let problems = backend
                 .restore(&self.host(), &networks, &endpoints, &links)
                 .await;
             report.problems.extend(problems);
+            failpoint::kill("reconcile.backend_restored");
         }
         let names: std::collections::HashSet<&str> =
             links.iter().map(|l| l.name.as_str()).collect();

@@ -92,10 +92,10 @@ async fn claims_are_unique_on_this_host() {
     let claims: &dyn Claims = &s;
     assert!(!claims.cluster_wide());
     assert_eq!(claims.claimed_by("p", ip), None);
-    assert!(claims.claim("p", ip).await.unwrap());
-    assert!(!claims.claim("p", ip).await.unwrap());
+    assert!(claims.claim("p", ip, None).await.unwrap());
+    assert!(!claims.claim("p", ip, None).await.unwrap());
     assert!(!claims.claim_shared("p", ip).await.unwrap());
-    assert!(claims.claim("q", ip).await.unwrap(), "another pool");
+    assert!(claims.claim("q", ip, None).await.unwrap(), "another pool");
     assert_eq!(claims.claimed_by("p", ip), Some(Holder::Local));
     assert!(
         s.ipam_claimed("p|10.0.0.2"),
@@ -103,6 +103,60 @@ async fn claims_are_unique_on_this_host() {
     );
     claims.release("p", ip).await.unwrap();
     assert_eq!(claims.claimed_by("p", ip), None);
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn owners_survive_a_restart_and_a_released_pool_collects_its_claims() {
+    use crate::store::{Asker, Owner};
+    let dir = tmpdir("owners");
+    let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+    let owner = |id: &str, asker: Asker| Owner {
+        pool_id: id.into(),
+        asker,
+    };
+    let a_gw = owner("p#a", Asker::Gateway);
+    let a_web = owner("p#a", Asker::Endpoint("web".into()));
+    let a_unnamed = owner("p#a", Asker::Unnamed);
+    let b_web = owner("p#b", Asker::Endpoint("web".into()));
+    {
+        let s = Store::open(&dir).unwrap();
+        let c: &dyn Claims = &s;
+        assert!(c.claim("p", ip("10.0.0.1"), Some(&a_gw)).await.unwrap());
+        assert!(c.claim("p", ip("10.0.0.2"), Some(&a_web)).await.unwrap());
+        assert!(
+            c.claim("p", ip("10.0.0.3"), Some(&a_unnamed))
+                .await
+                .unwrap()
+        );
+        assert!(c.claim("p", ip("10.0.0.4"), Some(&b_web)).await.unwrap());
+        assert!(c.claim("p", ip("10.0.0.5"), None).await.unwrap());
+    }
+    let s = Store::open(&dir).unwrap();
+    let c: &dyn Claims = &s;
+    assert_eq!(c.held_by("p", &a_gw), Some(ip("10.0.0.1")));
+    assert_eq!(c.held_by("p", &a_web), Some(ip("10.0.0.2")));
+    assert_eq!(c.held_by("p", &b_web), Some(ip("10.0.0.4")), "per network");
+    assert_eq!(
+        c.held_by("p", &a_unnamed),
+        None,
+        "an unnamed asker is never the same"
+    );
+    assert_eq!(c.held_by("other", &a_web), None);
+    c.release_pool("p", "p#a").await.unwrap();
+    for gone in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
+        assert_eq!(c.claimed_by("p", ip(gone)), None, "{gone}");
+    }
+    assert_eq!(c.held_by("p", &a_web), None);
+    assert!(
+        c.claimed_by("p", ip("10.0.0.4")).is_some(),
+        "another network's"
+    );
+    assert!(
+        c.claimed_by("p", ip("10.0.0.5")).is_some(),
+        "an old claim without owner"
+    );
     drop(s);
     std::fs::remove_dir_all(&dir).unwrap();
 }
