@@ -20,12 +20,17 @@
 //! * ipvlan l3 on a parent: containers reach each other over real ipvlan
 //!   links, with a connected default route on 28 and 29 and the cover
 //!   routes on 20.10.
+//! * ipvlan l2 on the LAN (issue #11): host access through an ipvlan port
+//!   of the host's own, both ways; a container's address and gateway from
+//!   the LAN's DHCP server (dnsmasq), released when it goes. (SLAAC on
+//!   ipvlan is `kernel_features.rs`'s, at the protocol level.)
 
 use switchyard_core::spec::isolated_parent_name;
 use switchyard_integration_tests::container_view::route_lines;
+use switchyard_integration_tests::dnsmasq::{Dnsmasq, lan};
 use switchyard_integration_tests::dockerd::Engine;
 use switchyard_integration_tests::guest::{DockerGuest, Guest, in_test_kernel};
-use switchyard_integration_tests::{DockerLab, Lab, engine_matrix};
+use switchyard_integration_tests::{DockerLab, Lab, engine_matrix, wait_for};
 
 fn words(line: &str) -> Vec<&str> {
     line.split_whitespace().collect()
@@ -57,6 +62,8 @@ fn kernel_parents(engine: Engine) {
     parentless(&lab);
     vlan_parents(&lab);
     ipvlan_l3(&lab);
+    // Last: it moves tp1 into the LAN's namespace.
+    ipvlan_lan(&lab);
 }
 
 fn parentless(lab: &DockerLab) {
@@ -248,6 +255,65 @@ fn ipvlan_l3(lab: &DockerLab) {
         );
     }
     lab.teardown(&["la", "lb"], &["l3"]);
+}
+
+fn ipvlan_lan(lab: &DockerLab) {
+    let engine = lab.engine();
+    lab.create(
+        "ha",
+        &words("-o backend=ipvlan -o parent=tp0 --subnet 10.88.0.0/24 --aux-address host=10.88.0.250 -o host_access=true"),
+    );
+    lab.d.run_d("hc", "ha", &[]);
+    let ip = lab.d.ip4("hc", "ha");
+    assert!(
+        lab.host.ping(&ip),
+        "{engine:?}: the host cannot reach its ipvlan container {ip}"
+    );
+    let (ok, out) = lab
+        .d
+        .try_exec("hc", &["ping", "-c", "1", "-W", "3", "10.88.0.250"]);
+    assert!(
+        ok,
+        "{engine:?}: the ipvlan container cannot reach the host:\n{out}"
+    );
+    lab.teardown(&["hc"], &["ha"]);
+
+    let lan = lan(&lab.host);
+    let server = Dnsmasq::start(&lan, "tp1", &[]);
+    lab.create(
+        "dh",
+        &words("--ipam-driver null -o backend=ipvlan -o parent=tp0 -o ipam=dhcp"),
+    );
+    lab.d.run_d("dc", "dh", &[]);
+    let addr = lab.d.ip4("dc", "dh");
+    assert!(
+        server.leases().iter().any(|l| l.2 == addr),
+        "{engine:?}: {addr} is not a lease of the LAN's server: {:?}",
+        server.leases()
+    );
+    let routes = route_lines(&lab.d.exec("dc", &["ip", "route"]));
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.starts_with("default via 192.0.2.1 dev eth0")),
+        "{engine:?}: the lease's router is the gateway: {routes:?}"
+    );
+    let (ok, out) = lab
+        .d
+        .try_exec("dc", &["ping", "-c", "1", "-W", "3", "192.0.2.1"]);
+    assert!(
+        ok,
+        "{engine:?}: the container cannot reach the LAN's router:\n{out}"
+    );
+    lab.teardown(&["dc"], &["dh"]);
+    let released = wait_for(10.0, || {
+        (!server.leases().iter().any(|l| l.2 == addr)).then_some(())
+    });
+    assert!(
+        released.is_some(),
+        "{engine:?}: {addr} was not released: {:?}",
+        server.leases()
+    );
 }
 
 engine_matrix!(kernel_parents);
