@@ -428,7 +428,7 @@ fn debian_package() {
         "Type=notify",
         "Before=docker.service",
         "ExecStart=/usr/bin/switchyard serve",
-        "CapabilityBoundingSet=CAP_NET_ADMIN",
+        "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_SYS_ADMIN CAP_SYS_PTRACE",
     ] {
         assert!(text.lines().any(|l| l == line), "the unit lacks {line}");
     }
