@@ -164,6 +164,27 @@ fn managed_plugin_in(engine: Engine, ns: &Netns, work: &Path, plugins: &Path) {
     d.run_d("cb", "lan", &[]);
     let a_ip = d.ip4("ca", "lan");
     ping(&d, "cb", &a_ip, "after create");
+    // A DHCP network needs what the managed plugin is not given
+    // (CAP_NET_RAW, CAP_SYS_ADMIN): refused when created, with the way out.
+    let (ok, out) = d.docker(&[
+        "network",
+        "create",
+        "-d",
+        DRIVER,
+        "--ipam-driver",
+        "null",
+        "-o",
+        "backend=macvlan",
+        "-o",
+        "parent=tp0",
+        "-o",
+        "ipam=dhcp",
+        "dh",
+    ]);
+    assert!(
+        !ok && out.contains("CAP_NET_RAW") && out.contains("Debian package"),
+        "a DHCP network on the managed plugin: {ok} {out}"
+    );
     // `switchyard status` on the host reaches the plugin's socket, which
     // dockerd keeps at /run/docker/plugins/<id>/switchyard.sock.
     let id = d.docker_out(&["plugin", "inspect", "-f", "{{.Id}}", PLUGIN]);

@@ -22,6 +22,39 @@ fn last_error(what: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
+/// Whether this process may do what DHCP networks need: open packet
+/// sockets (CAP_NET_RAW) and enter containers' network namespaces to renew
+/// leases (setns: CAP_SYS_ADMIN). Asked when a DHCP network is created, so
+/// that a confined plugin refuses the network instead of losing leases later.
+pub fn dhcp_privileges() -> io::Result<()> {
+    // SAFETY: socket(2), and the fd owned (and so closed) right away.
+    unsafe {
+        let raw = libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            ETH_P_IP.to_be() as i32,
+        );
+        if raw < 0 {
+            return Err(last_error("opening a packet socket"));
+        }
+        drop(OwnedFd::from_raw_fd(raw));
+    }
+    const CAP_SYS_ADMIN: u32 = 21;
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .ok_or_else(|| io::Error::other("no CapEff in /proc/self/status"))?;
+    if eff & (1 << CAP_SYS_ADMIN) == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "no CAP_SYS_ADMIN to enter containers' network namespaces",
+        ));
+    }
+    Ok(())
+}
+
 impl PacketSocket {
     pub fn open(ifindex: u32) -> io::Result<PacketSocket> {
         // SAFETY: plain socket(2)/bind(2) calls with a zeroed, filled-in

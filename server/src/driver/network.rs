@@ -2,6 +2,7 @@
 
 use super::Driver;
 use switchyard_backends::Backend;
+use switchyard_core::dhcp::socket::dhcp_privileges;
 use switchyard_core::failpoint;
 use switchyard_core::link::Deleted;
 use switchyard_core::model::{NetworkRecord, now};
@@ -9,7 +10,7 @@ use switchyard_core::protocol::{
     CreateNetworkRequest, GwAllocCheckRequest, GwAllocCheckResponse, short_id,
 };
 use switchyard_core::spec::{
-    Engine, NetworkSpec, Parent, RequestOptions, parse_network, parse_options,
+    Engine, NetworkSpec, Parent, RequestOptions, dhcp_enabled, parse_network, parse_options,
 };
 use switchyard_core::{Error, Result};
 use tracing::{info, warn};
@@ -44,6 +45,13 @@ impl Driver {
 
     pub async fn create_network(&self, req: CreateNetworkRequest) -> Result<()> {
         let mut spec = parse_network(&req, &self.policy)?;
+        if dhcp_enabled(&spec)
+            && let Err(e) = dhcp_privileges()
+        {
+            return Err(Error::invalid(format!(
+                "ipam=dhcp needs packet sockets and containers' network namespaces (CAP_NET_RAW, CAP_SYS_ADMIN), which this Switchyard may not use ({e}); the managed plugin has no DHCP networks: run Switchyard from the Debian package or as root, or create the network with --subnet instead"
+            )));
+        }
         let evidence = spec.engine;
         spec.engine = self.policy.engine(evidence, &self.stored_engines());
         self.policy.engine_memory.learn(evidence);
