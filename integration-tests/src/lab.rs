@@ -113,9 +113,14 @@ impl Lab {
     /// add the answer's connected StaticRoutes. Returns (endpoint id, Join
     /// answer).
     pub fn attach(&mut self, net: &str, ctr: &Netns, cidr: &str) -> (String, Value) {
+        self.attach_dual(net, ctr, cidr, "")
+    }
+
+    /// As `attach`, with an IPv6 address too (`v6`; empty: none).
+    pub fn attach_dual(&mut self, net: &str, ctr: &Netns, cidr: &str, v6: &str) -> (String, Value) {
         let ep = random_id();
         self.ln
-            .create_endpoint(net, &ep, cidr, "", "")
+            .create_endpoint(net, &ep, cidr, v6, "")
             .unwrap_or_else(|e| panic!("CreateEndpoint: {e}"));
         let join = self
             .ln
@@ -125,7 +130,8 @@ impl Lab {
             .as_str()
             .unwrap()
             .to_string();
-        self.host.hand_over(&src, ctr, "eth0", &[cidr]);
+        let addrs: Vec<&str> = [cidr, v6].into_iter().filter(|a| !a.is_empty()).collect();
+        self.host.hand_over(&src, ctr, "eth0", &addrs);
         for r in join["StaticRoutes"].as_array().into_iter().flatten() {
             if r["RouteType"] == 1 {
                 ctr.ip(&[

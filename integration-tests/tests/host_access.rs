@@ -35,24 +35,6 @@ fn host_link(lab: &mut Lab, net: &str) -> String {
     d.split('(').next().unwrap().to_string()
 }
 
-/// CreateEndpoint + Join + what libnetwork does, with both families.
-fn attach_dual(lab: &mut Lab, net: &str, ctr: &Netns, v4: &str, v6: &str) -> (String, String) {
-    let ep = random_id();
-    lab.ln
-        .create_endpoint(net, &ep, v4, v6, "")
-        .unwrap_or_else(|e| panic!("CreateEndpoint: {e}"));
-    let join = lab
-        .ln
-        .join(net, &ep, ctr.path().to_str().unwrap())
-        .unwrap_or_else(|e| panic!("Join: {e}"));
-    let src = join["InterfaceName"]["SrcName"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    lab.host.hand_over(&src, ctr, "eth0", &[v4, v6]);
-    (ep, src)
-}
-
 fn ping6(ns: &Netns, addr: &str) -> bool {
     wait_for(5.0, || {
         ns.exec(&["ping", "-6", "-c", "2", "-i", "0.2", "-W", "1", addr])
@@ -150,7 +132,11 @@ fn host_and_macvlan_container_reach_each_other_across_restarts() {
     lab.ln.delete_network(&plain).unwrap();
 
     let ctr = Netns::new("ha");
-    let (ep, src) = attach_dual(&mut lab, &net, &ctr, "10.78.0.2/24", "fd00:78::2/64");
+    let (ep, join) = lab.attach_dual(&net, &ctr, "10.78.0.2/24", "fd00:78::2/64");
+    let src = join["InterfaceName"]["SrcName"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let routes = lab.host.ip(&["route", "show", "dev", &link]);
     assert!(
         routes.contains(&format!("10.78.0.2 proto static scope link src {HOST}")),

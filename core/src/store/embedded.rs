@@ -260,6 +260,21 @@ impl Store {
         })
     }
 
+    /// Removes `key` from `table`.
+    fn delete_record(
+        &self,
+        op: &'static str,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+    ) -> Result<()> {
+        let err = store_err(&self.path);
+        self.write(op, |tx| {
+            let mut t = tx.open_table(table).map_err(|e| err(&e))?;
+            t.remove(key).map_err(|e| err(&e))?;
+            Ok(())
+        })
+    }
+
     pub fn put_network(&self, net: &NetworkRecord) -> Result<()> {
         self.put_record("put_network", NETWORKS, &net.id, net)?;
         self.cache
@@ -309,13 +324,11 @@ impl Store {
     }
 
     pub fn delete_endpoint(&self, network_id: &str, endpoint_id: &str) -> Result<()> {
-        let key = format!("{network_id}/{endpoint_id}");
-        let err = store_err(&self.path);
-        self.write("delete_endpoint", |tx| {
-            let mut t = tx.open_table(ENDPOINTS).map_err(|e| err(&e))?;
-            t.remove(key.as_str()).map_err(|e| err(&e))?;
-            Ok(())
-        })?;
+        self.delete_record(
+            "delete_endpoint",
+            ENDPOINTS,
+            &format!("{network_id}/{endpoint_id}"),
+        )?;
         self.cache
             .write()
             .unwrap()
@@ -375,13 +388,11 @@ impl Store {
     }
 
     pub fn delete_lease(&self, network_id: &str, endpoint_id: &str) -> Result<()> {
-        let key = format!("{network_id}/{endpoint_id}");
-        let err = store_err(&self.path);
-        self.write("delete_lease", |tx| {
-            let mut t = tx.open_table(LEASES).map_err(|e| err(&e))?;
-            t.remove(key.as_str()).map_err(|e| err(&e))?;
-            Ok(())
-        })?;
+        self.delete_record(
+            "delete_lease",
+            LEASES,
+            &format!("{network_id}/{endpoint_id}"),
+        )?;
         self.cache
             .write()
             .unwrap()
