@@ -118,7 +118,17 @@ fn lease_gateway_renewal_restart_and_release() {
         "no renewal after the restart: {}",
         server.log()
     );
-    assert!(lab.plugin.log_text().contains("DHCP lease extended"));
+    // dnsmasq writes its lease file before its ACK reaches the plugin, so
+    // the plugin's own record of the renewal may follow a moment later.
+    assert!(
+        wait_for(5.0, || lab
+            .plugin
+            .log_text()
+            .contains("DHCP lease extended")
+            .then_some(()))
+        .is_some(),
+        "the plugin did not log the renewal dnsmasq saw"
+    );
 
     // DeleteEndpoint releases the lease at the server.
     lab.detach(&net, &ep, &ctr, &src);
