@@ -6,11 +6,12 @@
 use super::cache::Change;
 use super::cluster::{Cluster, describe, etcd_err, hint};
 use super::records::{AliveEntry, alive_key, node_key, ser};
-use super::txn::{Guarded, Outcome};
+use super::txn::{Guard, Guarded, Outcome};
 use etcd_client::{
     Certificate, Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Identity,
     PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse, WatchOptions, WatchResponse,
 };
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -20,6 +21,10 @@ use tracing::{debug, error, info, warn};
 /// The file in the state dir that keeps this host's etcd lease
 /// (`<host id> <lease id>`).
 const LEASE_FILE: &str = "cluster-lease";
+
+/// Own keys written per etcd transaction (etcd's default limit is 128
+/// operations per transaction).
+const OWN_WRITES_PER_TXN: usize = 100;
 
 impl Cluster {
     pub(super) async fn client(&self) -> Result<Client> {
@@ -99,8 +104,9 @@ impl Cluster {
                 Ok(()) => backoff = Duration::from_millis(200),
                 Err(e) if self.problem().is_some() => {
                     debug!(error = %e, "still fenced");
-                    // The other agent's lease expires within its TTL if it
-                    // is gone; look again then.
+                    // What keeps this host out (another agent's lease, the
+                    // other family's hosts) is gone within a lease's TTL
+                    // once they are; look again then.
                     let ttl = Duration::from_secs(self.cfg.lease_ttl.max(1) as u64);
                     tokio::time::sleep(ttl).await;
                 }
@@ -179,6 +185,18 @@ impl Cluster {
             host: host.clone(),
             vtep: self.node.vtep,
         });
+        let live = c
+            .get(self.key("alive/"), Some(GetOptions::new().with_prefix()))
+            .await
+            .map_err(|e| describe(&e))?;
+        let live: Vec<AliveEntry> = live
+            .kvs()
+            .iter()
+            .filter_map(|kv| serde_json::from_slice(kv.value()).ok())
+            .collect();
+        if let Some(why) = vtep_family_clash(host, self.node.vtep, &live) {
+            return Err(self.refuse(why));
+        }
         let on_lease = PutOptions::new().with_lease(lease);
         let puts = vec![
             TxnOp::put(alive.clone(), mine, Some(on_lease)),
@@ -222,21 +240,27 @@ impl Cluster {
             }
         };
         let Some((value, other_lease)) = held else {
-            if self.fenced.lock().unwrap().take().is_some() {
-                info!(host = %host, "the other agent with this host id is gone: joining the cluster");
+            if let Some(was) = self.fenced.lock().unwrap().take() {
+                info!(host = %host, was = %was, "what kept this host out of the cluster is gone: joining the cluster");
             }
             return Ok(());
         };
         let other_vtep = serde_json::from_slice::<AliveEntry>(&value)
             .map(|a| a.vtep.to_string())
             .unwrap_or_else(|_| "unknown (an older version)".into());
-        let why = self.identity_taken(&other_vtep, other_lease);
+        Err(self.refuse(self.identity_taken(&other_vtep, other_lease)))
+    }
+
+    /// Keeps this host out of the cluster for `why` (logged once per
+    /// reason): cluster writes are refused, local networks keep serving,
+    /// and the agent looks again after a lease's time.
+    fn refuse(&self, why: String) -> String {
         let mut fenced = self.fenced.lock().unwrap();
         if fenced.as_deref() != Some(why.as_str()) {
             error!("{why}");
         }
         *fenced = Some(why.clone());
-        Err(why)
+        why
     }
 
     /// What is wrong when another live agent (at `other_vtep`, on
@@ -251,6 +275,17 @@ impl Cluster {
                 .as_ref()
                 .map(|d| d.join(super::identity::HOST_ID_FILE).display().to_string())
                 .unwrap_or_else(|| super::identity::HOST_ID_FILE.into()),
+        )
+    }
+
+    /// Why the own-key writer stopped: `alive/<host>` is no longer on this
+    /// agent's lease (it expired while etcd could not be reached, and
+    /// perhaps another agent with this identity holds it now). The session
+    /// ends; the next one registers again, or is fenced.
+    fn identity_lost(&self) -> String {
+        format!(
+            "alive/{} is no longer on this agent's etcd lease (the lease expired, or another agent with [cluster] host_id \"{}\" holds it): nothing written; registering again",
+            self.cfg.host_id, self.cfg.host_id
         )
     }
 
@@ -418,24 +453,60 @@ impl Cluster {
                 self.changed.notify_one();
             }
         }
-        for (rel, v) in plan.write {
-            let r = c
-                .put(self.key(&rel), v.clone(), None)
+        let lease = self
+            .lease
+            .lock()
+            .unwrap()
+            .ok_or("no etcd lease yet: registering again")?;
+        let alive = alive_key(&self.cfg.host_id);
+        // One transaction per batch (etcd allows 128 operations by
+        // default): one etcd write for all that changed at once.
+        for batch in plan.write.chunks(OWN_WRITES_PER_TXN) {
+            let r = self
+                .txn(c, &Guarded::put_all_while(alive.clone(), lease, batch))
                 .await
                 .map_err(|e| describe(&e))?;
+            if !r.succeeded {
+                return Err(self.identity_lost());
+            }
             // Into the cache at once: until the watch echoes the write, a
             // second pass would otherwise write the same key again.
-            let rev = r.header().map(|h| h.revision()).unwrap_or(0);
-            self.cache.write().unwrap().insert(rel.clone(), v, rev);
-            debug!(key = %rel, "asserted");
+            let rev = r.revision;
+            let mut cache = self.cache.write().unwrap();
+            for (rel, v) in batch {
+                cache.insert(rel.clone(), v.clone(), rev);
+                debug!(key = %rel, "asserted");
+            }
         }
         for (rel, v) in plan.withdraw {
-            self.txn(c, &Guarded::delete_if(rel.clone(), v))
-                .await
-                .map_err(|e| describe(&e))?;
+            let mine = Guarded::delete_if(rel.clone(), v)
+                .also_when(Guard::OnLease(alive.clone(), lease));
+            self.txn(c, &mine).await.map_err(|e| describe(&e))?;
             self.cache.write().unwrap().remove(&rel);
             debug!(key = %self.key(&rel), "withdrawn");
         }
         Ok(())
     }
+}
+
+/// Why a host whose VTEP is `own` may not join a cluster whose live hosts
+/// are `live`: a VXLAN device sends over one address family, so a host
+/// with an IPv6 VTEP cannot reach one with an IPv4 VTEP, or back. The
+/// hosts already there win; the newcomer is told what to change.
+pub(super) fn vtep_family_clash(host: &str, own: IpAddr, live: &[AliveEntry]) -> Option<String> {
+    let family = |a: &IpAddr| if a.is_ipv6() { "IPv6" } else { "IPv4" };
+    let others: Vec<String> = live
+        .iter()
+        .filter(|a| a.host != host && a.vtep.is_ipv6() != own.is_ipv6())
+        .map(|a| format!("{} at {}", a.host, a.vtep))
+        .collect();
+    if others.is_empty() {
+        return None;
+    }
+    let theirs = if own.is_ipv6() { "IPv4" } else { "IPv6" };
+    Some(format!(
+        "this host's VTEP {own} is {}, but the cluster's live hosts use {theirs} VTEPs ({}): a VXLAN device sends over one address family, so they could not reach each other. This host refuses to join the cluster while they live, and its local networks keep serving. Set [vxlan] local_ip to this host's {theirs} address on the underlay (or move every host to one family)",
+        family(&own),
+        others.join(", ")
+    ))
 }

@@ -70,7 +70,8 @@ pub struct Cluster {
     /// The lease behind `alive/<host>`, kept across sessions of this process.
     pub(super) lease: Mutex<Option<i64>>,
     /// Why this host is not a member of the cluster now (another live agent
-    /// holds its identity): writes are refused while it is set.
+    /// holds its identity, or the live hosts' VTEPs are of the other
+    /// address family): writes are refused while it is set.
     pub(super) fenced: Mutex<Option<String>>,
     /// Whether this host is registered (its `alive/` key is its own).
     pub(super) registered: AtomicBool,
@@ -203,7 +204,7 @@ impl Cluster {
             .map(|s| {
                 Sample::gauge(
                     "etcd_session",
-                    "This host's etcd session: registered, fenced (another live agent has its host id) or connecting (etcd not reached yet or lost); 1 for the state it is in",
+                    "This host's etcd session: registered, fenced (another live agent has its host id, or the cluster's VTEPs are of the other address family) or connecting (etcd not reached yet or lost); 1 for the state it is in",
                     f64::from(u8::from(s == state)),
                 )
                 .label("state", s)

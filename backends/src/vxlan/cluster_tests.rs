@@ -385,3 +385,59 @@ fn member_vteps_are_live_hosts_and_hosts_still_holding_records() {
     let vteps: Vec<IpAddr> = listed(&etcd, "h1").member_vteps().into_iter().collect();
     assert_eq!(vteps, [ip("192.0.2.1"), ip("192.0.2.3")], "h2 collected");
 }
+
+#[test]
+fn own_keys_are_written_only_while_the_identity_is_on_this_agents_lease() {
+    let mut etcd = FakeEtcd::new();
+    etcd.put_on_lease(&alive_key("h1"), held_by("h1"), 7);
+    let ours = vec![
+        (endpoint_key(7, "e1"), endpoint("h1", "10.0.0.1")),
+        (member_key(7, "h1"), held_by("h1")),
+    ];
+    let before = etcd.revision();
+    let r = etcd.txn(&Guarded::put_all_while(alive_key("h1"), 7, &ours));
+    assert!(r.succeeded);
+    assert_eq!(r.revision, before + 1, "one write for the whole batch");
+    assert!(etcd.value(&endpoint_key(7, "e1")).is_some());
+
+    // The lease expired and another agent with this identity took the key:
+    // the old agent's writes change nothing.
+    etcd.put_on_lease(&alive_key("h1"), held_by("h1"), 9);
+    let late = vec![(endpoint_key(7, "e9"), endpoint("h1", "10.0.0.9"))];
+    let r = etcd.txn(&Guarded::put_all_while(alive_key("h1"), 7, &late));
+    assert!(!r.succeeded);
+    assert!(etcd.value(&endpoint_key(7, "e9")).is_none());
+
+    // No identity key at all (expired, no one else yet): nothing either.
+    etcd.delete(&alive_key("h1"));
+    let r = etcd.txn(&Guarded::put_all_while(alive_key("h1"), 7, &late));
+    assert!(!r.succeeded);
+    assert!(etcd.value(&endpoint_key(7, "e9")).is_none());
+}
+
+#[test]
+fn a_host_whose_vtep_family_differs_from_the_live_hosts_is_refused() {
+    use super::agent::vtep_family_clash;
+    use super::records::AliveEntry;
+    let alive = |host: &str, vtep: &str| AliveEntry {
+        host: host.into(),
+        vtep: ip(vtep),
+    };
+    let v4 = [alive("h1", "192.0.2.1"), alive("h2", "192.0.2.2")];
+    assert_eq!(vtep_family_clash("h3", ip("192.0.2.3"), &v4), None);
+    assert_eq!(vtep_family_clash("h3", ip("fd00::3"), &[]), None, "first");
+    let why = vtep_family_clash("h3", ip("fd00::3"), &v4).unwrap();
+    for want in [
+        "fd00::3 is IPv6",
+        "IPv4 VTEPs (h1 at 192.0.2.1, h2 at 192.0.2.2)",
+        "[vxlan] local_ip",
+    ] {
+        assert!(why.contains(want), "{want} not in: {why}");
+    }
+    // Its own earlier record (another family before a reconfiguration) is
+    // not a clash with itself.
+    assert_eq!(
+        vtep_family_clash("h1", ip("fd00::1"), &[alive("h1", "192.0.2.1")]),
+        None
+    );
+}

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 struct Rec {
     value: Vec<u8>,
     mod_revision: i64,
+    /// The lease the key is attached to (0: none), as etcd keeps it.
+    lease: i64,
 }
 
 pub(super) struct FakeEtcd {
@@ -38,8 +40,16 @@ impl FakeEtcd {
 
     /// A plain put; returns the revision it made.
     pub fn put(&mut self, key: &str, value: Vec<u8>) -> i64 {
+        self.put_on_lease(key, value, 0)
+    }
+
+    /// A put attached to `lease` (0: none).
+    pub fn put_on_lease(&mut self, key: &str, value: Vec<u8>, lease: i64) -> i64 {
         self.revision += 1;
         self.write(&Write::Put(key.into(), value));
+        if let Some(r) = self.kv.get_mut(key) {
+            r.lease = lease;
+        }
         self.revision
     }
 
@@ -62,6 +72,7 @@ impl FakeEtcd {
                     Rec {
                         value,
                         mod_revision,
+                        lease: 0,
                     },
                 );
                 self.history.push(Change::Put {
@@ -88,6 +99,8 @@ impl FakeEtcd {
             Guard::ValueIs(k, v) => self.kv.get(k).is_some_and(|r| r.value == *v),
             Guard::ModRevision(k, rev) => self.kv.get(k).map_or(0, |r| r.mod_revision) == *rev,
             Guard::PrefixEmpty(p) => !self.kv.keys().any(|k| k.starts_with(p.as_str())),
+            // A missing key's lease compares as 0, as in etcd.
+            Guard::OnLease(k, lease) => self.kv.get(k).map_or(0, |r| r.lease) == *lease,
         }
     }
 
@@ -103,6 +116,7 @@ impl FakeEtcd {
             return Outcome {
                 succeeded: false,
                 read,
+                revision: self.revision,
             };
         }
         self.revision += 1;
@@ -113,6 +127,7 @@ impl FakeEtcd {
         Outcome {
             succeeded: true,
             read: None,
+            revision: self.revision,
         }
     }
 

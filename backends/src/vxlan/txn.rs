@@ -17,6 +17,9 @@ pub(super) enum Guard {
     ModRevision(String, i64),
     /// No key starts with this prefix.
     PrefixEmpty(String),
+    /// The key exists on this etcd lease: this agent still holds what the
+    /// key stands for (`alive/<host>`: the host's identity).
+    OnLease(String, i64),
 }
 
 /// One write of a transaction.
@@ -41,6 +44,8 @@ pub(super) struct Outcome {
     pub succeeded: bool,
     /// The value of `or_read`, if a guard failed and the key exists.
     pub read: Option<Vec<u8>>,
+    /// The store's revision after the transaction.
+    pub revision: i64,
 }
 
 impl Guarded {
@@ -60,6 +65,26 @@ impl Guarded {
             then: vec![Write::Delete(key)],
             or_read: None,
         }
+    }
+
+    /// Puts every `(key, value)` in one transaction, only while `alive`
+    /// is on `lease`: an agent that lost its identity (its lease expired
+    /// and another agent took the key) writes nothing in its name.
+    pub fn put_all_while(alive: String, lease: i64, puts: &[(String, Vec<u8>)]) -> Guarded {
+        Guarded {
+            when: vec![Guard::OnLease(alive, lease)],
+            then: puts
+                .iter()
+                .map(|(k, v)| Write::Put(k.clone(), v.clone()))
+                .collect(),
+            or_read: None,
+        }
+    }
+
+    /// Adds a guard.
+    pub fn also_when(mut self, g: Guard) -> Guarded {
+        self.when.push(g);
+        self
     }
 
     /// On failure, reads the key the first write names.
@@ -83,6 +108,7 @@ impl Guarded {
                 Guard::PrefixEmpty(p) => {
                     Compare::version(key(p), CompareOp::Equal, 0).with_prefix()
                 }
+                Guard::OnLease(k, lease) => Compare::lease(key(k), CompareOp::Equal, *lease),
             })
             .collect();
         let then: Vec<TxnOp> = self
@@ -110,6 +136,7 @@ impl From<&TxnResponse> for Outcome {
         Outcome {
             succeeded: r.succeeded(),
             read: if r.succeeded() { None } else { read },
+            revision: r.header().map(|h| h.revision()).unwrap_or(0),
         }
     }
 }
