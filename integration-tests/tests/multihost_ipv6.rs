@@ -65,14 +65,9 @@ fn vxlan_over_ipv6_underlay() {
 fn a_host_of_the_other_vtep_family_is_refused() {
     let mut c = Cluster::without_plugins(3);
     let v6 = "fd00:88::3";
-    c.hosts[2].ns.ip(&[
-        "addr",
-        "add",
-        &format!("{v6}/64"),
-        "dev",
-        "uplink",
-        "nodad",
-    ]);
+    c.hosts[2]
+        .ns
+        .ip(&["addr", "add", &format!("{v6}/64"), "dev", "uplink", "nodad"]);
     c.hosts[2].set_env("SWITCHYARD__VXLAN__LOCAL_IP", Some(v6));
     c.hosts[0].start_plugin();
     c.hosts[1].start_plugin();
@@ -90,13 +85,13 @@ fn a_host_of_the_other_vtep_family_is_refused() {
     })
     .unwrap_or_else(|| panic!("the IPv6 host never said why it stays out\n{}", c.logs()));
     for want in [
-        &format!("VTEP {v6} is IPv6"),
-        "IPv4 VTEPs",
-        &format!("{} at {}", c.hosts[0].id, c.hosts[0].vtep),
-        &format!("{} at {}", c.hosts[1].id, c.hosts[1].vtep),
-        "[vxlan] local_ip",
+        format!("VTEP {v6} is IPv6"),
+        "IPv4 VTEPs".into(),
+        format!("{} at {}", c.hosts[0].id, c.hosts[0].vtep),
+        format!("{} at {}", c.hosts[1].id, c.hosts[1].vtep),
+        "[vxlan] local_ip".into(),
     ] {
-        assert!(problem.contains(want.as_str()), "{want} not in: {problem}");
+        assert!(problem.contains(&want), "{want} not in: {problem}");
     }
     let st = c.hosts[2].cluster_status().unwrap();
     assert_eq!(st["registered"], serde_json::Value::Bool(false), "{st:#}");

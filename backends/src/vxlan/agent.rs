@@ -479,8 +479,8 @@ impl Cluster {
             }
         }
         for (rel, v) in plan.withdraw {
-            let mine = Guarded::delete_if(rel.clone(), v)
-                .also_when(Guard::OnLease(alive.clone(), lease));
+            let mine =
+                Guarded::delete_if(rel.clone(), v).also_when(Guard::OnLease(alive.clone(), lease));
             self.txn(c, &mine).await.map_err(|e| describe(&e))?;
             self.cache.write().unwrap().remove(&rel);
             debug!(key = %self.key(&rel), "withdrawn");
