@@ -26,6 +26,39 @@ pub(super) struct FdbChanges {
     pub del_fdb: Vec<FdbEntry>,
 }
 
+/// A VXLAN device's remote entries (neighbours, forwarding entries).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(super) struct Programmed {
+    pub neighbours: BTreeSet<Neighbour>,
+    pub fdb: BTreeSet<FdbEntry>,
+}
+
+impl Programmed {
+    /// The entries that make `remote` reachable. Once a pass has applied
+    /// its changes the device holds exactly these: a replace keyed by IP
+    /// (neighbours) or MAC (forwarding) moves an entry, the rest is deleted.
+    pub(super) fn wanted(remote: &[RemoteEndpoint]) -> Programmed {
+        Programmed {
+            neighbours: remote
+                .iter()
+                .flat_map(|r| {
+                    r.ips.iter().map(|ip| Neighbour {
+                        ip: *ip,
+                        mac: r.mac,
+                    })
+                })
+                .collect(),
+            fdb: remote
+                .iter()
+                .map(|r| FdbEntry {
+                    mac: r.mac,
+                    dst: r.vtep,
+                })
+                .collect(),
+        }
+    }
+}
+
 impl FdbChanges {
     /// From what the device has to the remote endpoints: entries missing
     /// are added (replaced); an entry is deleted only if no wanted entry has
@@ -35,22 +68,10 @@ impl FdbChanges {
         have_n: &BTreeSet<Neighbour>,
         have_f: &BTreeSet<FdbEntry>,
     ) -> FdbChanges {
-        let want_n: BTreeSet<Neighbour> = remote
-            .iter()
-            .flat_map(|r| {
-                r.ips.iter().map(|ip| Neighbour {
-                    ip: *ip,
-                    mac: r.mac,
-                })
-            })
-            .collect();
-        let want_f: BTreeSet<FdbEntry> = remote
-            .iter()
-            .map(|r| FdbEntry {
-                mac: r.mac,
-                dst: r.vtep,
-            })
-            .collect();
+        let Programmed {
+            neighbours: want_n,
+            fdb: want_f,
+        } = Programmed::wanted(remote);
         FdbChanges {
             add_neighbours: want_n.difference(have_n).copied().collect(),
             add_fdb: want_f.difference(have_f).copied().collect(),
@@ -120,6 +141,11 @@ impl Vxlan {
                     continue;
                 }
                 if missing {
+                    self.state
+                        .kernel_seen
+                        .lock()
+                        .unwrap()
+                        .remove(&vni.unwrap_or(0));
                     warn!(
                         network = %net.id,
                         "the network's bridge or VXLAN device was missing and was re-created"
@@ -129,7 +155,7 @@ impl Vxlan {
                         .devices
                         .fetch_add(1, Ordering::Relaxed);
                 }
-                if let Err(e) = self.sync_remote(&links, &net).await {
+                if let Err(e) = self.sync_remote(&links, &net, periodic).await {
                     warn!(error = %e, "remote endpoints could not be programmed");
                 }
                 self.hold_quarantined_down(&links).await;
@@ -211,7 +237,17 @@ impl Vxlan {
         }
     }
 
-    async fn sync_remote(&self, links: &LinkManager, net: &NetworkRecord) -> Result<(), String> {
+    /// Makes the device's remote entries those of the cluster cache. After a
+    /// cluster change (`periodic` false) it diffs against what the last
+    /// pass left, which saves two table dumps per network per change on
+    /// every host; the periodic pass (and any pass after a failure, or
+    /// with no earlier pass) reads the kernel, so drift is still repaired.
+    async fn sync_remote(
+        &self,
+        links: &LinkManager,
+        net: &NetworkRecord,
+        periodic: bool,
+    ) -> Result<(), String> {
         let Some(cluster) = &self.state.cluster else {
             return Ok(());
         };
@@ -224,20 +260,13 @@ impl Vxlan {
         let remote = cluster.remote_endpoints(vni);
         let dev = vxlan_name(vni);
         let err = |e: switchyard_core::link::LinkError| e.to_string();
-        let have_n: BTreeSet<Neighbour> = links
-            .neighbours(&dev)
-            .await
-            .map_err(err)?
-            .into_iter()
-            .collect();
-        // All-zero entries are the static head-end list (-o peers), not ours here.
-        let have_f: BTreeSet<FdbEntry> = links
-            .fdb(&dev)
-            .await
-            .map_err(err)?
-            .into_iter()
-            .filter(|f| f.mac != MacAddr([0; 6]))
-            .collect();
+        // Until this pass succeeds, the next one reads the kernel.
+        let seen = self.state.kernel_seen.lock().unwrap().remove(&vni);
+        let have = match seen {
+            Some(p) if !periodic => p,
+            _ => self.read_kernel(links, &dev).await?,
+        };
+        let (have_n, have_f) = (have.neighbours, have.fdb);
         let changes = FdbChanges::between(&remote, &have_n, &have_f);
         for n in &changes.add_neighbours {
             links.neighbour_replace(&dev, *n).await.map_err(err)?;
@@ -268,7 +297,36 @@ impl Vxlan {
             .write()
             .unwrap()
             .insert(vni, remote.len());
+        if self.state.networks.read().unwrap().contains_key(&vni) {
+            self.state
+                .kernel_seen
+                .lock()
+                .unwrap()
+                .insert(vni, Programmed::wanted(&remote));
+        }
         Ok(())
+    }
+
+    /// The device's remote entries as the kernel holds them. All-zero
+    /// forwarding entries are the static head-end list (-o peers), not
+    /// remote endpoints.
+    async fn read_kernel(&self, links: &LinkManager, dev: &str) -> Result<Programmed, String> {
+        let err = |e: switchyard_core::link::LinkError| e.to_string();
+        Ok(Programmed {
+            neighbours: links
+                .neighbours(dev)
+                .await
+                .map_err(err)?
+                .into_iter()
+                .collect(),
+            fdb: links
+                .fdb(dev)
+                .await
+                .map_err(err)?
+                .into_iter()
+                .filter(|f| f.mac != MacAddr([0; 6]))
+                .collect(),
+        })
     }
 }
 
@@ -331,5 +389,48 @@ mod tests {
             (c.del_neighbours.len(), c.del_fdb.len(), c.len()),
             (1, 1, 2)
         );
+    }
+
+    /// What a pass after a cluster change assumes the device holds: the
+    /// kernel's replace-by-key and the deletions of `between` turn any
+    /// earlier content into exactly `wanted`.
+    #[test]
+    fn applying_the_changes_leaves_exactly_the_wanted_entries() {
+        let old = [
+            remote("10.0.0.2", "192.0.2.2"),
+            remote("10.0.0.3", "192.0.2.3"),
+            remote("10.0.0.4", "192.0.2.4"),
+        ];
+        // .3 moved to another host, .4 left, .5 came; and a stray entry.
+        let mut moved = remote("10.0.0.3", "192.0.2.9");
+        moved.mac = MacAddr([2, 0, 0, 0, 0, 0x33]);
+        let new = [
+            remote("10.0.0.2", "192.0.2.2"),
+            moved,
+            remote("10.0.0.5", "192.0.2.5"),
+        ];
+        let mut kernel = Programmed::wanted(&old);
+        kernel.fdb.insert(FdbEntry {
+            mac: MacAddr([2, 0, 0, 0, 0, 0x77]),
+            dst: ip("192.0.2.7"),
+        });
+        let c = FdbChanges::between(&new, &kernel.neighbours, &kernel.fdb);
+        // The kernel's semantics: a replace is keyed by IP (neighbours) and
+        // by MAC (forwarding entries).
+        for n in c.add_neighbours {
+            kernel.neighbours.retain(|k| k.ip != n.ip);
+            kernel.neighbours.insert(n);
+        }
+        for f in c.add_fdb {
+            kernel.fdb.retain(|k| k.mac != f.mac);
+            kernel.fdb.insert(f);
+        }
+        for n in c.del_neighbours {
+            assert!(kernel.neighbours.remove(&n), "deleting {n:?}, not there");
+        }
+        for f in c.del_fdb {
+            assert!(kernel.fdb.remove(&f), "deleting {f:?}, not there");
+        }
+        assert_eq!(kernel, Programmed::wanted(&new));
     }
 }

@@ -91,6 +91,10 @@ struct VxlanState {
     networks: RwLock<BTreeMap<u32, NetworkRecord>>,
     /// Remote endpoints programmed per VNI at the last reconcile.
     programmed: RwLock<BTreeMap<u32, usize>>,
+    /// What the kernel holds per VNI as the last pass left it (`fdb_sync.rs`):
+    /// a pass after a cluster change diffs against it instead of dumping
+    /// the device's tables; the periodic pass reads the kernel again.
+    kernel_seen: std::sync::Mutex<BTreeMap<u32, fdb_sync::Programmed>>,
     /// Held by the reconcile pass over one network and by teardown, so a
     /// pass never re-creates the devices of a network being removed.
     kernel: tokio::sync::Mutex<()>,
@@ -119,6 +123,7 @@ impl Vxlan {
                 cluster,
                 networks: RwLock::new(BTreeMap::new()),
                 programmed: RwLock::new(BTreeMap::new()),
+                kernel_seen: Default::default(),
                 kernel: tokio::sync::Mutex::new(()),
                 firewall: Default::default(),
                 reconciled: Default::default(),
