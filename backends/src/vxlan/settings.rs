@@ -20,6 +20,9 @@ pub struct VxlanSettings {
     /// Accept VXLAN (UDP `port`) only from the cluster's VTEPs, with an
     /// nftables table of Switchyard's own (`inet switchyard`).
     pub members_only: bool,
+    /// The UDP port of encrypted networks (`-o encrypted`); IPsec policies
+    /// select their VXLAN traffic by it.
+    pub encrypted_port: u16,
 }
 
 impl Default for VxlanSettings {
@@ -31,6 +34,7 @@ impl Default for VxlanSettings {
             vni_min: 10000,
             vni_max: switchyard_core::spec::VNI_MAX,
             members_only: true,
+            encrypted_port: 4793,
         }
     }
 }
@@ -53,6 +57,8 @@ pub struct ClusterSettings {
     /// etcd user (etcd's `auth enable`) and its password.
     pub username: String,
     pub password: String,
+    /// Seconds between rotations of the IPsec keys of encrypted networks.
+    pub key_rotation: u32,
 }
 
 impl Default for ClusterSettings {
@@ -69,6 +75,7 @@ impl Default for ClusterSettings {
             key_file: String::new(),
             username: String::new(),
             password: String::new(),
+            key_rotation: 3600,
         }
     }
 }
@@ -135,6 +142,12 @@ impl VxlanSettings {
         if self.vni_min == 0 || self.vni_min > self.vni_max || self.vni_max > max {
             return Err(format!(
                 "[vxlan] vni_min..vni_max must be a range within 1..{max}"
+            ));
+        }
+        if self.encrypted_port == 0 || self.encrypted_port == self.port {
+            return Err(format!(
+                "[vxlan] encrypted_port must be a UDP port other than [vxlan] port {} (default 4793)",
+                self.port
             ));
         }
         if self.port == 0 {
@@ -310,6 +323,7 @@ impl ClusterSettings {
             lease_ttl: c.lease_ttl as i64,
             gc_grace: Duration::from_secs(c.gc_grace as u64),
             resync: Duration::from_secs(c.resync_interval as u64),
+            key_rotation: Duration::from_secs(c.key_rotation.max(1) as u64),
         }
     }
 }
@@ -381,6 +395,7 @@ pub async fn build(
             vni_min: v.vni_min,
             vni_max: v.vni_max,
             members_only: v.members_only,
+            encrypted_port: v.encrypted_port,
             resync: Duration::from_secs(c.resync_interval as u64),
         },
         underlay,

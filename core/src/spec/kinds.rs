@@ -10,6 +10,7 @@ use super::{
     OPT_HOST_ACCESS, OPT_IPV6_SLAAC, OPT_IPVLAN_FLAG, OPT_IPVLAN_MODE, OPT_MACVLAN_MODE, OPT_MTU,
     OPT_PARENT, OPT_PEERS, OPT_VNI, OPT_VXLANID_LIST,
 };
+use super::OPT_ENCRYPTED;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "lowercase")]
@@ -54,7 +55,7 @@ impl BackendKind {
                 OPT_IPV6_SLAAC,
                 super::OPT_IPAM,
             ],
-            BackendKind::Vxlan => &[OPT_VNI, OPT_VXLANID_LIST, OPT_PEERS, OPT_MTU],
+            BackendKind::Vxlan => &[OPT_VNI, OPT_VXLANID_LIST, OPT_PEERS, OPT_MTU, OPT_ENCRYPTED],
         }
     }
 }
