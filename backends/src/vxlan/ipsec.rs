@@ -9,14 +9,23 @@
 //! - per peer, one `out` policy `udp dport <encrypted_port>` to the peer's
 //!   VTEP whose template names the SPI of the generation sent with;
 //! - one `in` policy for `udp dport <encrypted_port>` to this VTEP from
-//!   anyone, which requires ESP: a plaintext VXLAN frame for an encrypted
-//!   network is dropped by the kernel (counted as XfrmInTmplMismatch in
-//!   /proc/net/xfrm_stat);
+//!   anyone, which requires ESP for what the stack checks against policy;
 //! - per peer and generation, an inbound and an outbound state.
 //!
-//! Everything here is driven with iproute2's `ip xfrm` (one `ip -batch`
-//! per change); the plan is a value (`XfrmPlan`) and the commands between
-//! two plans are built by a pure function.
+//! Plaintext refused: the kernel does not check inbound policy for UDP
+//! encapsulation sockets such as VXLAN's (which is why Docker's overlay
+//! adds an iptables `--pol none` drop rule), so a plaintext frame to the
+//! encrypted port would reach the network. A tc ingress filter of
+//! Switchyard's own on the underlay interface (`clsact`, preference
+//! `GUARD_PREF`, flower `udp dst_port <encrypted_port>` to this VTEP, action
+//! drop) drops it before IP sees it; ESP packets are IP protocol 50 there,
+//! and decrypted packets re-enter IP without passing tc again. tc, not
+//! nftables: it works on kernels without nf_tables for ip/inet (the test
+//! kernel has only the bridge family), and it counts what it dropped.
+//!
+//! Everything here is driven with iproute2's `ip xfrm` and `tc` (one
+//! `-batch` per change); the plan is a value (`XfrmPlan`) and the commands
+//! between two plans are built by pure functions.
 
 use super::Vxlan;
 use super::ipsec_keys::PairKeys;
@@ -34,6 +43,8 @@ pub const REQID: u32 = 0x5359;
 /// up to 3 of padding = 37, rounded up to 40 so the inner MTU stays a
 /// multiple of 4 (underlay 1500 → VXLAN 1450 → encrypted 1410).
 pub const ESP_OVERHEAD: u32 = 40;
+/// The preference of the plaintext guard's tc filter on the underlay.
+pub const GUARD_PREF: u32 = 4793;
 
 /// A state (one direction of one generation of one pair).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -53,20 +64,29 @@ pub struct XfrmPlan {
     pub out: BTreeMap<(IpAddr, IpAddr), u32>,
     /// The local VTEP that refuses plaintext on the encrypted port.
     pub inbound: Option<IpAddr>,
+    /// The underlay interface whose tc ingress drops plaintext to the
+    /// encrypted port of `inbound`.
+    pub guard: Option<String>,
 }
 
 impl XfrmPlan {
     pub fn is_empty(&self) -> bool {
-        self.sas.is_empty() && self.out.is_empty() && self.inbound.is_none()
+        self.sas.is_empty() && self.out.is_empty() && self.inbound.is_none() && self.guard.is_none()
     }
 }
 
 /// The plan for this host (`me`, at `vtep`) while encrypted networks exist:
 /// for each peer whose pair record is written, every generation's states and
 /// an out policy for the generation sent with.
-pub fn plan(me: &str, vtep: IpAddr, peers: &[(String, IpAddr, Option<PairKeys>)]) -> XfrmPlan {
+pub fn plan(
+    me: &str,
+    vtep: IpAddr,
+    underlay: Option<&str>,
+    peers: &[(String, IpAddr, Option<PairKeys>)],
+) -> XfrmPlan {
     let mut p = XfrmPlan {
         inbound: Some(vtep),
+        guard: underlay.map(str::to_string),
         ..Default::default()
     };
     for (peer, pvtep, keys) in peers {
@@ -176,6 +196,31 @@ pub fn commands(have: &XfrmPlan, want: &XfrmPlan, port: u16) -> Vec<String> {
     c
 }
 
+/// The `tc -batch` lines that move the plaintext guard from `have` to
+/// `want` (the clsact qdisc is added separately: it may exist already).
+pub fn guard_commands(have: &XfrmPlan, want: &XfrmPlan, port: u16) -> Vec<String> {
+    let filter = |p: &XfrmPlan| Some((p.guard.clone()?, p.inbound?));
+    let (h, w) = (filter(have), filter(want));
+    if h == w {
+        return Vec::new();
+    }
+    let mut c = Vec::new();
+    if let Some((dev, _)) = &h {
+        c.push(format!("filter del dev {dev} ingress pref {GUARD_PREF}"));
+    }
+    if let Some((dev, vtep)) = &w {
+        let (proto, dst) = if vtep.is_ipv6() {
+            ("ipv6", "dst_ip")
+        } else {
+            ("ip", "dst_ip")
+        };
+        c.push(format!(
+            "filter add dev {dev} ingress pref {GUARD_PREF} protocol {proto} flower ip_proto udp {dst} {vtep} dst_port {port} action drop"
+        ));
+    }
+    c
+}
+
 /// The commands that remove whatever Switchyard's of this kind is in the
 /// kernel, known or not (a crash's leftovers): its states by reqid, its
 /// policies on the encrypted port.
@@ -189,33 +234,38 @@ pub fn flush_commands(port: u16) -> Vec<String> {
 
 /// Runs `ip -batch -` with these lines.
 pub async fn ip_batch(lines: &[String]) -> Result<(), String> {
+    batch("ip", lines).await
+}
+
+/// Runs `prog -batch -` (iproute2's `ip` or `tc`) with these lines.
+pub async fn batch(prog: &str, lines: &[String]) -> Result<(), String> {
     if lines.is_empty() {
         return Ok(());
     }
-    let mut child = tokio::process::Command::new("ip")
+    let mut child = tokio::process::Command::new(prog)
         .args(["-batch", "-"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| {
-            format!("cannot run ip ({e}); install the iproute2 package for encrypted networks")
+            format!("cannot run {prog} ({e}); install the iproute2 package for encrypted networks")
         })?;
     if let Some(mut i) = child.stdin.take() {
         let text = lines.join("\n") + "\n";
         i.write_all(text.as_bytes())
             .await
-            .map_err(|e| format!("ip -batch: {e}"))?;
+            .map_err(|e| format!("{prog} -batch: {e}"))?;
     }
     let out = child
         .wait_with_output()
         .await
-        .map_err(|e| format!("ip -batch: {e}"))?;
+        .map_err(|e| format!("{prog} -batch: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
         Err(format!(
-            "ip xfrm failed: {}",
+            "{prog} failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
@@ -287,7 +337,12 @@ impl Vxlan {
                         (h, ip, k)
                     })
                     .collect();
-                plan(c.host_id(), vtep, &peers)
+                plan(
+                    c.host_id(),
+                    vtep,
+                    self.state.underlay.ifname.as_deref(),
+                    &peers,
+                )
             }
             _ => XfrmPlan::default(),
         };
@@ -312,6 +367,10 @@ impl Vxlan {
                 ip_batch(&commands(&XfrmPlan::default(), &want, port)).await
             }
             (_, r) => r,
+        };
+        let r = match r {
+            Ok(()) => self.sync_guard(have.as_ref(), &want, port).await,
+            e => e,
         };
         let mut st = self.state.ipsec.lock().unwrap();
         match r {
@@ -339,6 +398,38 @@ impl Vxlan {
                 st.error = Some(e);
             }
         }
+    }
+
+    /// The plaintext guard's tc filter (`guard_commands`); unknown state
+    /// (`have` None) deletes a leftover filter first.
+    async fn sync_guard(
+        &self,
+        have: Option<&XfrmPlan>,
+        want: &XfrmPlan,
+        port: u16,
+    ) -> Result<(), String> {
+        let none = XfrmPlan::default();
+        let have = match have {
+            Some(h) => h,
+            None => {
+                if let Some(dev) = &want.guard {
+                    let _ = batch(
+                        "tc",
+                        &[format!("filter del dev {dev} ingress pref {GUARD_PREF}")],
+                    )
+                    .await;
+                }
+                &none
+            }
+        };
+        if let Some(dev) = &want.guard
+            && have.guard.as_ref() != Some(dev)
+        {
+            // Shared with whatever else uses clsact on the interface: added
+            // if missing, never removed.
+            let _ = batch("tc", &[format!("qdisc add dev {dev} clsact")]).await;
+        }
+        batch("tc", &guard_commands(have, want, port)).await
     }
 
     /// For `status`.
@@ -383,7 +474,7 @@ mod tests {
             ("h0".to_string(), ip("192.168.88.9"), Some(keys(2, 1))),
             ("h3".to_string(), ip("192.168.88.3"), None),
         ];
-        let p = plan("h1", ip("192.168.88.1"), &peers);
+        let p = plan("h1", ip("192.168.88.1"), Some("eth1"), &peers);
         assert_eq!(p.sas.len(), 2 * 2 + 2, "two generations with h2, one with h0");
         // h1 < h2: h1 sends on direction 0, with generation 0 (second newest).
         assert_eq!(
@@ -406,13 +497,23 @@ mod tests {
             key: format!("{:040x}", 101),
         }));
         assert_eq!(p.inbound, Some(ip("192.168.88.1")));
+        let g = guard_commands(&XfrmPlan::default(), &p, 4793);
+        assert_eq!(
+            g,
+            vec!["filter add dev eth1 ingress pref 4793 protocol ip flower ip_proto udp dst_ip 192.168.88.1 dst_port 4793 action drop"]
+        );
+        assert!(guard_commands(&p, &p, 4793).is_empty());
+        assert_eq!(
+            guard_commands(&p, &XfrmPlan::default(), 4793),
+            vec!["filter del dev eth1 ingress pref 4793"]
+        );
     }
 
     #[test]
     fn commands_add_states_before_switching_and_remove_after() {
         let me = ip("192.168.88.1");
         let peer = vec![("h2".to_string(), ip("192.168.88.2"), Some(keys(1, 2)))];
-        let a = plan("h1", me, &peer);
+        let a = plan("h1", me, None, &peer);
         let first = commands(&XfrmPlan::default(), &a, 4793);
         assert!(first[0].starts_with("xfrm state add src "), "{first:?}");
         assert!(first[0].contains("aead rfc4106(gcm(aes)) 0x"), "{first:?}");
@@ -425,7 +526,7 @@ mod tests {
         // A rotation: the third generation is added, the sender switches to
         // the second; nothing removed yet.
         let peer3 = vec![("h2".to_string(), ip("192.168.88.2"), Some(keys(1, 3)))];
-        let b = plan("h1", me, &peer3);
+        let b = plan("h1", me, None, &peer3);
         let rot = commands(&a, &b, 4793);
         assert_eq!(rot.len(), 3, "{rot:?}");
         assert!(rot[0].starts_with("xfrm state add") && rot[1].starts_with("xfrm state add"));
