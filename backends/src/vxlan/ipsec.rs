@@ -60,8 +60,9 @@ pub struct Sa {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct XfrmPlan {
     pub sas: BTreeSet<Sa>,
-    /// (local VTEP, peer VTEP) → the SPI sent with.
-    pub out: BTreeMap<(IpAddr, IpAddr), u32>,
+    /// (local VTEP, peer VTEP) → the SPI sent with; None: no keys yet, so
+    /// nothing is sent (a `block` policy), rather than plaintext.
+    pub out: BTreeMap<(IpAddr, IpAddr), Option<u32>>,
     /// The local VTEP that refuses plaintext on the encrypted port.
     pub inbound: Option<IpAddr>,
     /// The underlay interface whose tc ingress drops plaintext to the
@@ -90,10 +91,13 @@ pub fn plan(
         ..Default::default()
     };
     for (peer, pvtep, keys) in peers {
-        let Some(keys) = keys else { continue };
         if pvtep.is_ipv6() != vtep.is_ipv6() {
             continue;
         }
+        let Some(keys) = keys else {
+            p.out.insert((vtep, *pvtep), None);
+            continue;
+        };
         // Direction 0 is lower id → higher id.
         let (tx_dir, rx_dir) = if me < peer.as_str() { (0, 1) } else { (1, 0) };
         for g in &keys.keys {
@@ -110,9 +114,8 @@ pub fn plan(
                 key: g.key[rx_dir].clone(),
             });
         }
-        if let Some(tx) = keys.tx() {
-            p.out.insert((vtep, *pvtep), tx.spi[tx_dir]);
-        }
+        p.out
+            .insert((vtep, *pvtep), keys.tx().map(|tx| tx.spi[tx_dir]));
     }
     p
 }
@@ -174,13 +177,26 @@ pub fn commands(have: &XfrmPlan, want: &XfrmPlan, port: u16) -> Vec<String> {
             ));
         }
     }
+    let mut new_out = false;
     for ((src, dst), spi) in &want.out {
         if have.out.get(&(*src, *dst)) != Some(spi) {
-            c.push(format!(
-                "xfrm policy update {} tmpl src {src} dst {dst} proto esp spi {spi:#010x} reqid {REQID} mode transport",
-                out_selector(*src, *dst, port)
-            ));
+            new_out = true;
+            c.push(match spi {
+                Some(spi) => format!(
+                    "xfrm policy update {} tmpl src {src} dst {dst} proto esp spi {spi:#010x} reqid {REQID} mode transport",
+                    out_selector(*src, *dst, port)
+                ),
+                None => format!(
+                    "xfrm policy update {} action block",
+                    out_selector(*src, *dst, port)
+                ),
+            });
         }
+    }
+    if new_out {
+        // A VXLAN device keeps the route of each remote in its own cache;
+        // one looked up before the policy existed would bypass it.
+        c.push("route flush cache".into());
     }
     for (src, dst) in have.out.keys() {
         if !want.out.contains_key(&(*src, *dst)) {
@@ -479,16 +495,17 @@ mod tests {
         // h1 < h2: h1 sends on direction 0, with generation 0 (second newest).
         assert_eq!(
             p.out.get(&(ip("192.168.88.1"), ip("192.168.88.2"))),
-            Some(&0x1010)
+            Some(&Some(0x1010))
         );
         // h1 > h0: h1 sends on direction 1.
         assert_eq!(
             p.out.get(&(ip("192.168.88.1"), ip("192.168.88.9"))),
-            Some(&0x2020)
+            Some(&Some(0x2020))
         );
-        assert!(
-            !p.out.keys().any(|(_, d)| *d == ip("192.168.88.3")),
-            "no record yet: nothing sent encrypted, nothing installed"
+        assert_eq!(
+            p.out.get(&(ip("192.168.88.1"), ip("192.168.88.3"))),
+            Some(&None),
+            "no record yet: nothing sent (block), nothing installed"
         );
         assert!(p.sas.contains(&Sa {
             src: ip("192.168.88.2"),
@@ -528,7 +545,8 @@ mod tests {
         let peer3 = vec![("h2".to_string(), ip("192.168.88.2"), Some(keys(1, 3)))];
         let b = plan("h1", me, None, &peer3);
         let rot = commands(&a, &b, 4793);
-        assert_eq!(rot.len(), 3, "{rot:?}");
+        assert_eq!(rot.len(), 4, "{rot:?}");
+        assert_eq!(rot[3], "route flush cache");
         assert!(rot[0].starts_with("xfrm state add") && rot[1].starts_with("xfrm state add"));
         assert!(rot[2].contains("spi 0x00001011"), "{rot:?}");
         // The last network goes: policies, then states.
