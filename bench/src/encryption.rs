@@ -107,7 +107,10 @@ fn measure(runs: usize, secs: usize) -> String {
         });
         assert!(up.is_some(), "iperf3 -s did not listen");
     }
-    let paths = [("plain VXLAN", pa, pb), ("encrypted VXLAN (ESP AES-GCM)", ea, eb)];
+    let paths = [
+        ("plain VXLAN", pa, pb),
+        ("encrypted VXLAN (ESP AES-GCM)", ea, eb),
+    ];
     let mut gbps: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     let mut ratios = Vec::new();
     for round in 0..runs {

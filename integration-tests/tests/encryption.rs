@@ -52,11 +52,7 @@ fn states(ns: &Netns) -> Vec<(String, String, String, u64)> {
 
 /// Packets through the states from `src` in `ns`.
 fn esp_packets(ns: &Netns, src: &str) -> u64 {
-    states(ns)
-        .iter()
-        .filter(|s| s.0 == src)
-        .map(|s| s.3)
-        .sum()
+    states(ns).iter().filter(|s| s.0 == src).map(|s| s.3).sum()
 }
 
 /// The SPI the out policy of `ns` sends with.
@@ -159,7 +155,11 @@ fn encrypted_network_carries_esp_refuses_plaintext_and_rotates_keys() {
     let a = c.attach(0, &net);
     let b = c.attach(1, &net);
     ok_or_logs(&c, c.wait_all_kernels(VNI, 20.0), "kernel");
-    ok_or_logs(&c, c.wait_ping(a, b, 30.0), "ping across the encrypted network");
+    ok_or_logs(
+        &c,
+        c.wait_ping(a, b, 30.0),
+        "ping across the encrypted network",
+    );
 
     // One key record for the pair, under the cluster's prefix.
     let recs = c.etcd.get_prefix(&format!("{}ipsec/", c.prefix));
@@ -172,23 +172,26 @@ fn encrypted_network_carries_esp_refuses_plaintext_and_rotates_keys() {
     assert_eq!(link_mtu(&c.eps[a].ctr, "eth0"), 1410);
     assert_eq!(h1.mtu("sybr5001"), 1410);
     let (ok, out) = c.eps[a].ctr.exec(&[
-        "ping", "-c", "1", "-W", "3", "-M", "do", "-s", "1382", &c.eps[b].ip,
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "3",
+        "-M",
+        "do",
+        "-s",
+        "1382",
+        &c.eps[b].ip,
     ]);
     assert!(ok, "a 1410-byte packet does not cross: {out}\n{}", c.logs());
 
     // ESP on the underlay: h1's outbound states and h2's inbound ones
     // count the pings; the guard saw no plaintext from a member.
-    let (sent0, recv0) = (
-        esp_packets(&h1.ns, &h1.vtep),
-        esp_packets(&h2.ns, &h1.vtep),
-    );
+    let (sent0, recv0) = (esp_packets(&h1.ns, &h1.vtep), esp_packets(&h2.ns, &h1.vtep));
     for _ in 0..5 {
         assert!(c.ping(a, b), "ping\n{}", c.logs());
     }
-    let (sent1, recv1) = (
-        esp_packets(&h1.ns, &h1.vtep),
-        esp_packets(&h2.ns, &h1.vtep),
-    );
+    let (sent1, recv1) = (esp_packets(&h1.ns, &h1.vtep), esp_packets(&h2.ns, &h1.vtep));
     assert!(
         sent1 >= sent0 + 5 && recv1 >= recv0 + 5,
         "ESP states did not count the pings: sent {sent0}->{sent1}, received {recv0}->{recv1}\n{:?}\n{}\n{}",

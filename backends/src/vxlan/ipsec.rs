@@ -225,13 +225,9 @@ pub fn guard_commands(have: &XfrmPlan, want: &XfrmPlan, port: u16) -> Vec<String
         c.push(format!("filter del dev {dev} ingress pref {GUARD_PREF}"));
     }
     if let Some((dev, vtep)) = &w {
-        let (proto, dst) = if vtep.is_ipv6() {
-            ("ipv6", "dst_ip")
-        } else {
-            ("ip", "dst_ip")
-        };
+        let proto = if vtep.is_ipv6() { "ipv6" } else { "ip" };
         c.push(format!(
-            "filter add dev {dev} ingress pref {GUARD_PREF} protocol {proto} flower ip_proto udp {dst} {vtep} dst_port {port} action drop"
+            "filter add dev {dev} ingress pref {GUARD_PREF} protocol {proto} flower ip_proto udp dst_ip {vtep} dst_port {port} action drop"
         ));
     }
     c
@@ -391,7 +387,11 @@ impl Vxlan {
         let mut st = self.state.ipsec.lock().unwrap();
         match r {
             Ok(()) => {
-                if st.applied.as_ref().map(|a| a.out != want.out).unwrap_or(true)
+                if st
+                    .applied
+                    .as_ref()
+                    .map(|a| a.out != want.out)
+                    .unwrap_or(true)
                     && !want.is_empty()
                 {
                     info!(
@@ -491,7 +491,11 @@ mod tests {
             ("h3".to_string(), ip("192.168.88.3"), None),
         ];
         let p = plan("h1", ip("192.168.88.1"), Some("eth1"), &peers);
-        assert_eq!(p.sas.len(), 2 * 2 + 2, "two generations with h2, one with h0");
+        assert_eq!(
+            p.sas.len(),
+            2 * 2 + 2,
+            "two generations with h2, one with h0"
+        );
         // h1 < h2: h1 sends on direction 0, with generation 0 (second newest).
         assert_eq!(
             p.out.get(&(ip("192.168.88.1"), ip("192.168.88.2"))),
@@ -517,7 +521,9 @@ mod tests {
         let g = guard_commands(&XfrmPlan::default(), &p, 4793);
         assert_eq!(
             g,
-            vec!["filter add dev eth1 ingress pref 4793 protocol ip flower ip_proto udp dst_ip 192.168.88.1 dst_port 4793 action drop"]
+            vec![
+                "filter add dev eth1 ingress pref 4793 protocol ip flower ip_proto udp dst_ip 192.168.88.1 dst_port 4793 action drop"
+            ]
         );
         assert!(guard_commands(&p, &p, 4793).is_empty());
         assert_eq!(

@@ -124,12 +124,7 @@ impl Cluster {
             };
             let (g, what) = match &seen {
                 None => (
-                    Guarded::create(
-                        key.clone(),
-                        ser(&PairKeys {
-                            keys: vec![fresh],
-                        }),
-                    ),
+                    Guarded::create(key.clone(), ser(&PairKeys { keys: vec![fresh] })),
                     "created",
                 ),
                 Some((v, rev)) if rotate => {

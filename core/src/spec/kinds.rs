@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+use super::OPT_ENCRYPTED;
 use super::{
     OPT_HOST_ACCESS, OPT_IPV6_SLAAC, OPT_IPVLAN_FLAG, OPT_IPVLAN_MODE, OPT_MACVLAN_MODE, OPT_MTU,
     OPT_PARENT, OPT_PEERS, OPT_VNI, OPT_VXLANID_LIST,
 };
-use super::OPT_ENCRYPTED;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "lowercase")]

@@ -87,7 +87,10 @@ pub(super) fn parse_peers(generic: &BTreeMap<String, String>) -> Result<Vec<IpAd
 /// `-o encrypted`: as Docker's overlay driver, present with an empty value
 /// means on; otherwise a boolean.
 pub(super) fn parse_encrypted(generic: &BTreeMap<String, String>) -> Result<bool> {
-    match generic.get(OPT_ENCRYPTED).map(|v| v.trim().to_ascii_lowercase()) {
+    match generic
+        .get(OPT_ENCRYPTED)
+        .map(|v| v.trim().to_ascii_lowercase())
+    {
         None => Ok(false),
         Some(v) => match v.as_str() {
             "" | "true" | "1" | "yes" | "on" => Ok(true),
@@ -113,10 +116,15 @@ mod encrypted_tests {
     #[test]
     fn encrypted_is_docker_overlays_boolean() {
         assert!(!parse_encrypted(&opts(None)).unwrap());
-        assert!(parse_encrypted(&opts(Some(""))).unwrap(), "Docker's bare -o encrypted");
+        assert!(
+            parse_encrypted(&opts(Some(""))).unwrap(),
+            "Docker's bare -o encrypted"
+        );
         assert!(parse_encrypted(&opts(Some("true"))).unwrap());
         assert!(!parse_encrypted(&opts(Some("false"))).unwrap());
-        let e = parse_encrypted(&opts(Some("maybe"))).unwrap_err().to_string();
+        let e = parse_encrypted(&opts(Some("maybe")))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("encrypted \"maybe\" is not a boolean"), "{e}");
     }
 }
