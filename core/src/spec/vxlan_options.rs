@@ -84,8 +84,10 @@ pub(super) fn parse_peers(generic: &BTreeMap<String, String>) -> Result<Vec<IpAd
     Ok(out)
 }
 
-/// `-o encrypted`: as Docker's overlay driver, present with an empty value
-/// means on; otherwise a boolean.
+/// `-o encrypted`: as with Docker's overlay driver, the bare option (empty
+/// value) means on. Docker turns it on whatever the value; here the value is
+/// a boolean, so `encrypted=false` is off as written, and anything else is
+/// refused rather than guessed.
 pub(super) fn parse_encrypted(generic: &BTreeMap<String, String>) -> Result<bool> {
     match generic
         .get(OPT_ENCRYPTED)
