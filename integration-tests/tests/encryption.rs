@@ -253,12 +253,26 @@ fn encrypted_network_carries_esp_refuses_plaintext_and_rotates_keys() {
     let gens: serde_json::Value = serde_json::from_str(&recs[0].1).unwrap();
     assert_eq!(gens["keys"].as_array().map(Vec::len), Some(3), "{gens}");
 
-    // Removing the network removes states, policies and the guard.
+    // h2 leaves the network: h1 drops its states and policy towards h2
+    // but keeps refusing plaintext while its own encrypted network lives.
     c.detach(b);
+    ok_or_logs(&c, c.delete_network_on(1, &net), "DeleteNetwork on h2");
+    let h1 = &c.hosts[0];
+    let left = wait_for(15.0, || {
+        (states(&h1.ns).is_empty() && out_spi(&h1.ns).is_none()).then_some(())
+    });
+    assert!(
+        left.is_some(),
+        "h1 kept IPsec towards h2 after it left:\n{}\n{}",
+        h1.ns.ip(&["xfrm", "state"]),
+        c.logs()
+    );
+    assert_eq!(guard_drops(&h1.ns), Some(0), "h1's guard went too early");
+
+    // Removing the last encrypted network removes states, policies and the
+    // guard.
     c.detach(a);
-    for i in 0..2 {
-        ok_or_logs(&c, c.delete_network_on(i, &net), "DeleteNetwork");
-    }
+    ok_or_logs(&c, c.delete_network_on(0, &net), "DeleteNetwork on h1");
     for h in &c.hosts {
         let gone = wait_for(10.0, || {
             (states(&h.ns).is_empty()
@@ -275,4 +289,57 @@ fn encrypted_network_carries_esp_refuses_plaintext_and_rotates_keys() {
             c.logs()
         );
     }
+}
+
+/// A kernel that cannot load the ESP and GCM modules: CreateNetwork with
+/// `-o encrypted` is refused, naming the modules, and leaves no device, no
+/// etcd record, no xfrm state. The guest's module loader is switched off
+/// after the lab is up (the guest is a throw-away kernel), then restored:
+/// the same request then succeeds.
+#[test]
+fn encrypted_network_is_refused_on_a_kernel_without_esp_and_leaves_nothing() {
+    if !in_test_kernel(
+        "encrypted_network_is_refused_on_a_kernel_without_esp_and_leaves_nothing",
+        Guest::Links,
+    ) {
+        return;
+    }
+    const MODPROBE: &str = "/proc/sys/kernel/modprobe";
+    struct Restore(String);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = std::fs::write(MODPROBE, &self.0);
+        }
+    }
+    let c = Cluster::new(1);
+    ok_or_logs(&c, c.hosts[0].wait_registered(20.0), "registration");
+    let h = &c.hosts[0];
+    let loader = Restore(
+        std::fs::read_to_string(MODPROBE)
+            .unwrap()
+            .trim()
+            .to_string(),
+    );
+    std::fs::write(MODPROBE, "/bin/false").unwrap();
+    let r = c.create_network_on(0, &VNI.to_string(), SUBNET, &[("encrypted", "")]);
+    drop(loader);
+    let e = r.expect_err("CreateNetwork -o encrypted succeeded without ESP in the kernel");
+    assert!(
+        e.contains("cannot do IPsec ESP with rfc4106(gcm(aes))")
+            && e.contains("modprobe xfrm_user esp4 esp6 gcm"),
+        "{e}"
+    );
+    assert!(!h.has_link("sybr5001") && !h.has_link("syvx5001"));
+    assert!(h.ns.ip(&["xfrm", "state"]).trim().is_empty());
+    assert!(
+        c.etcd
+            .get_prefix(&format!("{}networks/", c.prefix))
+            .is_empty(),
+        "a network record was written"
+    );
+    // With the modules loadable, the same request passes.
+    let on = c.create_network_on(0, &VNI.to_string(), SUBNET, &[("encrypted", "")]);
+    let on = ok_or_logs(&c, on, "CreateNetwork with the modules");
+    assert_eq!(h.mtu("sybr5001"), 1410);
+    h.ln().delete_network(&on.id).unwrap();
 }
