@@ -223,6 +223,12 @@ impl ClusterSettings {
                     .into(),
             );
         }
+        if self.key_rotation == 0 {
+            return Err(format!(
+                "[cluster] key_rotation {} is not a period; give the seconds between rotations of the IPsec keys of encrypted networks (default 3600)",
+                self.key_rotation
+            ));
+        }
         identity::validate_host_id(&self.host_id)?;
         if self.gc_grace < self.lease_ttl {
             return Err(format!(
@@ -423,5 +429,40 @@ impl ClusterSettings {
             problem: None,
             etcd_error: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encryption_settings_are_checked() {
+        assert!(VxlanSettings::default().validate().is_ok());
+        assert!(ClusterSettings::default().validate().is_ok());
+        let same = VxlanSettings {
+            encrypted_port: 4789,
+            ..Default::default()
+        };
+        let e = same.validate().unwrap_err();
+        assert!(
+            e.contains("encrypted_port must be a UDP port other than [vxlan] port 4789"),
+            "{e}"
+        );
+        let zero = ClusterSettings {
+            key_rotation: 0,
+            ..Default::default()
+        };
+        let e = zero.validate().unwrap_err();
+        assert!(
+            e.contains("[cluster] key_rotation 0 is not a period"),
+            "{e}"
+        );
+        let c = ClusterSettings {
+            key_rotation: 7,
+            ..Default::default()
+        }
+        .cluster_config("h".into(), Path::new("/nonexistent"));
+        assert_eq!(c.key_rotation, Duration::from_secs(7));
     }
 }
