@@ -253,6 +253,20 @@ fn encrypted_network_carries_esp_refuses_plaintext_and_rotates_keys() {
     let gens: serde_json::Value = serde_json::from_str(&recs[0].1).unwrap();
     assert_eq!(gens["keys"].as_array().map(Vec::len), Some(3), "{gens}");
 
+    // Drift repair: states deleted by hand come back at the next periodic
+    // reconcile (RESYNC_INTERVAL), and traffic with them.
+    let n0 = states(&c.hosts[0].ns).len();
+    c.hosts[0].ns.ip(&["xfrm", "state", "deleteall"]);
+    let back = wait_for(15.0, || {
+        (states(&c.hosts[0].ns).len() == n0 && c.ping(a, b)).then_some(())
+    });
+    assert!(
+        back.is_some(),
+        "deleted states were not put back ({} of {n0})\n{}",
+        states(&c.hosts[0].ns).len(),
+        c.logs()
+    );
+
     // h2 leaves the network: h1 drops its states and policy towards h2
     // but keeps refusing plaintext while its own encrypted network lives.
     c.detach(b);

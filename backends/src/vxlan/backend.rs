@@ -242,7 +242,7 @@ impl crate::Backend for Vxlan {
         }
         drop(_kernel);
         self.sync_firewall(false).await;
-        self.sync_ipsec().await;
+        self.sync_ipsec(false).await;
         Ok(())
     }
 

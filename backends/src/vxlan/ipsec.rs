@@ -310,6 +310,22 @@ pub async fn preflight() -> Result<(), String> {
     })
 }
 
+/// How many states of Switchyard's (reqid `REQID`) the kernel holds; None
+/// if `ip` cannot say.
+async fn kernel_states() -> Option<usize> {
+    let out = tokio::process::Command::new("ip")
+        .args(["xfrm", "state", "list", "reqid", &REQID.to_string()])
+        .output()
+        .await
+        .ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("src "))
+            .count()
+    })
+}
+
 /// What is in the kernel, as far as this process knows.
 #[derive(Debug, Default)]
 pub(super) struct IpsecState {
@@ -333,8 +349,10 @@ impl Vxlan {
     }
 
     /// Makes the kernel's xfrm states and policies what the pair records
-    /// say: nothing once no encrypted network is left.
-    pub(super) async fn sync_ipsec(&self) {
+    /// say: nothing once no encrypted network is left. `periodic`: also
+    /// checks that the kernel still holds every state applied (drift
+    /// repair: a state deleted by hand is put back).
+    pub(super) async fn sync_ipsec(&self, periodic: bool) {
         let any = !self.encrypted_vnis().is_empty();
         let want = match (&self.state.cluster, self.state.underlay.vtep) {
             (Some(c), Some(vtep)) if any => {
@@ -359,7 +377,20 @@ impl Vxlan {
             _ => XfrmPlan::default(),
         };
         let port = self.state.cfg.encrypted_port;
-        let have = self.state.ipsec.lock().unwrap().applied.clone();
+        let mut have = self.state.ipsec.lock().unwrap().applied.clone();
+        if periodic
+            && let Some(h) = &have
+            && !h.sas.is_empty()
+            && let Some(n) = kernel_states().await
+            && n != h.sas.len()
+        {
+            warn!(
+                kernel = n,
+                applied = h.sas.len(),
+                "IPsec states changed behind Switchyard's back: applying them again"
+            );
+            have = None;
+        }
         let lines = match &have {
             Some(h) if *h == want => return,
             Some(h) => commands(h, &want, port),
