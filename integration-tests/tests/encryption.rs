@@ -266,6 +266,12 @@ fn encrypted_network_carries_esp_refuses_plaintext_and_rotates_keys() {
         states(&c.hosts[0].ns).len(),
         c.logs()
     );
+    let log = c.hosts[0].plugin().log_text();
+    assert!(
+        log.contains("IPsec states changed behind Switchyard's back")
+            || log.contains("IPsec states could not be applied; starting again"),
+        "the states came back without the plugin noticing:\n{log}"
+    );
 
     // h2 leaves the network: h1 drops its states and policy towards h2
     // but keeps refusing plaintext while its own encrypted network lives.

@@ -391,25 +391,18 @@ impl Vxlan {
             );
             have = None;
         }
-        let lines = match &have {
+        let r = match &have {
             Some(h) if *h == want => return,
-            Some(h) => commands(h, &want, port),
+            Some(h) => ip_batch(&commands(h, &want, port)).await,
             None => {
-                let mut l = flush_commands(port);
-                l.extend(commands(&XfrmPlan::default(), &want, port));
-                l
-            }
-        };
-        let r = match (&have, ip_batch(&lines).await) {
-            // A flush that found nothing to delete still fails in -batch:
-            // run the adds alone then.
-            (None, Err(_)) => {
+                // One `ip` per flush: in one -batch, iproute2 carries the
+                // filter of a `deleteall` over to the next, which then
+                // misses; and a flush that finds nothing is no error here.
                 for l in flush_commands(port) {
                     let _ = ip_batch(&[l]).await;
                 }
                 ip_batch(&commands(&XfrmPlan::default(), &want, port)).await
             }
-            (_, r) => r,
         };
         let r = match r {
             Ok(()) => self.sync_guard(have.as_ref(), &want, port).await,
