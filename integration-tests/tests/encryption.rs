@@ -363,3 +363,71 @@ fn encrypted_network_is_refused_on_a_kernel_without_esp_and_leaves_nothing() {
     assert_eq!(h.mtu("sybr5001"), 1410);
     h.ln().delete_network(&on.id).unwrap();
 }
+
+/// A host that joins an encrypted network later gets a key record with each
+/// member (written by the lower id of each pair) and talks to both over ESP.
+#[test]
+fn a_host_joining_later_gets_keys_with_every_member() {
+    if !in_test_kernel(
+        "a_host_joining_later_gets_keys_with_every_member",
+        Guest::Links,
+    ) {
+        return;
+    }
+    let mut c = Cluster::new(3);
+    for h in &c.hosts {
+        ok_or_logs(&c, h.wait_registered(20.0), "registration");
+    }
+    let mut on = Vec::new();
+    for i in 0..2 {
+        let r = c.create_network_on(i, &VNI.to_string(), SUBNET, &[("encrypted", "true")]);
+        on.push(Some(ok_or_logs(&c, r, "CreateNetwork")));
+    }
+    on.push(None);
+    let mut net = switchyard_integration_tests::multihost::Net {
+        vni: VNI,
+        subnet: SUBNET.into(),
+        on,
+    };
+    let a = c.attach(0, &net);
+    let b = c.attach(1, &net);
+    ok_or_logs(&c, c.wait_ping(a, b, 30.0), "h1 → h2");
+    let r = c.create_network_on(2, &VNI.to_string(), SUBNET, &[("encrypted", "true")]);
+    net.on[2] = Some(ok_or_logs(&c, r, "CreateNetwork on h3"));
+    let d = c.attach(2, &net);
+    ok_or_logs(&c, c.wait_ping(d, a, 30.0), "h3 → h1");
+    ok_or_logs(&c, c.wait_ping(d, b, 30.0), "h3 → h2");
+    let mut keys: Vec<String> = c
+        .etcd
+        .get_prefix(&format!("{}ipsec/", c.prefix))
+        .into_iter()
+        .map(|(k, _)| k.rsplit("ipsec/").next().unwrap().to_string())
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["h1/h2", "h1/h3", "h2/h3"]);
+    let h3 = &c.hosts[2];
+    let before: Vec<u64> = ["192.168.88.1", "192.168.88.2"]
+        .iter()
+        .map(|p| esp_to(&h3.ns, &h3.vtep, p))
+        .collect();
+    for _ in 0..3 {
+        assert!(c.ping(d, a) && c.ping(d, b), "{}", c.logs());
+    }
+    for (i, p) in ["192.168.88.1", "192.168.88.2"].iter().enumerate() {
+        let now = esp_to(&h3.ns, &h3.vtep, p);
+        assert!(
+            now >= before[i] + 3,
+            "h3 → {p}: ESP packets {} -> {now}",
+            before[i]
+        );
+    }
+}
+
+/// Packets through the states from `src` to `dst` in `ns`.
+fn esp_to(ns: &Netns, src: &str, dst: &str) -> u64 {
+    states(ns)
+        .iter()
+        .filter(|s| s.0 == src && s.1 == dst)
+        .map(|s| s.3)
+        .sum()
+}
