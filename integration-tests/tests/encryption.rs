@@ -288,6 +288,16 @@ fn encrypted_network_carries_esp_refuses_plaintext_and_rotates_keys() {
         c.logs()
     );
     assert_eq!(guard_drops(&h1.ns), Some(0), "h1's guard went too early");
+    let gone = wait_for(10.0, || {
+        c.etcd
+            .get_prefix(&format!("{}ipsec/", c.prefix))
+            .is_empty()
+            .then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "the key record of a pair that shares no encrypted network stayed"
+    );
 
     // Removing the last encrypted network removes states, policies and the
     // guard.

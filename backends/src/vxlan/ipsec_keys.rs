@@ -104,12 +104,18 @@ impl Cluster {
         serde_json::from_slice(&cache.get(&key)?.0).ok()
     }
 
-    /// Creates the records this host writes and lacks, and with `rotate`
-    /// adds a generation to each of them; compare-and-swap, so a record
+    /// Creates the records this host writes and lacks, with `rotate` adds
+    /// a generation to each of them, and deletes those of pairs that no
+    /// longer share an encrypted network; compare-and-swap, so a record
     /// changed meanwhile is left for the next pass.
     pub(super) async fn write_pair_keys(&self, c: &mut etcd_client::Client, rotate: bool) {
+        if !self.synced() {
+            return; // an empty cache would look like no peer at all
+        }
         let me = self.cfg.host_id.clone();
-        for (peer, _) in self.encrypted_peers() {
+        let peers = self.encrypted_peers();
+        self.remove_stale_pair_keys(c, &peers).await;
+        for (peer, _) in peers {
             if me.as_str() >= peer.as_str() {
                 continue; // the lower id writes
             }
@@ -127,26 +133,65 @@ impl Cluster {
                     Guarded::create(key.clone(), ser(&PairKeys { keys: vec![fresh] })),
                     "created",
                 ),
-                Some((v, rev)) if rotate => {
-                    let Ok(old) = serde_json::from_slice::<PairKeys>(v) else {
-                        warn!(key = %key, "unreadable IPsec key record: writing a new one");
-                        continue;
+                Some((v, rev)) => {
+                    let (new, what) = match serde_json::from_slice::<PairKeys>(v) {
+                        Ok(old) if rotate => (old.rotated(fresh), "rotated"),
+                        Ok(_) => continue,
+                        Err(e) => {
+                            warn!(key = %key, error = %e, "unreadable IPsec key record: writing a new one");
+                            (PairKeys { keys: vec![fresh] }, "replaced")
+                        }
                     };
                     (
                         Guarded {
                             when: vec![Guard::ModRevision(key.clone(), *rev)],
-                            then: vec![Write::Put(key.clone(), ser(&old.rotated(fresh)))],
+                            then: vec![Write::Put(key.clone(), ser(&new))],
                             or_read: None,
                         },
-                        "rotated",
+                        what,
                     )
                 }
-                Some(_) => continue,
             };
             match self.txn(c, &g).await {
                 Ok(o) if o.succeeded => info!(peer = %peer, "IPsec keys {what}"),
                 Ok(_) => {}
                 Err(e) => warn!(peer = %peer, error = %e, "IPsec keys could not be written"),
+            }
+        }
+    }
+}
+
+impl Cluster {
+    /// Deletes the records this host writes (`ipsec/<me>/…`) whose pair no
+    /// longer shares an encrypted network (`peers`: those that do).
+    async fn remove_stale_pair_keys(
+        &self,
+        c: &mut etcd_client::Client,
+        peers: &BTreeSet<(String, std::net::IpAddr)>,
+    ) {
+        let me = &self.cfg.host_id;
+        let wanted: BTreeSet<String> = peers.iter().map(|(p, _)| pair_key(me, p)).collect();
+        let mine = format!("ipsec/{me}/");
+        let stale: Vec<(String, i64)> = self
+            .cache
+            .read()
+            .unwrap()
+            .under(&mine)
+            .filter(|(k, _)| !wanted.contains(*k))
+            .map(|(k, (_, rev))| (k.clone(), *rev))
+            .collect();
+        for (key, rev) in stale {
+            let g = Guarded {
+                when: vec![Guard::ModRevision(key.clone(), rev)],
+                then: vec![Write::Delete(key.clone())],
+                or_read: None,
+            };
+            match self.txn(c, &g).await {
+                Ok(o) if o.succeeded => {
+                    info!(key = %key, "IPsec keys of a pair that shares no encrypted network any more removed")
+                }
+                Ok(_) => {}
+                Err(e) => warn!(key = %key, error = %e, "stale IPsec keys could not be removed"),
             }
         }
     }
