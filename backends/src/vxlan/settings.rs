@@ -159,7 +159,7 @@ impl VxlanSettings {
     /// One line for `switchyard check`.
     pub fn explain(&self) -> String {
         format!(
-            "underlay {}, UDP port {}{}, VNIs {}–{}",
+            "underlay {}, UDP port {}{}, encrypted networks (-o encrypted) on UDP port {} in IPsec ESP, VNIs {}–{}",
             if self.underlay.is_empty() {
                 "discovered at start"
             } else {
@@ -171,6 +171,7 @@ impl VxlanSettings {
             } else {
                 " (from anyone: [vxlan] members_only = false)"
             },
+            self.encrypted_port,
             self.vni_min,
             self.vni_max
         )
