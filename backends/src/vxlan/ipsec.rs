@@ -17,11 +17,13 @@
 //! adds an iptables `--pol none` drop rule), so a plaintext frame to the
 //! encrypted port would reach the network. A tc ingress filter of
 //! Switchyard's own on the underlay interface (`clsact`, preference
-//! `GUARD_PREF`, flower `udp dst_port <encrypted_port>` to this VTEP, action
-//! drop) drops it before IP sees it; ESP packets are IP protocol 50 there,
-//! and decrypted packets re-enter IP without passing tc again. tc, not
-//! nftables: it works on kernels without nf_tables for ip/inet (the test
-//! kernel has only the bridge family), and it counts what it dropped.
+//! `GUARD_PREF`, flower `udp dst_port <encrypted_port>`, action drop) drops
+//! it before IP sees it, whatever its destination address; ESP packets are
+//! IP protocol 50 there, and decrypted packets re-enter IP without passing
+//! tc again. tc, not nftables: it works on kernels without nf_tables for
+//! ip/inet (the test kernel has only the bridge family), and it counts what
+//! it dropped. On other interfaces, the members-only nftables allow-list
+//! (`firewall.rs`) covers the encrypted port too.
 //!
 //! Everything here is driven with iproute2's `ip xfrm` and `tc` (one
 //! `-batch` per change); the plan is a value (`XfrmPlan`) and the commands
@@ -227,7 +229,7 @@ pub fn guard_commands(have: &XfrmPlan, want: &XfrmPlan, port: u16) -> Vec<String
     if let Some((dev, vtep)) = &w {
         let proto = if vtep.is_ipv6() { "ipv6" } else { "ip" };
         c.push(format!(
-            "filter add dev {dev} ingress pref {GUARD_PREF} protocol {proto} flower ip_proto udp dst_ip {vtep} dst_port {port} action drop"
+            "filter add dev {dev} ingress pref {GUARD_PREF} protocol {proto} flower ip_proto udp dst_port {port} action drop"
         ));
     }
     c
@@ -546,7 +548,7 @@ mod tests {
         assert_eq!(
             g,
             vec![
-                "filter add dev eth1 ingress pref 4793 protocol ip flower ip_proto udp dst_ip 192.168.88.1 dst_port 4793 action drop"
+                "filter add dev eth1 ingress pref 4793 protocol ip flower ip_proto udp dst_port 4793 action drop"
             ]
         );
         assert!(guard_commands(&p, &p, 4793).is_empty());
