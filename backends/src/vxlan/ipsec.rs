@@ -355,6 +355,9 @@ impl Vxlan {
     /// checks that the kernel still holds every state applied (drift
     /// repair: a state deleted by hand is put back).
     pub(super) async fn sync_ipsec(&self, periodic: bool) {
+        // One change at a time (the reconcile loop and teardown both call
+        // this; two would apply the same difference twice).
+        let _serial = self.state.kernel.lock().await;
         let any = !self.encrypted_vnis().is_empty();
         let want = match (&self.state.cluster, self.state.underlay.vtep) {
             (Some(c), Some(vtep)) if any => {
