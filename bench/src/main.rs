@@ -23,12 +23,16 @@
 //! cargo run --release -p switchyard-bench -- cluster [--hosts N] [--per-host N] …
 //! ```
 //!
+//! `encryption` compares encrypted and plain VXLAN throughput inside the
+//! UML kernel (encryption.rs).
+//!
 //! `cluster` is the 20-host scale benchmark (cluster.rs): convergence,
 //! etcd writes per endpoint, memory and dead-host collection.
 
 mod cluster;
 mod dhcp;
 mod docker;
+mod encryption;
 mod interrupt;
 mod lifecycle;
 mod load;
@@ -227,6 +231,10 @@ fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.first().map(String::as_str) == Some("cluster") {
         cluster::main(&argv[1..]);
+        return;
+    }
+    if argv.first().map(String::as_str) == Some("encryption") {
+        encryption::main(&argv[1..]);
         return;
     }
     let args = Args::parse();

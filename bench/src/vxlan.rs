@@ -351,7 +351,7 @@ fn convergence(c: &mut Cluster, net: &Net, n: usize, report: &mut Report) -> (us
 // ---------------------------------------------------------------------------
 // 4b. Throughput
 
-struct Killed(Option<Child>);
+pub(crate) struct Killed(pub(crate) Option<Child>);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -363,7 +363,7 @@ impl Drop for Killed {
 }
 
 /// One iperf3 client run: (Gbit/s received, retransmits).
-fn iperf(from: &Netns, to: &str, secs: usize) -> (f64, u64) {
+pub(crate) fn iperf(from: &Netns, to: &str, secs: usize) -> (f64, u64) {
     let (ok, out) = from.exec(&["iperf3", "-c", to, "-t", &secs.to_string(), "-O", "1", "-J"]);
     let v: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
     let bps = v["end"]["sum_received"]["bits_per_second"].as_f64();

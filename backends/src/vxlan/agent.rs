@@ -321,6 +321,8 @@ impl Cluster {
         let ttl = Duration::from_secs(self.cfg.lease_ttl.max(1) as u64);
         let mut keepalive = tokio::time::interval(ttl / 3);
         let mut housekeeping = tokio::time::interval(self.cfg.resync);
+        let mut rotation = tokio::time::interval(self.cfg.key_rotation);
+        rotation.tick().await;
         loop {
             tokio::select! {
                 // The watch first: it confirms this host's own writes.
@@ -334,6 +336,7 @@ impl Cluster {
                     if self.apply_watch(&m) {
                         self.kick.notify_one();
                     }
+                    self.write_pair_keys(&mut c, false).await;
                 }
                 _ = keepalive.tick() => {
                     keeper.keep_alive().await.map_err(|e| describe(&e))?;
@@ -352,7 +355,11 @@ impl Cluster {
                         Err(e) => debug!(error = %describe(&e), "watch progress request not sent"),
                     }
                 }
-                _ = self.kick.notified() => self.assert_own(&mut c).await?,
+                _ = self.kick.notified() => {
+                    self.assert_own(&mut c).await?;
+                    self.write_pair_keys(&mut c, false).await;
+                }
+                _ = rotation.tick() => self.write_pair_keys(&mut c, true).await,
                 _ = housekeeping.tick() => {
                     self.assert_own(&mut c).await?;
                     self.collect_garbage(&mut c).await;

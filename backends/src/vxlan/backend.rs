@@ -53,17 +53,36 @@ impl crate::Backend for Vxlan {
                 "a VXLAN network has one IPv4 subnet; give a single --subnet (create one network per subnet)",
             ));
         }
+        let encrypted = options(spec).encrypted;
         if let Some(mtu) = spec.mtu
             && u.ifname.is_some()
-            && mtu > u.default_mtu()
+            && mtu > self.max_mtu(spec)
         {
             return Err(Error::invalid(format!(
-                "{OPT_MTU} {mtu} does not fit: the underlay {} has MTU {} and VXLAN adds {} bytes, so use at most {}",
+                "{OPT_MTU} {mtu} does not fit: the underlay {} has MTU {} and VXLAN adds {} bytes{}, so use at most {}",
                 u.ifname.as_deref().unwrap_or(""),
                 u.mtu,
                 u.overhead(),
-                u.default_mtu()
+                if encrypted {
+                    format!(" and IPsec ESP {}", super::ipsec::ESP_OVERHEAD)
+                } else {
+                    String::new()
+                },
+                self.max_mtu(spec)
             )));
+        }
+        if encrypted {
+            if self.state.cluster.is_none() {
+                return Err(Error::invalid(
+                    "-o encrypted needs the etcd cluster: the IPsec keys are distributed through it; set [cluster] etcd_endpoints, or leave out -o encrypted",
+                ));
+            }
+            if !options(spec).peers.is_empty() {
+                return Err(Error::invalid(
+                    "-o encrypted works with the etcd cluster, not with static -o peers; leave out one of them",
+                ));
+            }
+            super::ipsec::preflight().await.map_err(Error::invalid)?;
         }
         let multi = self.state.cluster.is_some() || !options(spec).peers.is_empty();
         if multi && u.vtep.is_none() {
@@ -159,6 +178,9 @@ impl crate::Backend for Vxlan {
         };
         d.insert("peers".into(), peers);
         d.insert("firewall".into(), self.describe_firewall());
+        if options(&net.spec).encrypted {
+            d.insert("encryption".into(), self.describe_ipsec());
+        }
         let programmed = self.state.programmed.read().unwrap().get(&vni).copied();
         d.insert(
             "remote_endpoints".into(),
@@ -172,6 +194,9 @@ impl crate::Backend for Vxlan {
         if let Some(c) = &self.state.cluster {
             let subnets = pools(&net.spec);
             c.join_network(&NetworkEntry { vni, subnets }).await?;
+            if options(&net.spec).encrypted {
+                c.set_encrypted(vni, true);
+            }
         }
         self.ensure_devices(host, net).await?;
         self.state
@@ -212,10 +237,12 @@ impl crate::Backend for Vxlan {
                 .map_err(|e: LinkError| Error::from(e))?;
         }
         if let Some(c) = &self.state.cluster {
+            c.set_encrypted(vni, false);
             c.leave_network(vni, &pools(&net.spec)).await;
         }
         drop(_kernel);
         self.sync_firewall(false).await;
+        self.sync_ipsec(false).await;
         Ok(())
     }
 

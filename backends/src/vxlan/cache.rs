@@ -96,7 +96,6 @@ impl ClusterCache {
         self.kv.remove(key);
     }
 
-    #[cfg(test)]
     pub fn get(&self, key: &str) -> Option<&(Vec<u8>, i64)> {
         self.kv.get(key)
     }

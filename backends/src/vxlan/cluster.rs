@@ -39,6 +39,8 @@ pub struct ClusterConfig {
     pub lease_ttl: i64,
     pub gc_grace: Duration,
     pub resync: Duration,
+    /// How often the IPsec keys of encrypted networks are rotated.
+    pub key_rotation: Duration,
     /// `[plugin] state_dir`: the lease is kept there across restarts, so a
     /// restarted plugin resumes its own `alive/` key instead of meeting it
     /// as another agent's.
@@ -60,6 +62,8 @@ pub struct Cluster {
     pub(super) desired: Mutex<BTreeMap<String, Vec<u8>>>,
     /// Wakes the agent (desired keys changed).
     pub(super) kick: Notify,
+    /// This host's encrypted networks (`ipsec_keys.rs`).
+    pub(super) encrypted: Mutex<BTreeSet<u32>>,
     /// Wakes the kernel reconcile (the cache changed).
     pub changed: Arc<Notify>,
     pub(super) dead: Mutex<DeadHosts>,
@@ -163,6 +167,7 @@ impl Cluster {
             synced: AtomicBool::new(false),
             desired: Mutex::new(BTreeMap::new()),
             kick: Notify::new(),
+            encrypted: Mutex::new(BTreeSet::new()),
             changed: Arc::new(Notify::new()),
             dead: Mutex::new(DeadHosts::default()),
             quarantined: Mutex::new(BTreeSet::new()),

@@ -161,6 +161,7 @@ impl Vxlan {
                 self.hold_quarantined_down(&links).await;
             }
             self.sync_firewall(periodic).await;
+            self.sync_ipsec(periodic).await;
             self.state.reconciled.runs.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -36,8 +36,9 @@ pub(super) struct FirewallState {
     error: Option<String>,
 }
 
-/// The nft script that makes the table hold exactly this allow-list.
-pub fn script(port: u16, vteps: &BTreeSet<IpAddr>) -> String {
+/// The nft script that makes the table hold exactly this allow-list, for
+/// VXLAN on `port` and on `encrypted_port` (encrypted networks, `ipsec.rs`).
+pub fn script(port: u16, encrypted_port: u16, vteps: &BTreeSet<IpAddr>) -> String {
     let list = |v6: bool| -> String {
         vteps
             .iter()
@@ -55,8 +56,8 @@ pub fn script(port: u16, vteps: &BTreeSet<IpAddr>) -> String {
          flush chain inet {TABLE} {CHAIN}\n\
          flush set inet {TABLE} {SET4}\n\
          flush set inet {TABLE} {SET6}\n\
-         add rule inet {TABLE} {CHAIN} udp dport {port} ip saddr != @{SET4} counter drop comment \"VXLAN from a host outside the Switchyard cluster\"\n\
-         add rule inet {TABLE} {CHAIN} udp dport {port} ip6 saddr != @{SET6} counter drop comment \"VXLAN from a host outside the Switchyard cluster\"\n"
+         add rule inet {TABLE} {CHAIN} udp dport {{ {port}, {encrypted_port} }} ip saddr != @{SET4} counter drop comment \"VXLAN from a host outside the Switchyard cluster\"\n\
+         add rule inet {TABLE} {CHAIN} udp dport {{ {port}, {encrypted_port} }} ip6 saddr != @{SET6} counter drop comment \"VXLAN from a host outside the Switchyard cluster\"\n"
     );
     for (set, v6) in [(SET4, false), (SET6, true)] {
         let l = list(v6);
@@ -147,7 +148,10 @@ impl Vxlan {
             warn!("nftables table inet {TABLE} missing or changed: applying it again");
         }
         let r = match &want {
-            Some(v) => nft(&script(self.state.cfg.port, v), &["-f", "-"]).await,
+            Some(v) => {
+                let c = &self.state.cfg;
+                nft(&script(c.port, c.encrypted_port, v), &["-f", "-"]).await
+            }
             None if applied.is_some() || !known => {
                 match nft("", &["delete", "table", "inet", TABLE]).await {
                     Err(e) if e.contains("No such file") => Ok(()),
@@ -229,18 +233,18 @@ mod tests {
             .iter()
             .map(|s| s.parse().unwrap())
             .collect();
-        let s = script(4789, &v);
+        let s = script(4789, 4793, &v);
         assert!(s.starts_with("table inet switchyard {"), "{s}");
         assert!(s.contains("flush set inet switchyard vteps4"), "{s}");
         assert!(
-            s.contains("udp dport 4789 ip saddr != @vteps4 counter drop"),
+            s.contains("udp dport { 4789, 4793 } ip saddr != @vteps4 counter drop"),
             "{s}"
         );
         assert!(s.contains("add element inet switchyard vteps4 { 192.168.88.1, 192.168.88.2 }"));
         assert!(s.contains("add element inet switchyard vteps6 { fd00::1 }"));
-        let empty = script(8472, &BTreeSet::new());
+        let empty = script(8472, 8473, &BTreeSet::new());
         assert!(!empty.contains("add element"), "{empty}");
-        assert!(empty.contains("udp dport 8472"));
+        assert!(empty.contains("udp dport { 8472, 8473 }"));
         assert!(
             !s.contains("ip filter") && !s.contains("table ip "),
             "only its own table"

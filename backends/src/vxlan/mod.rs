@@ -29,6 +29,8 @@ pub mod firewall;
 mod gc;
 pub mod identity;
 pub mod inspect;
+pub mod ipsec;
+pub mod ipsec_keys;
 mod names;
 mod network;
 mod records;
@@ -60,6 +62,9 @@ pub struct VxlanConfig {
     pub vni_max: u32,
     /// VXLAN only from the cluster's VTEPs (`firewall.rs`).
     pub members_only: bool,
+    /// The UDP port of encrypted networks' VXLAN devices: IPsec policies
+    /// select their traffic by it (`ipsec.rs`).
+    pub encrypted_port: u16,
     /// How often the kernel is reconciled to the control plane's view even
     /// without a change.
     pub resync: std::time::Duration,
@@ -72,6 +77,7 @@ impl Default for VxlanConfig {
             vni_min: 10000,
             vni_max: switchyard_core::spec::VNI_MAX,
             members_only: true,
+            encrypted_port: 4793,
             resync: std::time::Duration::from_secs(30),
         }
     }
@@ -100,6 +106,8 @@ struct VxlanState {
     kernel: tokio::sync::Mutex<()>,
     /// The VXLAN allow-list in the kernel (`firewall.rs`).
     firewall: std::sync::Mutex<firewall::FirewallState>,
+    /// The IPsec states and policies in the kernel (`ipsec.rs`).
+    ipsec: std::sync::Mutex<ipsec::IpsecState>,
     /// What the reconcile loop has done, for `/metrics`.
     reconciled: Reconciled,
 }
@@ -126,6 +134,7 @@ impl Vxlan {
                 kernel_seen: Default::default(),
                 kernel: tokio::sync::Mutex::new(()),
                 firewall: Default::default(),
+                ipsec: Default::default(),
                 reconciled: Default::default(),
             }),
         }

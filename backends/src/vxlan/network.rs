@@ -14,10 +14,28 @@ use switchyard_core::{Error, Result};
 
 impl Vxlan {
     /// The MTU of every link of the network: the user's, else what the
-    /// underlay leaves.
+    /// underlay leaves (less ESP's overhead for an encrypted network).
     pub(super) fn mtu(&self, spec: &NetworkSpec) -> u32 {
-        spec.mtu
-            .unwrap_or_else(|| self.state.underlay.default_mtu())
+        spec.mtu.unwrap_or_else(|| self.max_mtu(spec))
+    }
+
+    /// The largest MTU the network's links can have.
+    pub(super) fn max_mtu(&self, spec: &NetworkSpec) -> u32 {
+        let plain = self.state.underlay.default_mtu();
+        if options(spec).encrypted {
+            plain.saturating_sub(super::ipsec::ESP_OVERHEAD)
+        } else {
+            plain
+        }
+    }
+
+    /// The UDP port of the network's VXLAN device.
+    pub(super) fn port(&self, spec: &NetworkSpec) -> u16 {
+        if options(spec).encrypted {
+            self.state.cfg.encrypted_port
+        } else {
+            self.state.cfg.port
+        }
     }
 
     /// Creates what is missing of the network's bridge and VXLAN device (and
@@ -28,7 +46,7 @@ impl Vxlan {
         };
         let mtu = self.mtu(&net.spec);
         let o = options(&net.spec);
-        let port = self.state.cfg.port;
+        let port = self.port(&net.spec);
         host.links
             .apply(&bridge_plan(host.instance, net, vni, mtu))
             .await?;
@@ -78,6 +96,9 @@ impl Vxlan {
                 if let Some(c) = &self.state.cluster {
                     // Membership is re-asserted by the agent.
                     c.rejoin(vni);
+                    if options(&n.spec).encrypted {
+                        c.set_encrypted(vni, true);
+                    }
                     for ep in endpoints.iter().filter(|e| e.network_id == n.id) {
                         c.assert_endpoint(vni, ep);
                     }
@@ -152,7 +173,11 @@ pub(super) mod tests {
     /// A VXLAN network record with one IPv4 subnet.
     pub(crate) fn vxlan_net(id: &str, vni: Option<u32>, subnet: &str) -> NetworkRecord {
         let spec = NetworkSpec {
-            backend: BackendOptions::Vxlan(VxlanOptions { vni, peers: vec![] }),
+            backend: BackendOptions::Vxlan(VxlanOptions {
+                vni,
+                peers: vec![],
+                encrypted: false,
+            }),
             internal: false,
             ipv4: vec![Subnet {
                 pool: subnet.parse().unwrap(),

@@ -20,6 +20,9 @@ pub struct VxlanSettings {
     /// Accept VXLAN (UDP `port`) only from the cluster's VTEPs, with an
     /// nftables table of Switchyard's own (`inet switchyard`).
     pub members_only: bool,
+    /// The UDP port of encrypted networks (`-o encrypted`); IPsec policies
+    /// select their VXLAN traffic by it.
+    pub encrypted_port: u16,
 }
 
 impl Default for VxlanSettings {
@@ -31,6 +34,7 @@ impl Default for VxlanSettings {
             vni_min: 10000,
             vni_max: switchyard_core::spec::VNI_MAX,
             members_only: true,
+            encrypted_port: 4793,
         }
     }
 }
@@ -53,6 +57,8 @@ pub struct ClusterSettings {
     /// etcd user (etcd's `auth enable`) and its password.
     pub username: String,
     pub password: String,
+    /// Seconds between rotations of the IPsec keys of encrypted networks.
+    pub key_rotation: u32,
 }
 
 impl Default for ClusterSettings {
@@ -69,6 +75,7 @@ impl Default for ClusterSettings {
             key_file: String::new(),
             username: String::new(),
             password: String::new(),
+            key_rotation: 3600,
         }
     }
 }
@@ -137,6 +144,12 @@ impl VxlanSettings {
                 "[vxlan] vni_min..vni_max must be a range within 1..{max}"
             ));
         }
+        if self.encrypted_port == 0 || self.encrypted_port == self.port {
+            return Err(format!(
+                "[vxlan] encrypted_port must be a UDP port other than [vxlan] port {} (default 4793)",
+                self.port
+            ));
+        }
         if self.port == 0 {
             return Err("[vxlan] port must be a UDP port (1–65535), normally 4789".into());
         }
@@ -146,7 +159,7 @@ impl VxlanSettings {
     /// One line for `switchyard check`.
     pub fn explain(&self) -> String {
         format!(
-            "underlay {}, UDP port {}{}, VNIs {}–{}",
+            "underlay {}, UDP port {}{}, encrypted networks (-o encrypted) on UDP port {} in IPsec ESP, VNIs {}–{}",
             if self.underlay.is_empty() {
                 "discovered at start"
             } else {
@@ -158,6 +171,7 @@ impl VxlanSettings {
             } else {
                 " (from anyone: [vxlan] members_only = false)"
             },
+            self.encrypted_port,
             self.vni_min,
             self.vni_max
         )
@@ -209,6 +223,12 @@ impl ClusterSettings {
                 "[cluster] lease_ttl must be at least 2 seconds and resync_interval at least 1"
                     .into(),
             );
+        }
+        if self.key_rotation == 0 {
+            return Err(format!(
+                "[cluster] key_rotation {} is not a period; give the seconds between rotations of the IPsec keys of encrypted networks (default 3600)",
+                self.key_rotation
+            ));
         }
         identity::validate_host_id(&self.host_id)?;
         if self.gc_grace < self.lease_ttl {
@@ -310,6 +330,7 @@ impl ClusterSettings {
             lease_ttl: c.lease_ttl as i64,
             gc_grace: Duration::from_secs(c.gc_grace as u64),
             resync: Duration::from_secs(c.resync_interval as u64),
+            key_rotation: Duration::from_secs(c.key_rotation.max(1) as u64),
         }
     }
 }
@@ -381,6 +402,7 @@ pub async fn build(
             vni_min: v.vni_min,
             vni_max: v.vni_max,
             members_only: v.members_only,
+            encrypted_port: v.encrypted_port,
             resync: Duration::from_secs(c.resync_interval as u64),
         },
         underlay,
@@ -408,5 +430,40 @@ impl ClusterSettings {
             problem: None,
             etcd_error: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encryption_settings_are_checked() {
+        assert!(VxlanSettings::default().validate().is_ok());
+        assert!(ClusterSettings::default().validate().is_ok());
+        let same = VxlanSettings {
+            encrypted_port: 4789,
+            ..Default::default()
+        };
+        let e = same.validate().unwrap_err();
+        assert!(
+            e.contains("encrypted_port must be a UDP port other than [vxlan] port 4789"),
+            "{e}"
+        );
+        let zero = ClusterSettings {
+            key_rotation: 0,
+            ..Default::default()
+        };
+        let e = zero.validate().unwrap_err();
+        assert!(
+            e.contains("[cluster] key_rotation 0 is not a period"),
+            "{e}"
+        );
+        let c = ClusterSettings {
+            key_rotation: 7,
+            ..Default::default()
+        }
+        .cluster_config("h".into(), Path::new("/nonexistent"));
+        assert_eq!(c.key_rotation, Duration::from_secs(7));
     }
 }

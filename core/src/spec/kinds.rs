@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+use super::OPT_ENCRYPTED;
 use super::{
     OPT_HOST_ACCESS, OPT_IPV6_SLAAC, OPT_IPVLAN_FLAG, OPT_IPVLAN_MODE, OPT_MACVLAN_MODE, OPT_MTU,
     OPT_PARENT, OPT_PEERS, OPT_VNI, OPT_VXLANID_LIST,
@@ -54,7 +55,7 @@ impl BackendKind {
                 OPT_IPV6_SLAAC,
                 super::OPT_IPAM,
             ],
-            BackendKind::Vxlan => &[OPT_VNI, OPT_VXLANID_LIST, OPT_PEERS, OPT_MTU],
+            BackendKind::Vxlan => &[OPT_VNI, OPT_VXLANID_LIST, OPT_PEERS, OPT_MTU, OPT_ENCRYPTED],
         }
     }
 }

@@ -35,6 +35,8 @@ pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
 pub const OPT_VNI: &str = "vni";
 pub const OPT_VXLANID_LIST: &str = "com.docker.network.driver.overlay.vxlanid_list";
 pub const OPT_PEERS: &str = "peers";
+/// Docker overlay's option: IPsec ESP between the hosts of the network.
+pub const OPT_ENCRYPTED: &str = "encrypted";
 pub const OPT_HOST_ACCESS: &str = "host_access";
 pub const OPT_IPV6_SLAAC: &str = "ipv6_slaac";
 pub const VNI_MAX: u32 = 16_777_215;
@@ -66,6 +68,9 @@ pub struct VxlanOptions {
     /// Static VTEPs (`-o peers=`): head-end replication with kernel learning,
     /// for small setups without etcd.
     pub peers: Vec<IpAddr>,
+    /// `-o encrypted`: VXLAN between the cluster's hosts in IPsec ESP.
+    #[serde(default)]
+    pub encrypted: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

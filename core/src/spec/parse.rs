@@ -2,7 +2,7 @@
 //! kernel and runs in `GwAllocCheck` and `CreateNetwork`; facts about the
 //! host (does the parent exist, does the MTU fit it) are the backend's.
 
-use super::vxlan_options::{parse_peers, parse_vni};
+use super::vxlan_options::{parse_encrypted, parse_peers, parse_vni};
 use super::*;
 use crate::protocol::{
     CreateNetworkRequest, IpamData, OPT_ENABLE_IPV4, OPT_ENABLE_IPV6, OPT_GENERIC, OPT_INTERNAL,
@@ -158,6 +158,7 @@ pub fn parse_options(
         BackendKind::Vxlan => BackendOptions::Vxlan(VxlanOptions {
             vni: parse_vni(generic)?,
             peers: parse_peers(generic)?,
+            encrypted: parse_encrypted(generic)?,
         }),
     };
     host_access::check_mode(generic, &options)?;

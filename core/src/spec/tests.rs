@@ -348,7 +348,8 @@ fn vxlan_options() {
         s.backend,
         BackendOptions::Vxlan(VxlanOptions {
             vni: Some(5001),
-            peers: vec!["192.0.2.2".parse().unwrap(), "192.0.2.3".parse().unwrap()]
+            peers: vec!["192.0.2.2".parse().unwrap(), "192.0.2.3".parse().unwrap()],
+            encrypted: false
         })
     );
     let s = parse_network(
@@ -360,7 +361,8 @@ fn vxlan_options() {
         s.backend,
         BackendOptions::Vxlan(VxlanOptions {
             vni: Some(4097),
-            peers: vec![]
+            peers: vec![],
+            encrypted: false
         })
     );
     let s = parse_network(&req(json!({"backend": "vxlan"})), &p).unwrap();
@@ -368,7 +370,8 @@ fn vxlan_options() {
         s.backend,
         BackendOptions::Vxlan(VxlanOptions {
             vni: None,
-            peers: vec![]
+            peers: vec![],
+            encrypted: false
         })
     );
 }

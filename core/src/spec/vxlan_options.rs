@@ -1,7 +1,7 @@
 //! VXLAN's options: the VNI (`vni`, or Docker overlay's `vxlanid_list`)
 //! and static peers (`peers`).
 
-use super::{OPT_PEERS, OPT_VNI, OPT_VXLANID_LIST, VNI_MAX};
+use super::{OPT_ENCRYPTED, OPT_PEERS, OPT_VNI, OPT_VXLANID_LIST, VNI_MAX};
 use crate::quote::quote;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -82,4 +82,51 @@ pub(super) fn parse_peers(generic: &BTreeMap<String, String>) -> Result<Vec<IpAd
         ));
     }
     Ok(out)
+}
+
+/// `-o encrypted`: as with Docker's overlay driver, the bare option (empty
+/// value) means on. Docker turns it on whatever the value; here the value is
+/// a boolean, so `encrypted=false` is off as written, and anything else is
+/// refused rather than guessed.
+pub(super) fn parse_encrypted(generic: &BTreeMap<String, String>) -> Result<bool> {
+    match generic
+        .get(OPT_ENCRYPTED)
+        .map(|v| v.trim().to_ascii_lowercase())
+    {
+        None => Ok(false),
+        Some(v) => match v.as_str() {
+            "" | "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(Error::invalid(format!(
+                "{OPT_ENCRYPTED} {} is not a boolean; use -o {OPT_ENCRYPTED}=true (or -o {OPT_ENCRYPTED}) for IPsec between the hosts, or leave it out",
+                quote(&generic[OPT_ENCRYPTED])
+            ))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod encrypted_tests {
+    use super::*;
+
+    fn opts(v: Option<&str>) -> BTreeMap<String, String> {
+        v.map(|v| (OPT_ENCRYPTED.to_string(), v.to_string()))
+            .into_iter()
+            .collect()
+    }
+
+    #[test]
+    fn encrypted_is_docker_overlays_boolean() {
+        assert!(!parse_encrypted(&opts(None)).unwrap());
+        assert!(
+            parse_encrypted(&opts(Some(""))).unwrap(),
+            "Docker's bare -o encrypted"
+        );
+        assert!(parse_encrypted(&opts(Some("true"))).unwrap());
+        assert!(!parse_encrypted(&opts(Some("false"))).unwrap());
+        let e = parse_encrypted(&opts(Some("maybe")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("encrypted \"maybe\" is not a boolean"), "{e}");
+    }
 }
