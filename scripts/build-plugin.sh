@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds Switchyard's managed (v2) Docker plugin as a directory that
 # `docker plugin create` takes: OUT/config.json (packaging/plugin/config.json)
-# and OUT/rootfs (the binary and the shared libraries it links, nothing else).
+# and OUT/rootfs (the binary, nft, ip and tc, and the shared libraries they
+# link; nothing else).
 # No registry, no `docker build`, nothing to install.
 #
 #   scripts/build-plugin.sh [--bin PATH] [OUT]     OUT defaults to target/plugin
@@ -24,11 +25,27 @@ mkdir -p "$R/usr/bin" "$R/run/docker/plugins" "$R/var/lib/switchyard" "$R/etc" "
 chmod 1777 "$R/tmp"
 install -m 0755 "$BIN" "$R/usr/bin/switchyard"
 
-# The shared libraries the binary links (glibc, libgcc_s, …) and the dynamic
-# loader, each at the path it has on this machine: the loader finds them
-# there without a cache. `ldd` prints "name => /path (addr)" or
-# "/lib64/ld-linux-x86-64.so.2 (addr)".
-libs=$(ldd "$BIN" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
+# The programs Switchyard runs for VXLAN networks: nft (the members-only
+# allow-list, Debian package nftables), ip and tc (encrypted networks' IPsec
+# states and plaintext guard, package iproute2). In /usr/bin, which a
+# process without PATH searches.
+tools=""
+for t in nft ip tc; do
+    p=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v "$t" || true)
+    if [ -z "$p" ]; then
+        echo "build-plugin.sh: $t not found: the plugin will lack it (install nftables and iproute2, then build again)" >&2
+        continue
+    fi
+    install -m 0755 "$p" "$R/usr/bin/$t"
+    tools="$tools $p"
+done
+
+# The shared libraries the binary and those programs link (glibc, libgcc_s,
+# libmnl, …) and the dynamic loader, each at the path it has on this
+# machine: the loader finds them there without a cache. `ldd` prints
+# "name => /path (addr)" or "/lib64/ld-linux-x86-64.so.2 (addr)".
+libs=$(for b in "$BIN" $tools; do ldd "$b"; done |
+    awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
 [ -n "$libs" ] || echo "build-plugin.sh: $BIN links no shared library (static): rootfs holds the binary alone" >&2
 for lib in $libs; do
     mkdir -p "$R$(dirname "$lib")"
@@ -40,10 +57,16 @@ printf 'hosts: files dns\n' >"$R/etc/nsswitch.conf"
 : >"$R/etc/resolv.conf"
 
 cp "$ROOT/packaging/plugin/config.json" "$OUT/config.json"
-# The binary must start in the rootfs as it will in the plugin.
+# The binary and the programs must start in the rootfs as they will in the
+# plugin.
 if command -v chroot >/dev/null && [ "$(id -u)" = 0 ]; then
     chroot "$R" /usr/bin/switchyard --version >/dev/null 2>&1 ||
         chroot "$R" /usr/bin/switchyard --help >/dev/null ||
         { echo "build-plugin.sh: the binary does not start inside $R" >&2; exit 1; }
+    for t in $tools; do
+        n=$(basename "$t")
+        chroot "$R" "/usr/bin/$n" -V >/dev/null 2>&1 || chroot "$R" "/usr/bin/$n" -v >/dev/null 2>&1 ||
+            { echo "build-plugin.sh: $n does not start inside $R" >&2; exit 1; }
+    done
 fi
 echo "$OUT"
