@@ -16,7 +16,6 @@
 use super::Vxlan;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use tokio::io::AsyncWriteExt;
 use tracing::{info, warn};
 
 pub const TABLE: &str = "switchyard";
@@ -69,33 +68,13 @@ pub fn script(port: u16, encrypted_port: u16, vteps: &BTreeSet<IpAddr>) -> Strin
 }
 
 async fn nft(stdin: &str, args: &[&str]) -> Result<(), String> {
-    let mut child = tokio::process::Command::new("nft")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            format!("cannot run nft ({e}); install the nftables package to keep VXLAN to cluster members")
-        })?;
-    if let Some(mut i) = child.stdin.take() {
-        i.write_all(stdin.as_bytes())
-            .await
-            .map_err(|e| format!("nft: {e}"))?;
-    }
-    let out = child
-        .wait_with_output()
-        .await
-        .map_err(|e| format!("nft: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "nft {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    super::kernel_tool::run(
+        "nft",
+        args,
+        stdin,
+        "the nftables package to keep VXLAN to cluster members",
+    )
+    .await
 }
 
 impl Vxlan {

@@ -33,7 +33,6 @@ use super::Vxlan;
 use super::ipsec_keys::PairKeys;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use tokio::io::AsyncWriteExt;
 use tracing::{info, warn};
 
 pub const AEAD: &str = "rfc4106(gcm(aes))";
@@ -256,33 +255,14 @@ pub async fn batch(prog: &str, lines: &[String]) -> Result<(), String> {
     if lines.is_empty() {
         return Ok(());
     }
-    let mut child = tokio::process::Command::new(prog)
-        .args(["-batch", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            format!("cannot run {prog} ({e}); install the iproute2 package for encrypted networks")
-        })?;
-    if let Some(mut i) = child.stdin.take() {
-        let text = lines.join("\n") + "\n";
-        i.write_all(text.as_bytes())
-            .await
-            .map_err(|e| format!("{prog} -batch: {e}"))?;
-    }
-    let out = child
-        .wait_with_output()
-        .await
-        .map_err(|e| format!("{prog} -batch: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{prog} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    let input = lines.join("\n") + "\n";
+    super::kernel_tool::run(
+        prog,
+        &["-batch", "-"],
+        &input,
+        "the iproute2 package for encrypted networks",
+    )
+    .await
 }
 
 /// Whether this kernel and iproute2 can do what an encrypted network needs:

@@ -31,6 +31,7 @@ pub mod identity;
 pub mod inspect;
 pub mod ipsec;
 pub mod ipsec_keys;
+mod kernel_tool;
 mod names;
 mod network;
 mod records;
