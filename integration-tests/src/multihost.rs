@@ -627,6 +627,16 @@ impl Host {
         }
     }
 
+    /// Waits until the plugin's status names a cluster problem (why it
+    /// stays out of the cluster); the problem.
+    pub fn wait_problem(&self, secs: f64) -> Option<String> {
+        wait_for(secs, || {
+            self.cluster_status()
+                .ok()
+                .and_then(|s| s["problem"].as_str().map(str::to_string))
+        })
+    }
+
     /// Waits until the plugin is registered with etcd; its host id.
     pub fn wait_registered(&self, secs: f64) -> Result<String, String> {
         let mut last = String::new();

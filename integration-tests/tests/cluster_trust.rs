@@ -133,13 +133,9 @@ fn duplicate_host_id_is_fenced() {
     let node_before = c.etcd.get_prefix(&format!("{}nodes/h1", c.prefix));
 
     c.hosts[1].start_plugin();
-    let problem = wait_for(15.0, || {
-        c.hosts[1]
-            .cluster_status()
-            .ok()
-            .and_then(|s| s["problem"].as_str().map(str::to_string))
-    })
-    .unwrap_or_else(|| panic!("h2 never reported the duplicate\n{}", c.logs()));
+    let problem = c.hosts[1]
+        .wait_problem(15.0)
+        .unwrap_or_else(|| panic!("h2 never reported the duplicate\n{}", c.logs()));
     for want in [
         "[cluster] host_id",
         "\"h1\"",

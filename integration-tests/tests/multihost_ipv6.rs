@@ -5,7 +5,6 @@
 //! overhead.
 
 use switchyard_integration_tests::multihost::{Cluster, LEASE_TTL, Net};
-use switchyard_integration_tests::wait_for;
 
 #[test]
 fn vxlan_over_ipv6_underlay() {
@@ -77,13 +76,9 @@ fn a_host_of_the_other_vtep_family_is_refused() {
             .unwrap_or_else(|e| panic!("{e}\n{}", c.logs()));
     }
     c.hosts[2].start_plugin();
-    let problem = wait_for(15.0, || {
-        c.hosts[2]
-            .cluster_status()
-            .ok()
-            .and_then(|s| s["problem"].as_str().map(str::to_string))
-    })
-    .unwrap_or_else(|| panic!("the IPv6 host never said why it stays out\n{}", c.logs()));
+    let problem = c.hosts[2]
+        .wait_problem(15.0)
+        .unwrap_or_else(|| panic!("the IPv6 host never said why it stays out\n{}", c.logs()));
     for want in [
         format!("VTEP {v6} is IPv6"),
         "IPv4 VTEPs".into(),
