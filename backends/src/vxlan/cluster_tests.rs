@@ -212,6 +212,9 @@ fn gone_host() -> FakeEtcd {
     etcd.put(&member_key(7, "h2"), held_by("h2"));
     etcd.txn(&claim("p", ip("10.0.0.2"), "h2"));
     etcd.txn(&claim("p", ip("10.0.0.1"), ""));
+    // IPsec keys: h2 writes those it shares with h3, h1 those with h2.
+    etcd.put("ipsec/h2/h3", b"{}".to_vec());
+    etcd.put("ipsec/h1/h2", b"{}".to_vec());
     etcd.delete(&alive_key("h2"));
     etcd
 }
@@ -234,8 +237,13 @@ fn gc_collects_a_gone_host_after_the_grace_period() {
     let keys: Vec<&str> = due.iter().map(|o| o.key.as_str()).collect();
     assert_eq!(
         keys,
-        ["endpoints/7/e2", "ipam/p/10.0.0.2", "members/7/h2"],
-        "the shared gateway stays; nothing of h1"
+        [
+            "endpoints/7/e2",
+            "ipam/p/10.0.0.2",
+            "members/7/h2",
+            "ipsec/h2/h3"
+        ],
+        "the shared gateway stays; nothing of h1 (it removes ipsec/h1/h2 itself)"
     );
     assert!(due.iter().all(|o| o.host == "h2"));
     for o in &due {
@@ -252,7 +260,7 @@ fn gc_guards_against_a_host_that_returned_or_a_changed_record() {
     let t0 = Instant::now();
     let mut dead = DeadHosts::default();
     let due = due_after_grace(&mut dead, &cache, t0);
-    assert_eq!(due.len(), 3);
+    assert_eq!(due.len(), 4);
     // h2 re-asserted one record since the cache saw it, then came back.
     etcd.put(&member_key(7, "h2"), held_by("h2"));
     let member = due.iter().find(|o| o.key == member_key(7, "h2")).unwrap();
@@ -265,7 +273,7 @@ fn gc_guards_against_a_host_that_returned_or_a_changed_record() {
     assert!(dead.collectable(&back, t0 + GRACE * 2, GRACE).is_empty());
     etcd.delete(&alive_key("h2"));
     let gone = listed(&etcd, "h1");
-    assert_eq!(due_after_grace(&mut dead, &gone, t0 + GRACE * 3).len(), 3);
+    assert_eq!(due_after_grace(&mut dead, &gone, t0 + GRACE * 3).len(), 4);
 }
 
 #[test]
@@ -275,7 +283,7 @@ fn gc_waits_for_unconfirmed_records() {
     cache.insert(claim_key("p", ip("10.0.0.2")), held_by("h2"), 0);
     let due = due_after_grace(&mut DeadHosts::default(), &cache, Instant::now());
     assert!(due.iter().all(|o| o.key != claim_key("p", ip("10.0.0.2"))));
-    assert_eq!(due.len(), 2);
+    assert_eq!(due.len(), 3);
 }
 
 #[test]

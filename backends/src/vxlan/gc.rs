@@ -1,5 +1,5 @@
-//! Dead-host collection: the endpoints, memberships and address claims of
-//! hosts whose `alive/` key has been gone longer than the grace period are
+//! Dead-host collection: the endpoints, memberships, address claims and
+//! IPsec pair keys of hosts whose `alive/` key has been gone longer than the grace period are
 //! deleted — each by a transaction that re-checks the host is still gone
 //! and the record unchanged since the cache saw it.
 
@@ -74,10 +74,13 @@ impl DeadHosts {
     }
 }
 
-/// The endpoints, memberships and claims the cache holds with their owner;
-/// shared claims (a gateway: owned by no host) are left out.
+/// The endpoints, memberships, claims and IPsec pair keys the cache holds
+/// with their owner; shared claims (a gateway: owned by no host) are left
+/// out. A pair's keys (`ipsec/<lower>/<higher>`) belong to their writer,
+/// the lower host: the higher one removes those of a pair it leaves only
+/// while the writer lives, so a writer gone for good leaves them here.
 fn owned_records(cache: &ClusterCache) -> Vec<Owned> {
-    ["endpoints/", "ipam/", "members/"]
+    let by_value = ["endpoints/", "ipam/", "members/"]
         .into_iter()
         .flat_map(|p| cache.under(p))
         .filter_map(|(k, (v, rev))| {
@@ -86,17 +89,25 @@ fn owned_records(cache: &ClusterCache) -> Vec<Owned> {
                 .get("host")?
                 .as_str()?
                 .to_string();
-            (!host.is_empty()).then(|| Owned {
-                key: k.clone(),
-                host,
-                mod_revision: *rev,
-            })
+            Some((k, host, *rev))
+        });
+    let pair_keys = cache.under("ipsec/").filter_map(|(k, (_, rev))| {
+        let writer = k["ipsec/".len()..].split('/').next()?.to_string();
+        Some((k, writer, *rev))
+    });
+    by_value
+        .chain(pair_keys)
+        .filter(|(_, host, _)| !host.is_empty())
+        .map(|(k, host, mod_revision)| Owned {
+            key: k.clone(),
+            host,
+            mod_revision,
         })
         .collect()
 }
 
 impl Cluster {
-    /// Removes endpoints, members and claims of hosts whose `alive/` key has
+    /// Removes endpoints, members, claims and pair keys of hosts whose `alive/` key has
     /// been gone for longer than the grace period.
     pub(super) async fn collect_garbage(&self, c: &mut Client) {
         let due = {
