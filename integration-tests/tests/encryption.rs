@@ -431,6 +431,40 @@ fn a_host_joining_later_gets_keys_with_every_member() {
             before[i]
         );
     }
+
+    // A restarted plugin finds the kernel as it left it and keeps it: no
+    // state is replaced (their packet counters go on), no ping is lost.
+    let spis = |ns: &Netns| {
+        let mut v: Vec<String> = states(ns).into_iter().map(|s| s.2).collect();
+        v.sort();
+        v
+    };
+    let (spis_before, sent_before) = {
+        let h1 = &c.hosts[0].ns;
+        (spis(h1), esp_packets(h1, "192.168.88.1"))
+    };
+    let pings = PingLoop::start(&c.eps[d].ctr, &c.eps[a].ip.clone(), 4.0);
+    std::thread::sleep(Duration::from_millis(500));
+    c.hosts[0].restart_plugin();
+    ok_or_logs(&c, c.hosts[0].wait_registered(20.0), "h1 after its restart");
+    let stats = pings.wait();
+    assert_eq!(stats.lost(), 0, "pings lost across h1's restart: {stats:?}");
+    let h1 = &c.hosts[0].ns;
+    assert_eq!(spis(h1), spis_before, "h1's states were replaced");
+    assert!(
+        esp_packets(h1, "192.168.88.1") > sent_before,
+        "h1's ESP counters started again: its states were re-made"
+    );
+    assert!(
+        wait_for(10.0, || c.hosts[0]
+            .plugin()
+            .log_text()
+            .contains("as the last run left them: kept")
+            .then_some(()))
+        .is_some(),
+        "h1's plugin did not say it kept its IPsec states\n{}",
+        c.logs()
+    );
 }
 
 /// Packets through the states from `src` to `dst` in `ns`.

@@ -295,17 +295,42 @@ pub async fn preflight() -> Result<(), String> {
 /// How many states of Switchyard's (reqid `REQID`) the kernel holds; None
 /// if `ip` cannot say.
 async fn kernel_states() -> Option<usize> {
-    let out = tokio::process::Command::new("ip")
-        .args(["xfrm", "state", "list", "reqid", &REQID.to_string()])
+    count_lines(
+        "ip",
+        &["xfrm", "state", "list", "reqid", &REQID.to_string()],
+        "src ",
+    )
+    .await
+}
+
+/// How many lines of `prog args…`'s output start with `start`; None if it
+/// cannot say.
+async fn count_lines(prog: &str, args: &[&str], start: &str) -> Option<usize> {
+    let out = tokio::process::Command::new(prog)
+        .args(args)
         .output()
         .await
         .ok()?;
     out.status.success().then(|| {
         String::from_utf8_lossy(&out.stdout)
             .lines()
-            .filter(|l| l.starts_with("src "))
+            .filter(|l| l.starts_with(start))
             .count()
     })
+}
+
+/// The file in the state dir with the digest of the plan last applied. A
+/// digest, not the plan: the keys stay in etcd and the kernel, not on disk.
+const APPLIED_FILE: &str = "ipsec-applied";
+
+/// A digest of everything `plan` puts in the kernel (its commands from
+/// nothing, and the guard's interface).
+fn digest(plan: &XfrmPlan, port: u16) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    commands(&XfrmPlan::default(), plan, port).hash(&mut h);
+    plan.guard.hash(&mut h);
+    format!("{:016x}", h.finish())
 }
 
 /// What is in the kernel, as far as this process knows.
@@ -376,6 +401,16 @@ impl Vxlan {
             );
             have = None;
         }
+        if have.is_none() && !want.is_empty() && self.kernel_as_left(&want, port).await {
+            info!(
+                states = want.sas.len(),
+                "IPsec states and policies are as the last run left them: kept"
+            );
+            let mut st = self.state.ipsec.lock().unwrap();
+            st.applied = Some(want);
+            st.error = None;
+            return;
+        }
         let r = match &have {
             Some(h) if *h == want => return,
             Some(h) => ip_batch(&commands(h, &want, port)).await,
@@ -412,6 +447,7 @@ impl Vxlan {
                 if want.is_empty() && st.applied.as_ref().is_some_and(|a| !a.is_empty()) {
                     info!("last encrypted network gone: IPsec states and policies removed");
                 }
+                self.remember_applied(&want, port);
                 st.applied = Some(want);
                 st.error = None;
             }
@@ -423,6 +459,75 @@ impl Vxlan {
                 st.error = Some(e);
             }
         }
+    }
+
+    /// `<state_dir>/ipsec-applied`, if there is a state dir.
+    fn applied_file(&self) -> Option<std::path::PathBuf> {
+        let dir = self.state.cluster.as_ref()?.cfg.state_dir.clone()?;
+        Some(dir.join(APPLIED_FILE))
+    }
+
+    /// Keeps the digest of what was just applied (none once nothing is).
+    fn remember_applied(&self, plan: &XfrmPlan, port: u16) {
+        let Some(path) = self.applied_file() else {
+            return;
+        };
+        let r = if plan.is_empty() {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                r => r,
+            }
+        } else {
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, digest(plan, port) + "\n")
+                .and_then(|()| std::fs::rename(&tmp, &path))
+        };
+        if let Err(e) = r {
+            warn!(path = %path.display(), error = %e, "cannot keep the digest of the IPsec states; a restart re-installs them (a short gap in encrypted traffic)");
+        }
+    }
+
+    /// Whether the kernel holds what an earlier run applied and `want` is
+    /// that very plan: the digest kept in the state dir matches, and the
+    /// kernel has as many of Switchyard's states and policies, and the
+    /// guard. Then a restarted plugin changes nothing, and encrypted
+    /// traffic has no gap; otherwise the first pass starts from nothing.
+    async fn kernel_as_left(&self, want: &XfrmPlan, port: u16) -> bool {
+        let Some(path) = self.applied_file() else {
+            return false;
+        };
+        let kept = std::fs::read_to_string(&path).unwrap_or_default();
+        if kept.trim() != digest(want, port) {
+            return false;
+        }
+        let policies = want.out.len() + usize::from(want.inbound.is_some());
+        let guard = match &want.guard {
+            Some(dev) => {
+                let pref = GUARD_PREF.to_string();
+                let args = ["filter", "show", "dev", dev, "ingress", "pref", &pref];
+                count_lines("tc", &args, "filter")
+                    .await
+                    .is_some_and(|n| n > 0)
+            }
+            None => true,
+        };
+        guard
+            && kernel_states().await == Some(want.sas.len())
+            && count_lines(
+                "ip",
+                &[
+                    "xfrm",
+                    "policy",
+                    "list",
+                    "proto",
+                    "udp",
+                    "dport",
+                    &port.to_string(),
+                ],
+                "src ",
+            )
+            .await
+                == Some(policies)
     }
 
     /// The plaintext guard's tc filter (`guard_commands`); unknown state
