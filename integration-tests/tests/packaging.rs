@@ -8,34 +8,15 @@ use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::Duration;
 use switchyard_integration_tests::dockerd::{Dockerd, Engine};
+use switchyard_integration_tests::managed_plugin::{self, DRIVER, PLUGIN, plugin_pid};
 use switchyard_integration_tests::packaging::{
-    CAP_NET_ADMIN, CAP_SYS_ADMIN, PluginRegistry, build_plugin_dir, capabilities,
-    plugin_pids_below, release_binary, runc_without_time_namespace, with_private_plugin_dir,
+    CAP_NET_ADMIN, CAP_SYS_ADMIN, PluginRegistry, build_plugin_dir, capabilities, release_binary,
+    with_private_plugin_dir,
 };
 use switchyard_integration_tests::prereq::{
     require_command, require_root, run, try_command, try_run,
 };
 use switchyard_integration_tests::{Netns, TempDir, engine_matrix, wait_for, workspace_root};
-
-/// The managed plugin's name in the tests (as `docker plugin create NAME`).
-const PLUGIN: &str = "switchyard";
-/// The driver name networks use: a managed plugin's full name, tag
-/// included (`-d switchyard` is "could not resolve driver").
-const DRIVER: &str = "switchyard:latest";
-
-/// The plugin's `switchyard serve` process (its root is below the
-/// dockerd's data-root), waiting for it to appear.
-fn plugin_pid(d: &Dockerd) -> i32 {
-    let base = d.base().to_owned();
-    let pid = wait_for(20.0, || plugin_pids_below(&base).first().copied());
-    pid.unwrap_or_else(|| {
-        panic!(
-            "[Engine {}] no `switchyard serve` runs under a shim of the dockerd in {} (the plugin did not start)",
-            d.engine.label(),
-            base.display()
-        )
-    })
-}
 
 /// Polls until container `c` is running.
 fn wait_running(d: &Dockerd, c: &str, what: &str) {
@@ -75,16 +56,11 @@ fn managed_plugin(engine: Engine) {
 
 fn managed_plugin_in(engine: Engine, ns: &Netns, work: &Path, plugins: &Path) {
     let mut d = Dockerd::start(engine, ns);
-    if engine == Engine::V29 {
-        runc_without_time_namespace(&d);
-    }
-    let dir = work.join("plugin");
-    build_plugin_dir(&release_binary(), &dir);
     let state = work.join("state");
     std::fs::create_dir_all(&state).unwrap();
 
     // create: both interfaces, host network, the one capability.
-    d.docker_out(&["plugin", "create", PLUGIN, dir.to_str().unwrap()]);
+    managed_plugin::create(&d, work);
     let types = d.docker_out(&[
         "plugin",
         "inspect",

@@ -108,7 +108,10 @@ pub fn parse_options(
         Some(b) => b.parse()?,
         None => policy.default_backend.ok_or_else(|| {
             Error::invalid(
-                "option \"backend\" is required; add -o backend=macvlan (or ipvlan, vxlan) to docker network create",
+                // Swarm gives a Scope-local driver's `--scope swarm` network
+                // no options but a config-only network's, so that is the
+                // usual way to get here without a mistake in the command.
+                "option \"backend\" is required; add -o backend=macvlan (or ipvlan, vxlan) to docker network create; a --scope swarm network takes its options only from a config-only network: docker network create --config-only -o backend=... [--subnet ...] CFG on each node, then docker network create -d switchyard --scope swarm --config-from CFG NAME",
             )
         })?,
     };
