@@ -101,6 +101,36 @@ fn ping(d: &Dockerd, from: &str, addr: &str, what: &str) {
     );
 }
 
+/// `docker service create` of `n` replicas of the test image on `net`
+/// (the image exists on this node only: no registry is asked).
+fn service(d: &Dockerd, name: &str, n: u32) {
+    d.docker_out(&[
+        "service",
+        "create",
+        "--detach",
+        "--no-resolve-image",
+        "--name",
+        name,
+        "--network",
+        "net",
+        "--replicas",
+        &n.to_string(),
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+}
+
+/// How many `METHOD` calls for network `id` Switchyard answered "ok"
+/// (its request log is in dockerd's log, the managed plugin's output).
+fn calls(d: &Dockerd, method: &str, id: &str) -> usize {
+    let m = format!("method=NetworkDriver.{method} network={}", &id[..12]);
+    d.log_text()
+        .lines()
+        .filter(|l| l.contains(&m) && l.contains(" ok"))
+        .count()
+}
+
 /// The whole user story for one backend: config-only network, swarm
 /// network from it, a service with two replicas that reach each other, an
 /// attached container reaching them, then everything removed and no
@@ -127,21 +157,12 @@ fn service_on(d: &Dockerd, ns: &Netns, config: &[&str], subnet_prefix: &str) {
         d.docker_out(&["network", "inspect", "-f", "{{.Scope}}", "net"]),
         "swarm"
     );
-    d.docker_out(&[
-        "service",
-        "create",
-        "--detach",
-        "--no-resolve-image",
-        "--name",
-        "web",
-        "--network",
-        "net",
-        "--replicas",
-        "2",
-        IMAGE,
-        "sleep",
-        "600",
-    ]);
+    let id = d.docker_out(&["network", "inspect", "-f", "{{.Id}}", "net"]);
+    assert!(
+        id.len() == 25,
+        "[Engine {label}] a swarm network's ID is 25 base-36 characters: {id}"
+    );
+    service(d, "web", 2);
     let tasks = running_tasks(d, "web", 2);
     let a = addr_on(d, &tasks[0], "net");
     let b = addr_on(d, &tasks[1], "net");
@@ -188,7 +209,38 @@ fn service_on(d: &Dockerd, ns: &Netns, config: &[&str], subnet_prefix: &str) {
         gone.is_some(),
         "[Engine {label}] the replicas are not gone 60 s after service rm"
     );
-    // The worker side deletes the network once no task uses it; `network
+    // The node deletes its part of the network when the last task and
+    // container left, and creates it again for the next: the same ID again.
+    let deleted = wait_for(30.0, || (calls(d, "DeleteNetwork", &id) > 0).then_some(()));
+    eprintln!(
+        "[Engine {label}] after the first service: CreateNetwork {} DeleteNetwork {} for {id}",
+        calls(d, "CreateNetwork", &id),
+        calls(d, "DeleteNetwork", &id)
+    );
+    if deleted.is_some() {
+        service(d, "again", 1);
+        let t = running_tasks(d, "again", 1);
+        let c = addr_on(d, &t[0], "net");
+        assert!(
+            c.starts_with(subnet_prefix),
+            "[Engine {label}] re-created network: {c}"
+        );
+        d.docker_out(&["service", "rm", "again"]);
+        assert!(
+            calls(d, "CreateNetwork", &id) >= 2,
+            "[Engine {label}] the network was deleted but not created again for the next task"
+        );
+    }
+    let log = d.log_text();
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("failed method=NetworkDriver.") && l.contains(&id[..12]))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "[Engine {label}] Switchyard refused swarm's calls: {failed:#?}"
+    );
+    // `network
     // rm` removes it from the swarm (it may take a moment while the tasks'
     // endpoints go).
     let removed = wait_for(30.0, || d.docker(&["network", "rm", "net"]).0.then_some(()));

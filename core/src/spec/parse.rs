@@ -111,7 +111,7 @@ pub fn parse_options(
                 // Swarm gives a Scope-local driver's `--scope swarm` network
                 // no options but a config-only network's, so that is the
                 // usual way to get here without a mistake in the command.
-                "option \"backend\" is required; add -o backend=macvlan (or ipvlan, vxlan) to docker network create; a --scope swarm network takes its options only from a config-only network: docker network create --config-only -o backend=... [--subnet ...] CFG on each node, then docker network create -d switchyard --scope swarm --config-from CFG NAME",
+                format!("option \"backend\" is required; add -o backend=macvlan (or ipvlan, vxlan) to docker network create; {}", super::swarm::CONFIG_FROM_HINT),
             )
         })?,
     };
@@ -206,6 +206,7 @@ pub fn parse_network(req: &CreateNetworkRequest, policy: &Policy) -> Result<Netw
             "NetworkID is empty; dockerd always sends one",
         ));
     }
+    super::swarm::check_config_from(&req.network_id, &req.options)?;
     let opts = RequestOptions::new(&req.options)?;
     let (mut backend, mtu) = parse_options(&opts, policy)?;
     // A private parent gets its name now, from the whole ID, and keeps it.
