@@ -18,6 +18,16 @@ const ADVERTISE: &str = "10.99.0.1";
 /// ingress sandbox) lives in the dockerd's temporary data-root and the
 /// test's namespace, and goes with them, also on panic.
 fn with_swarm(engine: Engine, tag: &str, f: impl FnOnce(&Dockerd, &Netns) + Send) {
+    with_swarm_set(engine, tag, &[], f)
+}
+
+/// As `with_swarm`, the plugin given `settings` (`docker plugin set`).
+fn with_swarm_set(
+    engine: Engine,
+    tag: &str,
+    settings: &[&str],
+    f: impl FnOnce(&Dockerd, &Netns) + Send,
+) {
     let ns = Netns::new(tag);
     ns.veth("tp0", "tp1");
     ns.veth("sw0", "sw1");
@@ -26,7 +36,9 @@ fn with_swarm(engine: Engine, tag: &str, f: impl FnOnce(&Dockerd, &Netns) + Send
     let plugins = work.path().join("run-docker-plugins");
     with_private_plugin_dir(&plugins, || {
         let d = Dockerd::start(engine, &ns);
-        managed_plugin::install(&d, work.path(), &["SWITCHYARD__LOG__LEVEL=debug"]);
+        let mut set = vec!["SWITCHYARD__LOG__LEVEL=debug"];
+        set.extend(settings);
+        managed_plugin::install(&d, work.path(), &set);
         d.docker_out(&["swarm", "init", "--advertise-addr", ADVERTISE]);
         f(&d, &ns);
         leave_swarm(&d);
@@ -97,6 +109,22 @@ fn ping(d: &Dockerd, from: &str, addr: &str, what: &str) {
     assert!(
         ok,
         "[Engine {}] {what}: ping {addr} from {from} failed:\n{out}",
+        d.engine.label()
+    );
+}
+
+/// `docker service rm NAME`, waiting until its containers are gone.
+fn remove_service(d: &Dockerd, name: &str) {
+    d.docker_out(&["service", "rm", name]);
+    let filter = format!("label=com.docker.swarm.service.name={name}");
+    let gone = wait_for(60.0, || {
+        d.docker_out(&["ps", "-aq", "--filter", &filter])
+            .is_empty()
+            .then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "[Engine {}] the tasks of {name} are not gone 60 s after service rm",
         d.engine.label()
     );
 }
@@ -195,20 +223,7 @@ fn service_on(d: &Dockerd, ns: &Netns, config: &[&str], subnet_prefix: &str) {
     ping(d, &tasks[1], &s, "replica to the attached container");
 
     d.docker_out(&["rm", "-f", "side"]);
-    d.docker_out(&["service", "rm", "web"]);
-    let gone = wait_for(60.0, || {
-        let out = d.docker_out(&[
-            "ps",
-            "-aq",
-            "--filter",
-            "label=com.docker.swarm.service.name=web",
-        ]);
-        out.is_empty().then_some(())
-    });
-    assert!(
-        gone.is_some(),
-        "[Engine {label}] the replicas are not gone 60 s after service rm"
-    );
+    remove_service(d, "web");
     // The node deletes its part of the network when the last task and
     // container left, and creates it again for the next: the same ID again.
     let deleted = wait_for(30.0, || (calls(d, "DeleteNetwork", &id) > 0).then_some(()));
@@ -225,7 +240,7 @@ fn service_on(d: &Dockerd, ns: &Netns, config: &[&str], subnet_prefix: &str) {
             c.starts_with(subnet_prefix),
             "[Engine {label}] re-created network: {c}"
         );
-        d.docker_out(&["service", "rm", "again"]);
+        remove_service(d, "again");
         assert!(
             calls(d, "CreateNetwork", &id) >= 2,
             "[Engine {label}] the network was deleted but not created again for the next task"
@@ -249,7 +264,14 @@ fn service_on(d: &Dockerd, ns: &Netns, config: &[&str], subnet_prefix: &str) {
         "[Engine {label}] network rm net: {}",
         d.docker(&["network", "rm", "net"]).1
     );
-    d.docker_out(&["network", "rm", "cfg"]);
+    // The node's own copy of the swarm network goes a moment later; until
+    // then the config-only network is "in use".
+    let removed = wait_for(30.0, || d.docker(&["network", "rm", "cfg"]).0.then_some(()));
+    assert!(
+        removed.is_some(),
+        "[Engine {label}] network rm cfg: {}",
+        d.docker(&["network", "rm", "cfg"]).1
+    );
     let clean = wait_for(30.0, || ns.marked_links().is_empty().then_some(()));
     assert!(
         clean.is_some(),
@@ -302,103 +324,132 @@ engine_matrix!(swarm_vxlan);
 /// What a user must be told when a `--scope swarm` network has no options
 /// of its own: the way that works.
 fn says_config_from(out: &str) -> bool {
-    out.contains("option \"backend\" is required")
-        && out.contains("--config-only")
-        && out.contains("--config-from")
+    out.contains("--config-only") && out.contains("--config-from")
 }
 
-/// `--scope swarm` without `--config-from`: swarm stores the network
-/// without asking Switchyard (its Scope is local), and every node later
-/// creates it with no options at all, also when the command had `-o`. The
-/// container or task using it is refused with the way that works.
+/// dockerd's error lines naming `--config-only`/`--config-from`.
+fn config_from_errors_logged(d: &Dockerd) -> usize {
+    d.log_text()
+        .lines()
+        .filter(|l| l.contains("level=error") && says_config_from(l))
+        .count()
+}
+
+/// Creates swarm network `net` with `opts` but no `--config-from`, which
+/// swarm accepts without asking the driver; then a container and a service
+/// task on it must be refused with the way that works.
+fn refused_without_config_from(d: &Dockerd, net: &str, opts: &[&str]) {
+    let label = d.engine.label();
+    let mut a = vec![
+        "network",
+        "create",
+        "-d",
+        DRIVER,
+        "--scope",
+        "swarm",
+        "--attachable",
+    ];
+    a.extend(opts);
+    a.push(net);
+    let (ok, out) = d.docker(&a);
+    eprintln!("[Engine {label}] network create --scope swarm {opts:?} {net}: {ok}\n{out}");
+    assert!(
+        ok,
+        "[Engine {label}] swarm stores the network without the driver: {out}"
+    );
+    let logged = config_from_errors_logged(d);
+    let (ok, out) = d.docker(&["run", "--rm", "--network", net, IMAGE, "true"]);
+    eprintln!("[Engine {label}] docker run --network {net}: {ok}\n{out}");
+    // dockerd asks the manager for an attachment and, when the node's
+    // CreateNetwork fails, tells `docker run` only "attaching to network
+    // failed … check manager logs"; Switchyard's answer is in dockerd's log
+    // (and in `docker service ps` below).
+    assert!(!ok, "[Engine {label}] docker run on {net} must fail: {out}");
+    assert!(
+        config_from_errors_logged(d) > logged,
+        "[Engine {label}] dockerd's log has no new error naming --config-only/--config-from"
+    );
+    let svc = format!("{net}-svc");
+    d.docker_out(&[
+        "service",
+        "create",
+        "--detach",
+        "--no-resolve-image",
+        "--name",
+        &svc,
+        "--network",
+        net,
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
+    let err = wait_for(60.0, || {
+        let out = d.docker_out(&[
+            "service",
+            "ps",
+            "--no-trunc",
+            "--format",
+            "{{.Error}}",
+            &svc,
+        ]);
+        out.lines()
+            .find(|l| !l.trim().is_empty())
+            .map(str::to_string)
+    });
+    let err =
+        err.unwrap_or_else(|| panic!("[Engine {label}] no task of {svc} was refused 60 s later"));
+    eprintln!("[Engine {label}] task of {svc}: {err}");
+    assert!(
+        says_config_from(&err),
+        "[Engine {label}] the task's error must name --config-only/--config-from: {err}"
+    );
+    d.docker_out(&["service", "rm", &svc]);
+    let removed = wait_for(30.0, || d.docker(&["network", "rm", net]).0.then_some(()));
+    assert!(
+        removed.is_some(),
+        "[Engine {label}] network rm {net}: {}",
+        d.docker(&["network", "rm", net]).1
+    );
+}
+
+/// `--scope swarm` without `--config-from`: every node creates the network
+/// with no options at all, also when the command had `-o`; refused with
+/// the way that works, and nothing left behind.
 fn swarm_without_config_from(engine: Engine) {
     with_swarm(engine, "swn", |d, ns| {
-        let label = d.engine.label();
-        for (net, opts) in [
-            ("bare", &[][..]),
-            (
-                "withopts",
-                &["-o", "backend=vxlan", "--subnet", "10.67.0.0/24"][..],
-            ),
-        ] {
-            let mut a = vec![
-                "network",
-                "create",
-                "-d",
-                DRIVER,
-                "--scope",
-                "swarm",
-                "--attachable",
-            ];
-            a.extend(opts);
-            a.push(net);
-            let (ok, out) = d.docker(&a);
-            eprintln!("[Engine {label}] network create --scope swarm {opts:?} {net}: {ok}\n{out}");
-            assert!(
-                ok,
-                "[Engine {label}] swarm stores the network without the driver: {out}"
-            );
-            let (ok, out) = d.docker(&["run", "--rm", "--network", net, IMAGE, "true"]);
-            eprintln!("[Engine {label}] docker run --network {net}: {ok}\n{out}");
-            // dockerd asks the manager for an attachment and, when the
-            // node's CreateNetwork fails, tells `docker run` only "attaching
-            // to network failed … check manager logs"; Switchyard's answer
-            // is in dockerd's log (and in `docker service ps` below).
-            assert!(!ok, "[Engine {label}] docker run on {net} must fail: {out}");
-            assert!(
-                d.log_text().lines().any(
-                    |l| l.contains("level=error") && says_config_from(&l.replace("\\\"", "\""))
-                ),
-                "[Engine {label}] dockerd's log has no error naming --config-only/--config-from"
-            );
-            let svc = format!("{net}-svc");
-            d.docker_out(&[
-                "service",
-                "create",
-                "--detach",
-                "--no-resolve-image",
-                "--name",
-                &svc,
-                "--network",
-                net,
-                IMAGE,
-                "sleep",
-                "600",
-            ]);
-            let err = wait_for(60.0, || {
-                let out = d.docker_out(&[
-                    "service",
-                    "ps",
-                    "--no-trunc",
-                    "--format",
-                    "{{.Error}}",
-                    &svc,
-                ]);
-                out.lines()
-                    .find(|l| !l.trim().is_empty())
-                    .map(str::to_string)
-            });
-            let err = err.unwrap_or_else(|| {
-                panic!("[Engine {label}] no task of {svc} was refused 60 s later")
-            });
-            eprintln!("[Engine {label}] task of {svc}: {err}");
-            assert!(
-                says_config_from(&err),
-                "[Engine {label}] the task's error must name --config-only/--config-from: {err}"
-            );
-            d.docker_out(&["service", "rm", &svc]);
-            let removed = wait_for(30.0, || d.docker(&["network", "rm", net]).0.then_some(()));
-            assert!(
-                removed.is_some(),
-                "[Engine {label}] network rm {net}: {}",
-                d.docker(&["network", "rm", net]).1
-            );
-        }
+        refused_without_config_from(d, "bare", &[]);
+        refused_without_config_from(
+            d,
+            "withopts",
+            &["-o", "backend=vxlan", "--subnet", "10.67.0.0/24"],
+        );
         assert!(
             ns.marked_links().is_empty(),
-            "[Engine {label}] a refused network left links: {:?}",
+            "[Engine {}] a refused network left links: {:?}",
+            d.engine.label(),
             ns.marked_links()
         );
     });
 }
 engine_matrix!(swarm_without_config_from);
+
+/// With an operator's default backend a swarm network without
+/// `--config-from` would pass every option check (it has none) and become
+/// a different network on every node: refused all the same.
+fn swarm_default_backend_without_config_from(engine: Engine) {
+    with_swarm_set(
+        engine,
+        "swd",
+        &["SWITCHYARD__PLUGIN__DEFAULT_BACKEND=vxlan"],
+        |d, ns| {
+            refused_without_config_from(d, "bare", &[]);
+            assert!(
+                ns.marked_links().is_empty(),
+                "[Engine {}] a refused network left links: {:?}",
+                d.engine.label(),
+                ns.marked_links()
+            );
+        },
+    );
+}
+engine_matrix!(swarm_default_backend_without_config_from);
