@@ -19,7 +19,7 @@ pub const DRIVER: &str = "switchyard:latest";
 /// Builds the plugin directory in `work/plugin` from the release binary and
 /// creates the plugin `PLUGIN` in `d` (not enabled); on Engine 29 with the
 /// test machine's old runc first.
-pub fn create(d: &Dockerd, work: &Path) {
+pub fn create_plugin(d: &Dockerd, work: &Path) {
     if d.engine == Engine::V29 {
         runc_without_time_namespace(d);
     }
@@ -28,11 +28,11 @@ pub fn create(d: &Dockerd, work: &Path) {
     d.docker_out(&["plugin", "create", PLUGIN, dir.to_str().unwrap()]);
 }
 
-/// `create`, then the state in `work/state` and `extra` settings
+/// `create_plugin`, then the state in `work/state` and `extra` settings
 /// (`KEY=VALUE`) through `docker plugin set`, then `docker plugin enable`;
 /// waits for the plugin's process.
 pub fn install(d: &Dockerd, work: &Path, extra: &[&str]) -> i32 {
-    create(d, work);
+    create_plugin(d, work);
     let state = work.join("state");
     std::fs::create_dir_all(&state).expect("create the plugin's state directory");
     let source = format!("state.source={}", state.display());

@@ -8,7 +8,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::Duration;
 use switchyard_integration_tests::dockerd::{Dockerd, Engine};
-use switchyard_integration_tests::managed_plugin::{self, DRIVER, PLUGIN, plugin_pid};
+use switchyard_integration_tests::managed_plugin::{DRIVER, PLUGIN, create_plugin, plugin_pid};
 use switchyard_integration_tests::packaging::{
     CAP_NET_ADMIN, CAP_SYS_ADMIN, PluginRegistry, build_plugin_dir, capabilities, release_binary,
     with_private_plugin_dir,
@@ -60,7 +60,7 @@ fn managed_plugin_in(engine: Engine, ns: &Netns, work: &Path, plugins: &Path) {
     std::fs::create_dir_all(&state).unwrap();
 
     // create: both interfaces, host network, the one capability.
-    managed_plugin::create(&d, work);
+    create_plugin(&d, work);
     let types = d.docker_out(&[
         "plugin",
         "inspect",
