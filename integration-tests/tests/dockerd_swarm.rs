@@ -232,20 +232,22 @@ fn service_on(d: &Dockerd, ns: &Netns, config: &[&str], subnet_prefix: &str) {
         calls(d, "CreateNetwork", &id),
         calls(d, "DeleteNetwork", &id)
     );
-    if deleted.is_some() {
-        service(d, "again", 1);
-        let t = running_tasks(d, "again", 1);
-        let c = addr_on(d, &t[0], "net");
-        assert!(
-            c.starts_with(subnet_prefix),
-            "[Engine {label}] re-created network: {c}"
-        );
-        remove_service(d, "again");
-        assert!(
-            calls(d, "CreateNetwork", &id) >= 2,
-            "[Engine {label}] the network was deleted but not created again for the next task"
-        );
-    }
+    assert!(
+        deleted.is_some(),
+        "[Engine {label}] the node kept its part of the network after its last task and container left"
+    );
+    service(d, "again", 1);
+    let t = running_tasks(d, "again", 1);
+    let c = addr_on(d, &t[0], "net");
+    assert!(
+        c.starts_with(subnet_prefix),
+        "[Engine {label}] re-created network: {c}"
+    );
+    remove_service(d, "again");
+    assert!(
+        calls(d, "CreateNetwork", &id) >= 2,
+        "[Engine {label}] the network was deleted but not created again for the next task"
+    );
     let log = d.log_text();
     let failed: Vec<&str> = log
         .lines()
@@ -272,7 +274,12 @@ fn service_on(d: &Dockerd, ns: &Netns, config: &[&str], subnet_prefix: &str) {
         "[Engine {label}] network rm cfg: {}",
         d.docker(&["network", "rm", "cfg"]).1
     );
-    let clean = wait_for(30.0, || ns.marked_links().is_empty().then_some(()));
+    // Marked links, and `sy…` names (a link under its temporary name);
+    // what swarm made (docker_gwbridge, the ingress) is dockerd's.
+    let clean = wait_for(30.0, || {
+        let stray = ns.links().iter().any(|l| l.starts_with("sy"));
+        (ns.marked_links().is_empty() && !stray).then_some(())
+    });
     assert!(
         clean.is_some(),
         "[Engine {label}] Switchyard links left after service rm and network rm: {:?}\n{}",
