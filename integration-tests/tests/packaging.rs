@@ -161,6 +161,39 @@ fn managed_plugin_in(engine: Engine, ns: &Netns, work: &Path, plugins: &Path) {
         !ok && out.contains("CAP_NET_RAW") && out.contains("Debian package"),
         "a DHCP network on the managed plugin: {ok} {out}"
     );
+    // The programs VXLAN networks run come with the rootfs: the plugin's
+    // own nftables table lets VXLAN in only from the network's peer.
+    d.docker_out(&[
+        "network",
+        "create",
+        "-d",
+        DRIVER,
+        "-o",
+        "backend=vxlan",
+        "-o",
+        "vni=7077",
+        "-o",
+        "peers=192.168.77.250",
+        "--subnet",
+        "10.77.0.0/24",
+        "ov",
+    ]);
+    let table = wait_for(10.0, || {
+        let (ok, t) = ns.exec(&["nft", "list", "table", "inet", "switchyard"]);
+        (ok && t.contains("192.168.77.250")).then_some(t)
+    });
+    assert!(
+        table.is_some(),
+        "no allow-list from the managed plugin (nft in its rootfs?): {}",
+        ns.exec(&["nft", "list", "ruleset"]).1
+    );
+    d.docker_out(&["network", "rm", "ov"]);
+    assert!(
+        wait_for(10.0, || (!ns.exec(&["nft", "list", "table", "inet", "switchyard"]).0)
+            .then_some(()))
+        .is_some(),
+        "the allow-list outlived the last VXLAN network"
+    );
     // `switchyard status` on the host reaches the plugin's socket, which
     // dockerd keeps at /run/docker/plugins/<id>/switchyard.sock.
     let id = d.docker_out(&["plugin", "inspect", "-f", "{{.Id}}", PLUGIN]);
