@@ -26,6 +26,7 @@ pub mod dockerd;
 pub mod guest;
 pub mod lab;
 pub mod libnetwork;
+pub mod managed_plugin;
 pub mod multihost;
 pub mod netns;
 pub mod packaging;

@@ -8,34 +8,15 @@ use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::Duration;
 use switchyard_integration_tests::dockerd::{Dockerd, Engine};
+use switchyard_integration_tests::managed_plugin::{DRIVER, PLUGIN, create_plugin, plugin_pid};
 use switchyard_integration_tests::packaging::{
-    CAP_NET_ADMIN, CAP_SYS_ADMIN, PluginRegistry, build_plugin_dir, capabilities,
-    plugin_pids_below, release_binary, runc_without_time_namespace, with_private_plugin_dir,
+    CAP_NET_ADMIN, CAP_SYS_ADMIN, PluginRegistry, build_plugin_dir, capabilities, release_binary,
+    with_private_plugin_dir,
 };
 use switchyard_integration_tests::prereq::{
     require_command, require_root, run, try_command, try_run,
 };
 use switchyard_integration_tests::{Netns, TempDir, engine_matrix, wait_for, workspace_root};
-
-/// The managed plugin's name in the tests (as `docker plugin create NAME`).
-const PLUGIN: &str = "switchyard";
-/// The driver name networks use: a managed plugin's full name, tag
-/// included (`-d switchyard` is "could not resolve driver").
-const DRIVER: &str = "switchyard:latest";
-
-/// The plugin's `switchyard serve` process (its root is below the
-/// dockerd's data-root), waiting for it to appear.
-fn plugin_pid(d: &Dockerd) -> i32 {
-    let base = d.base().to_owned();
-    let pid = wait_for(20.0, || plugin_pids_below(&base).first().copied());
-    pid.unwrap_or_else(|| {
-        panic!(
-            "[Engine {}] no `switchyard serve` runs under a shim of the dockerd in {} (the plugin did not start)",
-            d.engine.label(),
-            base.display()
-        )
-    })
-}
 
 /// Polls until container `c` is running.
 fn wait_running(d: &Dockerd, c: &str, what: &str) {
@@ -75,16 +56,11 @@ fn managed_plugin(engine: Engine) {
 
 fn managed_plugin_in(engine: Engine, ns: &Netns, work: &Path, plugins: &Path) {
     let mut d = Dockerd::start(engine, ns);
-    if engine == Engine::V29 {
-        runc_without_time_namespace(&d);
-    }
-    let dir = work.join("plugin");
-    build_plugin_dir(&release_binary(), &dir);
     let state = work.join("state");
     std::fs::create_dir_all(&state).unwrap();
 
     // create: both interfaces, host network, the one capability.
-    d.docker_out(&["plugin", "create", PLUGIN, dir.to_str().unwrap()]);
+    create_plugin(&d, work);
     let types = d.docker_out(&[
         "plugin",
         "inspect",
@@ -184,6 +160,39 @@ fn managed_plugin_in(engine: Engine, ns: &Netns, work: &Path, plugins: &Path) {
     assert!(
         !ok && out.contains("CAP_NET_RAW") && out.contains("Debian package"),
         "a DHCP network on the managed plugin: {ok} {out}"
+    );
+    // The programs VXLAN networks run come with the rootfs: the plugin's
+    // own nftables table lets VXLAN in only from the network's peer.
+    d.docker_out(&[
+        "network",
+        "create",
+        "-d",
+        DRIVER,
+        "-o",
+        "backend=vxlan",
+        "-o",
+        "vni=7077",
+        "-o",
+        "peers=192.168.77.250",
+        "--subnet",
+        "10.77.0.0/24",
+        "ov",
+    ]);
+    let table = wait_for(10.0, || {
+        let (ok, t) = ns.exec(&["nft", "list", "table", "inet", "switchyard"]);
+        (ok && t.contains("192.168.77.250")).then_some(t)
+    });
+    assert!(
+        table.is_some(),
+        "no allow-list from the managed plugin (nft in its rootfs?): {}",
+        ns.exec(&["nft", "list", "ruleset"]).1
+    );
+    d.docker_out(&["network", "rm", "ov"]);
+    assert!(
+        wait_for(10.0, || (!ns.exec(&["nft", "list", "table", "inet", "switchyard"]).0)
+            .then_some(()))
+        .is_some(),
+        "the allow-list outlived the last VXLAN network"
     );
     // `switchyard status` on the host reaches the plugin's socket, which
     // dockerd keeps at /run/docker/plugins/<id>/switchyard.sock.

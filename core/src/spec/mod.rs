@@ -12,6 +12,7 @@ mod parent;
 mod parse;
 mod policy;
 pub mod slaac;
+pub mod swarm;
 mod vxlan_options;
 
 pub use dhcp::{IPAM_DHCP, OPT_IPAM, dhcp_enabled};

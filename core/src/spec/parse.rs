@@ -108,7 +108,10 @@ pub fn parse_options(
         Some(b) => b.parse()?,
         None => policy.default_backend.ok_or_else(|| {
             Error::invalid(
-                "option \"backend\" is required; add -o backend=macvlan (or ipvlan, vxlan) to docker network create",
+                // Swarm gives a Scope-local driver's `--scope swarm` network
+                // no options but a config-only network's, so that is the
+                // usual way to get here without a mistake in the command.
+                format!("option \"backend\" is required; add -o backend=macvlan (or ipvlan, vxlan) to docker network create; {}", super::swarm::CONFIG_FROM_HINT),
             )
         })?,
     };
@@ -204,6 +207,7 @@ pub fn parse_network(req: &CreateNetworkRequest, policy: &Policy) -> Result<Netw
             "NetworkID is empty; dockerd always sends one",
         ));
     }
+    super::swarm::check_config_from(&req.network_id, &req.options)?;
     let opts = RequestOptions::new(&req.options)?;
     let (mut backend, mtu) = parse_options(&opts, policy)?;
     // A private parent gets its name now, from the whole ID, and keeps it.

@@ -54,7 +54,12 @@ fn every_option_error_names_the_problem_and_the_fix() {
         ),
         (
             json!({"parent": "tp0"}),
-            &["option \"backend\" is required", "-o backend=macvlan"],
+            &[
+                "option \"backend\" is required",
+                "-o backend=macvlan",
+                "--config-only",
+                "--config-from",
+            ],
         ),
         (
             json!({"backend": "macvlan", "parent": "tp0", "macvlan_mode": "x"}),
