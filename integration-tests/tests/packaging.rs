@@ -189,7 +189,9 @@ fn managed_plugin_in(engine: Engine, ns: &Netns, work: &Path, plugins: &Path) {
     );
     d.docker_out(&["network", "rm", "ov"]);
     assert!(
-        wait_for(10.0, || (!ns.exec(&["nft", "list", "table", "inet", "switchyard"]).0)
+        wait_for(10.0, || (!ns
+            .exec(&["nft", "list", "table", "inet", "switchyard"])
+            .0)
             .then_some(()))
         .is_some(),
         "the allow-list outlived the last VXLAN network"
