@@ -98,6 +98,8 @@ fn managed_plugin_in(engine: Engine, ns: &Netns, work: &Path, plugins: &Path) {
         "SWITCHYARD__PLUGIN__SOCKET=/x.sock",
     ]);
     assert!(!ok, "the socket must not be settable: {out}");
+    // An address for the VXLAN network's VTEP (found at enable).
+    ns.ip(&["addr", "add", "192.168.78.1/24", "dev", "tp0"]);
     d.docker_out(&["plugin", "enable", PLUGIN]);
 
     let pid = plugin_pid(&d);
