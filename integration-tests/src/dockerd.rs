@@ -530,7 +530,11 @@ impl Dockerd {
 
     pub fn assert_ping(&self, c: &str, addr: &str, what: &str) {
         let (ok, out) = self.ping_from(c, addr);
-        assert!(ok, "{what}: ping {addr} from {c} failed:\n{out}");
+        assert!(
+            ok,
+            "[Engine {}] {what}: ping {addr} from {c} failed:\n{out}",
+            self.engine.label()
+        );
     }
 
     /// Interface names inside container `c` (`eth0@if7` → `eth0`).

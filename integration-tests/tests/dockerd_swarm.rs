@@ -104,15 +104,6 @@ fn resolved_by_ping(d: &Dockerd, c: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("no address in ping's output:\n{out}"))
 }
 
-fn ping(d: &Dockerd, from: &str, addr: &str, what: &str) {
-    let (ok, out) = d.ping_from(from, addr);
-    assert!(
-        ok,
-        "[Engine {}] {what}: ping {addr} from {from} failed:\n{out}",
-        d.engine.label()
-    );
-}
-
 /// `docker service rm NAME`, waiting until its containers are gone.
 fn remove_service(d: &Dockerd, name: &str) {
     d.docker_out(&["service", "rm", name]);
@@ -201,8 +192,8 @@ fn service_on(d: &Dockerd, ns: &Netns, config: &[&str], subnet_prefix: &str) {
             "[Engine {label}] a replica's address {addr} is not from the config-only network's range {subnet_prefix}…"
         );
     }
-    ping(d, &tasks[0], &b, "replica to replica");
-    ping(d, &tasks[1], &a, "replica to replica");
+    d.assert_ping(&tasks[0], &b, "replica to replica");
+    d.assert_ping(&tasks[1], &a, "replica to replica");
     // Service discovery is dockerd's own (its embedded DNS on user-defined
     // networks): the service's name and tasks.NAME resolve to a replica's
     // address (no virtual IP: that needs the overlay's load balancer).
@@ -219,8 +210,8 @@ fn service_on(d: &Dockerd, ns: &Netns, config: &[&str], subnet_prefix: &str) {
     d.run_d("side", "net", &[]);
     let s = addr_on(d, "side", "net");
     assert!(s.starts_with(subnet_prefix), "attached container: {s}");
-    ping(d, "side", &a, "attached container to a replica");
-    ping(d, &tasks[1], &s, "replica to the attached container");
+    d.assert_ping("side", &a, "attached container to a replica");
+    d.assert_ping(&tasks[1], &s, "replica to the attached container");
 
     d.docker_out(&["rm", "-f", "side"]);
     remove_service(d, "web");
@@ -430,12 +421,7 @@ fn swarm_without_config_from(engine: Engine) {
             "withopts",
             &["-o", "backend=vxlan", "--subnet", "10.67.0.0/24"],
         );
-        assert!(
-            ns.marked_links().is_empty(),
-            "[Engine {}] a refused network left links: {:?}",
-            d.engine.label(),
-            ns.marked_links()
-        );
+        nothing_left_by_refusals(d, ns);
     });
 }
 engine_matrix!(swarm_without_config_from);
@@ -450,13 +436,17 @@ fn swarm_default_backend_without_config_from(engine: Engine) {
         &["SWITCHYARD__PLUGIN__DEFAULT_BACKEND=vxlan"],
         |d, ns| {
             refused_without_config_from(d, "bare", &[]);
-            assert!(
-                ns.marked_links().is_empty(),
-                "[Engine {}] a refused network left links: {:?}",
-                d.engine.label(),
-                ns.marked_links()
-            );
+            nothing_left_by_refusals(d, ns);
         },
     );
 }
 engine_matrix!(swarm_default_backend_without_config_from);
+
+fn nothing_left_by_refusals(d: &Dockerd, ns: &Netns) {
+    assert!(
+        ns.marked_links().is_empty(),
+        "[Engine {}] a refused network left links: {:?}",
+        d.engine.label(),
+        ns.marked_links()
+    );
+}

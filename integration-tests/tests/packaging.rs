@@ -35,15 +35,6 @@ fn wait_running(d: &Dockerd, c: &str, what: &str) {
     );
 }
 
-fn ping(d: &Dockerd, from: &str, addr: &str, what: &str) {
-    let (ok, out) = d.ping_from(from, addr);
-    assert!(
-        ok,
-        "[Engine {}] {what}: ping {addr} from {from} failed:\n{out}",
-        d.engine.label()
-    );
-}
-
 fn managed_plugin(engine: Engine) {
     let ns = Netns::new("mp");
     ns.veth("tp0", "tp1");
@@ -141,7 +132,7 @@ fn managed_plugin_in(engine: Engine, ns: &Netns, work: &Path, plugins: &Path) {
     d.run_d("ca", "lan", &["--restart=always"]);
     d.run_d("cb", "lan", &[]);
     let a_ip = d.ip4("ca", "lan");
-    ping(&d, "cb", &a_ip, "after create");
+    d.assert_ping("cb", &a_ip, "after create");
     // A DHCP network needs what the managed plugin is not given
     // (CAP_NET_RAW, CAP_SYS_ADMIN): refused when created, with the way out.
     let (ok, out) = d.docker(&[
@@ -242,9 +233,9 @@ fn managed_plugin_in(engine: Engine, ns: &Netns, work: &Path, plugins: &Path) {
     assert!(!ok && out.contains("in use"), "plugin disable: {out}");
     d.docker_out(&["plugin", "disable", "-f", PLUGIN]);
     d.docker_out(&["plugin", "enable", PLUGIN]);
-    ping(&d, "cb", &a_ip, "after disable/enable");
+    d.assert_ping("cb", &a_ip, "after disable/enable");
     d.run_d("cc", "lan", &[]);
-    ping(&d, "cc", &a_ip, "a container joined after disable/enable");
+    d.assert_ping("cc", &a_ip, "a container joined after disable/enable");
 
     // dockerd restart: the enabled plugin is registered again and the
     // --restart=always container comes back on its network (moby#29471).
@@ -254,7 +245,7 @@ fn managed_plugin_in(engine: Engine, ns: &Netns, work: &Path, plugins: &Path) {
     d.docker_out(&["start", "cb"]);
     wait_running(&d, "cb", "docker start after dockerd restart");
     let a_ip2 = d.ip4("ca", "lan");
-    ping(&d, "cb", &a_ip2, "after dockerd restart");
+    d.assert_ping("cb", &a_ip2, "after dockerd restart");
     assert_eq!(
         d.docker_out(&["network", "inspect", "-f", "{{.Driver}}", "lan"]),
         DRIVER
@@ -310,9 +301,9 @@ fn managed_plugin_in(engine: Engine, ns: &Netns, work: &Path, plugins: &Path) {
         env.contains("SWITCHYARD__LOG__LEVEL=debug"),
         "settings lost in the upgrade: {env}"
     );
-    ping(&d, "cb", &a_ip2, "after upgrade");
+    d.assert_ping("cb", &a_ip2, "after upgrade");
     d.run_d("ce", "lan", &[]);
-    ping(&d, "ce", &a_ip2, "a container joined after upgrade");
+    d.assert_ping("ce", &a_ip2, "a container joined after upgrade");
 
     // Removing everything leaves no Switchyard link in the namespace.
     d.docker_out(&["rm", "-f", "ca", "cb", "cc", "ce"]);
@@ -586,7 +577,7 @@ fn serve_installed(ns: &Netns, plugins: &Path, work: &Path) {
     d.run_d("ca", "lan", &[]);
     d.run_d("cb", "lan", &[]);
     let a = d.ip4("ca", "lan");
-    ping(&d, "cb", &a, "the installed binary");
+    d.assert_ping("cb", &a, "the installed binary");
     d.docker_out(&["rm", "-f", "ca", "cb"]);
     d.docker_out(&["network", "rm", "lan"]);
     drop(d);
