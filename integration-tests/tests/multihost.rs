@@ -1086,6 +1086,41 @@ fn control_plane_partition_longer_than_grace_heals() {
     assert!(c.ping(e2, e1));
 }
 
+/// A network deleted and made again with its VNI on one host gets every
+/// remote endpoint at once, not only at the next periodic pass (an hour
+/// here): the new devices start empty, whatever the old ones held.
+#[test]
+fn network_made_again_gets_the_remote_endpoints_at_once() {
+    let mut c = Cluster::without_plugins(2);
+    c.hosts[0].set_env("SWITCHYARD__CLUSTER__RESYNC_INTERVAL", Some("3600"));
+    for h in &mut c.hosts {
+        h.start_plugin();
+    }
+    for h in &c.hosts {
+        ok_or_logs(&c, h.wait_registered(15.0), "registration");
+    }
+    let mut net = c.create_network(VNI, SUBNET, &[]);
+    // h2's first, so that its index stays when h1's (the last) goes.
+    let e2 = c.attach(1, &net);
+    let e1 = c.attach(0, &net);
+    ok_or_logs(&c, c.wait_ping(e1, e2, 10.0), "first ping");
+    c.detach(e1);
+    ok_or_logs(&c, c.delete_network_on(0, &net), "delete on h1");
+    let again = c.create_network_on(0, &VNI.to_string(), SUBNET, &[]);
+    net.on[0] = Some(ok_or_logs(&c, again, "CreateNetwork again on h1"));
+    ok_or_logs(
+        &c,
+        c.wait_all_kernels(VNI, 10.0),
+        "h1's new devices lack h2's endpoint",
+    );
+    let e3 = c.attach(0, &net);
+    ok_or_logs(
+        &c,
+        c.wait_ping(e3, e2, 10.0),
+        "ping after the network came back",
+    );
+}
+
 /// Network removal on every host: links gone, endpoints and claims gone from
 /// the store, and the VNI is free again (another subnet is accepted).
 #[test]

@@ -229,6 +229,8 @@ impl crate::Backend for Vxlan {
         let _kernel = self.state.kernel.lock().await;
         self.state.networks.write().unwrap().remove(&vni);
         self.state.programmed.write().unwrap().remove(&vni);
+        // The devices go: a network made again with this VNI starts empty.
+        self.state.kernel_seen.lock().unwrap().remove(&vni);
         let mark = Mark::network(host.instance, &net.id);
         for name in [vxlan_name(vni), bridge_name(vni)] {
             host.links
