@@ -22,12 +22,9 @@ fn last_error(what: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
-/// Whether this process may do what DHCP networks need: open packet
-/// sockets (CAP_NET_RAW) and enter containers' network namespaces to renew
-/// leases (setns: CAP_SYS_ADMIN). Asked when a DHCP network is created, so
-/// that a confined plugin refuses the network instead of losing leases later.
-pub fn dhcp_privileges() -> io::Result<()> {
-    // SAFETY: socket(2), and the fd owned (and so closed) right away.
+/// An IPv4 packet socket, not bound yet (in the current thread's namespace).
+fn open_packet_fd() -> io::Result<OwnedFd> {
+    // SAFETY: socket(2); the fd is owned (and so closed) right away.
     unsafe {
         let raw = libc::socket(
             libc::AF_PACKET,
@@ -37,8 +34,16 @@ pub fn dhcp_privileges() -> io::Result<()> {
         if raw < 0 {
             return Err(last_error("opening a packet socket"));
         }
-        drop(OwnedFd::from_raw_fd(raw));
+        Ok(OwnedFd::from_raw_fd(raw))
     }
+}
+
+/// Whether this process may do what DHCP networks need: open packet
+/// sockets (CAP_NET_RAW) and enter containers' network namespaces to renew
+/// leases (setns: CAP_SYS_ADMIN). Asked when a DHCP network is created, so
+/// that a confined plugin refuses the network instead of losing leases later.
+pub fn dhcp_privileges() -> io::Result<()> {
+    drop(open_packet_fd()?);
     const CAP_SYS_ADMIN: u32 = 21;
     let status = std::fs::read_to_string("/proc/self/status")?;
     let eff = status
@@ -57,18 +62,10 @@ pub fn dhcp_privileges() -> io::Result<()> {
 
 impl PacketSocket {
     pub fn open(ifindex: u32) -> io::Result<PacketSocket> {
-        // SAFETY: plain socket(2)/bind(2) calls with a zeroed, filled-in
-        // sockaddr_ll of the right size; the fd is owned right away.
+        let fd = open_packet_fd()?;
+        // SAFETY: a plain bind(2) with a zeroed, filled-in sockaddr_ll of
+        // the right size on an fd we own.
         unsafe {
-            let raw = libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                ETH_P_IP.to_be() as i32,
-            );
-            if raw < 0 {
-                return Err(last_error("opening a packet socket"));
-            }
-            let fd = OwnedFd::from_raw_fd(raw);
             let mut sa: libc::sockaddr_ll = std::mem::zeroed();
             sa.sll_family = libc::AF_PACKET as u16;
             sa.sll_protocol = ETH_P_IP.to_be();
