@@ -295,28 +295,12 @@ pub async fn preflight() -> Result<(), String> {
 /// How many states of Switchyard's (reqid `REQID`) the kernel holds; None
 /// if `ip` cannot say.
 async fn kernel_states() -> Option<usize> {
-    count_lines(
+    super::kernel_tool::count_lines(
         "ip",
         &["xfrm", "state", "list", "reqid", &REQID.to_string()],
         "src ",
     )
     .await
-}
-
-/// How many lines of `prog args…`'s output start with `start`; None if it
-/// cannot say.
-async fn count_lines(prog: &str, args: &[&str], start: &str) -> Option<usize> {
-    let out = tokio::process::Command::new(prog)
-        .args(args)
-        .output()
-        .await
-        .ok()?;
-    out.status.success().then(|| {
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.starts_with(start))
-            .count()
-    })
 }
 
 /// The file in the state dir with the digest of the plan last applied. A
@@ -505,7 +489,7 @@ impl Vxlan {
             Some(dev) => {
                 let pref = GUARD_PREF.to_string();
                 let args = ["filter", "show", "dev", dev, "ingress", "pref", &pref];
-                count_lines("tc", &args, "filter")
+                super::kernel_tool::count_lines("tc", &args, "filter")
                     .await
                     .is_some_and(|n| n > 0)
             }
@@ -513,7 +497,7 @@ impl Vxlan {
         };
         guard
             && kernel_states().await == Some(want.sas.len())
-            && count_lines(
+            && super::kernel_tool::count_lines(
                 "ip",
                 &[
                     "xfrm",

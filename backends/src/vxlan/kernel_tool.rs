@@ -1,6 +1,7 @@
 //! The kernel's command-line tools Switchyard drives where netlink crates do
 //! not reach: `nft` (the members-only allow-list, `firewall.rs`) and
-//! iproute2's `ip xfrm` / `tc` (encrypted networks, `ipsec.rs`). Each change
+//! iproute2's `ip xfrm` / `tc` (encrypted networks, `ipsec.rs`): changes,
+//! and the counts that tell whether the kernel still holds them. Each change
 //! is one script on stdin — one transaction for `nft -f -`, one batch for
 //! `ip -batch -` — so secrets (IPsec keys) never appear in a command line.
 
@@ -34,4 +35,20 @@ pub async fn run(prog: &str, args: &[&str], input: &str, package: &str) -> Resul
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
+}
+
+/// How many lines of `prog args…`'s output start with `start`; None if it
+/// cannot say.
+pub async fn count_lines(prog: &str, args: &[&str], start: &str) -> Option<usize> {
+    let out = tokio::process::Command::new(prog)
+        .args(args)
+        .output()
+        .await
+        .ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with(start))
+            .count()
+    })
 }
